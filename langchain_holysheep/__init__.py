@@ -1,0 +1,44 @@
+"""LangChain chat models for the HolySheep AI gateway: resilient and cost-aware."""
+
+from importlib import metadata
+
+from langchain_holysheep.catalogue import (
+    Catalogue,
+    ModelInfo,
+    ModelPrice,
+    default_catalogue,
+)
+from langchain_holysheep.chat_models import DEFAULT_BASE_URL, ChatHolySheep
+from langchain_holysheep.errors import (
+    ConfigurationError,
+    GatewayAuthenticationError,
+    HolySheepError,
+    MissingAPIKeyError,
+    ModelNotServedError,
+    PricingError,
+    ResponseFormatError,
+    UnknownModelError,
+)
+
+try:
+    __version__ = metadata.version("langchain-holysheep")
+except metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Catalogue",
+    "ChatHolySheep",
+    "ConfigurationError",
+    "GatewayAuthenticationError",
+    "HolySheepError",
+    "MissingAPIKeyError",
+    "ModelInfo",
+    "ModelNotServedError",
+    "ModelPrice",
+    "PricingError",
+    "ResponseFormatError",
+    "UnknownModelError",
+    "__version__",
+    "default_catalogue",
+]

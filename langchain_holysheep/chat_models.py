@@ -1,0 +1,315 @@
+"""`ChatHolySheep`: the LangChain chat model for the HolySheep AI gateway."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import openai
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import LangSmithParams
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.utils import from_env, secret_from_env
+from langchain_openai.chat_models.base import BaseChatOpenAI
+from pydantic import ConfigDict, Field, SecretStr, model_validator
+from typing_extensions import Self
+
+from langchain_holysheep._gateway import (
+    DEFAULT_BASE_URL,
+    alist_gateway_models,
+    list_gateway_models,
+    reraise,
+)
+from langchain_holysheep.catalogue import default_catalogue
+from langchain_holysheep.errors import MissingAPIKeyError
+
+__all__ = ["DEFAULT_BASE_URL", "ChatHolySheep"]
+
+
+class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
+    r"""Chat model for the HolySheep AI gateway (GPT-4.1, Claude, Gemini, DeepSeek...).
+
+    HolySheep speaks the OpenAI chat-completions protocol, so `ChatHolySheep`
+    is a small `BaseChatOpenAI` subclass: everything `ChatOpenAI` does (tools,
+    structured output, streaming, async, batch) works, with the gateway's own
+    defaults on top: its key and URL from the environment, streamed token usage
+    on by default, model aliases and typo detection from the catalogue, and
+    clear errors for bad keys and unknown models.
+
+    Setup:
+        Install `langchain-holysheep` and set `HOLYSHEEP_API_KEY`.
+
+        ```bash
+        pip install -U langchain-holysheep
+        export HOLYSHEEP_API_KEY="hs-..."
+        # optional, defaults to https://api.holysheep.ai/v1
+        export HOLYSHEEP_BASE_URL="https://api.holysheep.ai/v1"
+        ```
+
+    Key init args — completion params:
+        model: str
+            Gateway model id or alias, e.g. `"gpt-4.1"`, `"claude-sonnet-4.5"`,
+            `"gemini-2.5-flash"`, `"deepseek-v3.2"`; aliases such as `"gpt4"` or
+            `"sonnet"` resolve at construction. Default `"gpt-4.1"`.
+        temperature: float | None
+            Sampling temperature.
+        max_tokens: int | None
+            Max number of tokens to generate.
+        stream_usage: bool
+            Report token usage in streamed responses (default `True`; LangChain
+            turns it off for custom base URLs, which would make streamed spend 0).
+
+    Key init args — client params:
+        api_key: SecretStr | None
+            HolySheep API key. Read from `HOLYSHEEP_API_KEY` if not passed;
+            surrounding whitespace is stripped.
+        base_url: str
+            Gateway URL. Read from `HOLYSHEEP_BASE_URL`, default
+            `https://api.holysheep.ai/v1`.
+        timeout: float | None
+            Request timeout in seconds.
+        max_retries: int | None
+            Retries done by the OpenAI SDK.
+        validate_model: bool
+            Reject likely typos of catalogue ids at construction (default True).
+
+    Instantiate:
+        ```python
+        from langchain_holysheep import ChatHolySheep
+
+        model = ChatHolySheep(model="gpt-4.1", temperature=0, max_tokens=512)
+        ```
+
+    Invoke:
+        ```python
+        messages = [
+            ("system", "Translate the user sentence to French."),
+            ("human", "I love programming."),
+        ]
+        model.invoke(messages)
+        ```
+
+    Stream:
+        ```python
+        for chunk in model.stream(messages):
+            print(chunk.text, end="")
+        ```
+
+    Async:
+        ```python
+        await model.ainvoke(messages)
+        async for chunk in model.astream(messages):
+            print(chunk.text, end="")
+        await model.abatch([messages, messages])
+        ```
+
+    Tool calling:
+        ```python
+        from pydantic import BaseModel, Field
+
+
+        class GetWeather(BaseModel):
+            '''Get the current weather in a given location.'''
+
+            location: str = Field(..., description="City, e.g. Hanoi")
+
+
+        model_with_tools = model.bind_tools([GetWeather])
+        ai_msg = model_with_tools.invoke("What is the weather in Hanoi?")
+        ai_msg.tool_calls
+        ```
+
+    Structured output:
+        ```python
+        class Joke(BaseModel):
+            '''A joke.'''
+
+            setup: str
+            punchline: str
+
+
+        model.with_structured_output(Joke).invoke("Tell me a joke about cats")
+        # method="function_calling" or "json_mode" also work
+        ```
+
+    Token usage:
+        ```python
+        ai_msg = model.invoke(messages)
+        ai_msg.usage_metadata
+        # {'input_tokens': 28, 'output_tokens': 5, 'total_tokens': 33,
+        #  'input_token_details': {'cache_read': 0},
+        #  'output_token_details': {'reasoning': 0}}
+        ```
+
+    Response metadata:
+        ```python
+        ai_msg.response_metadata["model_name"]  # the model that answered
+        ```
+
+    Models:
+        ```python
+        ChatHolySheep.list_models()  # ids served by the gateway (GET /models)
+        ```
+    """
+
+    model_name: str = Field(default="gpt-4.1", alias="model")
+    """Gateway model id or alias (aliases resolve at construction)."""
+
+    holysheep_api_key: SecretStr | None = Field(
+        alias="api_key",
+        default_factory=secret_from_env("HOLYSHEEP_API_KEY", default=None),
+    )
+    """HolySheep API key; read from `HOLYSHEEP_API_KEY` if not given."""
+
+    holysheep_api_base: str = Field(
+        alias="base_url",
+        default_factory=from_env("HOLYSHEEP_BASE_URL", default=DEFAULT_BASE_URL),
+    )
+    """Gateway base URL; read from `HOLYSHEEP_BASE_URL` if not given."""
+
+    openai_api_key: SecretStr | None = Field(default=None, exclude=True)  # type: ignore[assignment]
+    openai_api_base: str | None = Field(default=None, exclude=True)
+
+    stream_usage: bool | None = True
+    """Include token usage in streamed responses (on by default)."""
+
+    validate_model: bool = True
+    """Reject likely typos of catalogue model ids at construction."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Secrets and the environment variables they are read from."""
+        return {"holysheep_api_key": "HOLYSHEEP_API_KEY"}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """Serialisable with LangChain's `dumps` (the key stays a secret ref)."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """Namespace used by LangChain serialisation."""
+        return ["langchain_holysheep", "chat_models"]
+
+    @property
+    def _llm_type(self) -> str:
+        return "holysheep-chat"
+
+    def _get_ls_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "holysheep"
+        return params
+
+    def _use_responses_api(self, payload: dict) -> bool:
+        # The gateway serves chat completions only.
+        return False
+
+    @model_validator(mode="after")
+    def validate_environment(self) -> Self:
+        """Check the key and the model id, then build the OpenAI clients."""
+        key = self.holysheep_api_key
+        raw = key.get_secret_value() if key is not None else ""
+        stripped = raw.strip()
+        if not stripped:
+            raise MissingAPIKeyError()
+        if stripped != raw:
+            self.holysheep_api_key = SecretStr(stripped)
+        catalogue = default_catalogue()
+        if self.validate_model:
+            self.model_name = catalogue.check(self.model_name)
+        else:
+            self.model_name = catalogue.resolve(self.model_name) or self.model_name
+        self.openai_api_key = self.holysheep_api_key
+        self.openai_api_base = self.holysheep_api_base.rstrip("/")
+        BaseChatOpenAI.validate_environment(self)  # type: ignore[operator]
+        return self
+
+    # ROUTER-INTEGRATION-POINT: single-attempt calls, with gateway errors
+    # translated into helpful ones.
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        try:
+            return super()._generate(messages, stop, run_manager, **kwargs)
+        except (openai.APIError, json.JSONDecodeError) as exc:
+            reraise(exc, self.model_name)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        try:
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)
+        except (openai.APIError, json.JSONDecodeError) as exc:
+            reraise(exc, self.model_name)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        try:
+            yield from super()._stream(messages, stop, run_manager, **kwargs)
+        except (openai.APIError, json.JSONDecodeError) as exc:
+            reraise(exc, self.model_name)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        try:
+            async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
+                yield chunk
+        except (openai.APIError, json.JSONDecodeError) as exc:
+            reraise(exc, self.model_name)
+
+    @classmethod
+    def list_models(
+        cls,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> list[str]:
+        """List the model ids the gateway serves (`GET /models`).
+
+        Args:
+            api_key: defaults to `HOLYSHEEP_API_KEY`.
+            base_url: defaults to `HOLYSHEEP_BASE_URL` or the public gateway.
+            timeout: seconds.
+        """
+        return list_gateway_models(api_key=api_key, base_url=base_url, timeout=timeout)
+
+    @classmethod
+    async def alist_models(
+        cls,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> list[str]:
+        """Async version of `list_models`."""
+        return await alist_gateway_models(
+            api_key=api_key, base_url=base_url, timeout=timeout
+        )
