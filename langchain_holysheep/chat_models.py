@@ -25,8 +25,13 @@ from langchain_holysheep._gateway import (
     list_gateway_models,
     reraise,
 )
+from langchain_holysheep._http import (
+    AsyncTransportKind,
+    aiohttp_available,
+    shared_async_client,
+)
 from langchain_holysheep.catalogue import default_catalogue
-from langchain_holysheep.errors import MissingAPIKeyError
+from langchain_holysheep.errors import ConfigurationError, MissingAPIKeyError
 
 __all__ = ["DEFAULT_BASE_URL", "ChatHolySheep"]
 
@@ -181,6 +186,13 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
     validate_model: bool = True
     """Reject likely typos of catalogue model ids at construction."""
 
+    async_transport: AsyncTransportKind = "httpx"
+    """Async HTTP transport: `"httpx"` or `"aiohttp"` (needs the `aiohttp` extra).
+
+    Either way the async client keeps one connection pool per event loop, so the
+    model works across `asyncio.run()` calls and test loops.
+    """
+
     model_config = ConfigDict(populate_by_name=True)
 
     @property
@@ -230,6 +242,19 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
             self.model_name = catalogue.resolve(self.model_name) or self.model_name
         self.openai_api_key = self.holysheep_api_key
         self.openai_api_base = self.holysheep_api_base.rstrip("/")
+        if self.async_transport == "aiohttp" and not aiohttp_available():
+            raise ConfigurationError(
+                "async_transport='aiohttp' needs aiohttp: "
+                "pip install 'langchain-holysheep[aiohttp]'"
+            )
+        if (
+            self.http_async_client is None
+            and self.async_client is None
+            and not self.openai_proxy
+        ):
+            self.http_async_client = shared_async_client(
+                self.openai_api_base, self.request_timeout, self.async_transport
+            )
         BaseChatOpenAI.validate_environment(self)  # type: ignore[operator]
         return self
 

@@ -1,0 +1,105 @@
+"""Shared HTTP clients that are safe across event loops.
+
+langchain-openai caches one async HTTP client per process. Its pooled connections
+belong to the event loop that opened them, so a second `asyncio.run()` (or a test
+runner that opens a loop per test) reuses a connection of a closed loop and fails
+with "Event loop is closed". `LoopLocalTransport` keeps one real transport per
+running loop instead, and the clients built on it are shared by every model
+instance with the same settings, so creating a model stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, Literal
+
+import httpx2
+
+AsyncTransportKind = Literal["httpx", "aiohttp"]
+
+_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
+def aiohttp_available() -> bool:
+    """True when the optional aiohttp transport can be used."""
+    try:
+        import aiohttp  # noqa: F401
+        from openai._vendor.httpx_aiohttp import AiohttpTransport  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LoopLocalTransport(httpx2.AsyncBaseTransport):
+    """An async transport that delegates to one transport per running event loop.
+
+    Args:
+        factory: builds a fresh transport; called once per event loop.
+    """
+
+    def __init__(self, factory: Callable[[], httpx2.AsyncBaseTransport]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, httpx2.AsyncBaseTransport
+        ] = weakref.WeakKeyDictionary()
+
+    def _current(self) -> httpx2.AsyncBaseTransport:
+        loop = asyncio.get_running_loop()
+        transport = self._by_loop.get(loop)
+        if transport is None:
+            with self._lock:
+                transport = self._by_loop.get(loop)
+                if transport is None:
+                    transport = self._factory()
+                    self._by_loop[loop] = transport
+        return transport
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Send the request on the current loop's transport."""
+        return await self._current().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the current loop's transport (others close with their loops)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            transport = self._by_loop.pop(loop, None)
+        if transport is not None:
+            await transport.aclose()
+
+
+def _transport_factory(kind: AsyncTransportKind) -> Callable[[], Any]:
+    if kind == "aiohttp":
+        from openai._vendor.httpx_aiohttp import AiohttpTransport
+
+        return lambda: AiohttpTransport(limits=_LIMITS)
+    return lambda: httpx2.AsyncHTTPTransport(limits=_LIMITS)
+
+
+@lru_cache(maxsize=64)
+def _cached_async_client(
+    base_url: str, timeout: Any, kind: AsyncTransportKind
+) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(
+        base_url=base_url,
+        timeout=timeout,
+        follow_redirects=True,
+        transport=LoopLocalTransport(_transport_factory(kind)),
+    )
+
+
+def shared_async_client(
+    base_url: str, timeout: Any, kind: AsyncTransportKind = "httpx"
+) -> httpx2.AsyncClient:
+    """An async client safe across event loops, shared per (url, timeout, kind)."""
+    if timeout is None:
+        timeout = httpx2.Timeout(600.0, connect=10.0)
+    try:
+        hash(timeout)
+    except TypeError:
+        return _cached_async_client.__wrapped__(base_url, timeout, kind)
+    return _cached_async_client(base_url, timeout, kind)
