@@ -19,6 +19,14 @@ from langchain_holysheep.errors import (
     ResponseFormatError,
     UnknownModelError,
 )
+from langchain_holysheep.spend import (
+    Budget,
+    BudgetExceededError,
+    HolySheepCallbackHandler,
+    PriceBook,
+    SpendReport,
+    get_holysheep_callback,
+)
 
 try:
     __version__ = metadata.version("langchain-holysheep")
@@ -27,6 +35,12 @@ except metadata.PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "Budget",
+    "BudgetExceededError",
+    "HolySheepCallbackHandler",
+    "PriceBook",
+    "SpendReport",
+    "get_holysheep_callback",
     "Catalogue",
     "ChatHolySheep",
     "ConfigurationError",

@@ -1,0 +1,364 @@
+"""Fault types: what the simulator does to one request.
+
+A `Fault` is an immutable description (kind plus parameters); the behaviour lives
+in `delivery.py`. Faults and profiles can be built in code or from JSON-style
+dicts (fault-script files), with errors that name the field at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+__all__ = ["Fault", "FaultKind", "FaultSpecError"]
+
+FaultKind = Literal[
+    "ok",
+    "latency",
+    "status",
+    "context_length_exceeded",
+    "content_policy",
+    "model_not_found",
+    "slow_first_token",
+    "silent",
+    "reset",
+    "stream_cut",
+    "stream_stall",
+    "malformed_chunk",
+    "no_done",
+]
+
+#: Kinds whose response is an HTTP error status with an OpenAI-shaped body.
+ERROR_KINDS = frozenset(
+    {"status", "context_length_exceeded", "content_policy", "model_not_found"}
+)
+
+
+_POLICY_PREFIX = "Your request was rejected as a result of our safety system. "
+
+
+class FaultSpecError(ValueError):
+    """A fault, profile or fault-script file is invalid.
+
+    Attributes:
+        field: dotted path of the offending field (e.g. `models.gpt-4.1.then.code`).
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        where = f"{field}: " if field else ""
+        super().__init__(f"{where}{problem}")
+
+
+def _nonneg(value: float | None, name: str, *, allow_none: bool = False) -> None:
+    if value is None:
+        if allow_none:
+            return
+        raise FaultSpecError(name, "is required")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise FaultSpecError(name, f"expected a number >= 0, got {value!r}")
+
+
+def _count(value: int, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FaultSpecError(name, f"expected an integer >= 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """What the simulator does with one chat-completions request.
+
+    Build faults with the classmethods (`Fault.ok()`, `Fault.status(503)`, ...) or
+    from a dict with `Fault.from_dict({"fault": "status", "code": 503})`.
+
+    Attributes:
+        kind: the fault's name (also recorded in the simulator log).
+        delay: seconds to wait before the response headers.
+        http_status: status code of an error response.
+        retry_after: value of the `Retry-After` header (seconds), if any.
+        retry_after_ms: value of the `retry-after-ms` header, if any.
+        message: error message override.
+        error_code: the body's `error.code` override.
+        after_chunks: content chunks sent before a stream fault strikes.
+        seconds: duration of a slow first token or a stall (`None`: forever).
+        hang: for `no_done`, keep the connection open after the usage chunk.
+        context_window: for `context_length_exceeded`, the limit to report
+            (`None`: the model's catalogue context window).
+
+    Example:
+        ```python
+        sim.script("gpt-4.1", [Fault.status(429, retry_after=1), Fault.ok()])
+        sim.set_default(Fault.latency(0.05))
+        Fault.from_dict({"fault": "stream_cut", "after_chunks": 3})
+        ```
+    """
+
+    kind: FaultKind = "ok"
+    delay: float = 0.0
+    http_status: int | None = None
+    retry_after: float | None = None
+    retry_after_ms: int | None = None
+    message: str | None = None
+    error_code: str | None = None
+    after_chunks: int = 0
+    seconds: float | None = None
+    hang: bool = False
+    context_window: int | None = None
+
+    # -- constructors -------------------------------------------------------------
+    @classmethod
+    def ok(cls, latency: float = 0.0) -> Fault:
+        """A normal reply, after `latency` seconds."""
+        _nonneg(latency, "latency")
+        return cls("ok", delay=float(latency))
+
+    @classmethod
+    def latency(cls, seconds: float) -> Fault:
+        """A normal reply whose headers are delayed by `seconds`."""
+        _nonneg(seconds, "seconds")
+        return cls("latency", delay=float(seconds))
+
+    @classmethod
+    def status(
+        cls,
+        code: int,
+        retry_after: float | None = None,
+        retry_after_ms: int | None = None,
+        message: str | None = None,
+        code_str: str | None = None,
+    ) -> Fault:
+        """An HTTP error with an OpenAI-shaped body.
+
+        Args:
+            code: the HTTP status (400-599), e.g. 408, 429, 500, 502, 503, 504.
+            retry_after: sends `Retry-After: <seconds>`.
+            retry_after_ms: sends `retry-after-ms: <ms>`.
+            message: the body's `error.message` (a per-status default otherwise).
+            code_str: the body's `error.code` (a per-status default otherwise).
+        """
+        if (
+            isinstance(code, bool)
+            or not isinstance(code, int)
+            or not 400 <= code <= 599
+        ):
+            raise FaultSpecError(
+                "code", f"expected an HTTP error status 400-599, got {code!r}"
+            )
+        _nonneg(retry_after, "retry_after", allow_none=True)
+        if retry_after_ms is not None:
+            _count(retry_after_ms, "retry_after_ms")
+        return cls(
+            "status",
+            http_status=code,
+            retry_after=retry_after,
+            retry_after_ms=retry_after_ms,
+            message=message,
+            error_code=code_str,
+        )
+
+    @classmethod
+    def context_length_exceeded(cls, context_window: int | None = None) -> Fault:
+        """400 `context_length_exceeded`, worded like OpenAI's error."""
+        if context_window is not None:
+            _count(context_window, "context_window")
+        return cls(
+            "context_length_exceeded",
+            http_status=400,
+            error_code="context_length_exceeded",
+            context_window=context_window,
+        )
+
+    @classmethod
+    def content_policy(
+        cls, reason: str = "Your prompt was flagged by the content filter."
+    ) -> Fault:
+        """400 `content_policy_violation`; `reason` appears in the message."""
+        return cls(
+            "content_policy",
+            http_status=400,
+            error_code="content_policy_violation",
+            message=f"{_POLICY_PREFIX}{reason}",
+        )
+
+    @classmethod
+    def model_not_found(cls) -> Fault:
+        """404 `model_not_found`."""
+        return cls("model_not_found", http_status=404, error_code="model_not_found")
+
+    @classmethod
+    def slow_first_token(cls, seconds: float) -> Fault:
+        """Streams: headers and role chunk at once, first content after `seconds`.
+
+        Non-streaming requests are delayed by `seconds` (like `latency`).
+        """
+        _nonneg(seconds, "seconds")
+        return cls("slow_first_token", seconds=float(seconds))
+
+    @classmethod
+    def silent(cls) -> Fault:
+        """Read the request and never answer.
+
+        The connection stays open until the client leaves or the server stops.
+        """
+        return cls("silent")
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """Abort the connection with a TCP reset, sending no response."""
+        return cls("reset")
+
+    @classmethod
+    def stream_cut(cls, after_chunks: int = 1) -> Fault:
+        """Send `after_chunks` content chunks, then close the connection mid-body.
+
+        Non-streaming requests get a truncated JSON body, then the close.
+        """
+        _count(after_chunks, "after_chunks")
+        return cls("stream_cut", after_chunks=after_chunks)
+
+    @classmethod
+    def stream_stall(cls, after_chunks: int = 1, seconds: float | None = None) -> Fault:
+        """Stall after `after_chunks` content chunks for `seconds` (`None`: forever).
+
+        After a finite stall the stream completes normally.
+        """
+        _count(after_chunks, "after_chunks")
+        _nonneg(seconds, "seconds", allow_none=True)
+        return cls("stream_stall", after_chunks=after_chunks, seconds=seconds)
+
+    @classmethod
+    def malformed_chunk(cls, after_chunks: int = 1) -> Fault:
+        """After `after_chunks` chunks, send `data: {not json...` and end the body.
+
+        Non-streaming requests get an invalid (truncated) JSON body.
+        """
+        _count(after_chunks, "after_chunks")
+        return cls("malformed_chunk", after_chunks=after_chunks)
+
+    @classmethod
+    def no_done(cls, hang: bool = False) -> Fault:
+        """Full content and usage chunk but no `data: [DONE]`.
+
+        Args:
+            hang: keep the connection open afterwards without ending the body.
+        """
+        if not isinstance(hang, bool):
+            raise FaultSpecError("hang", f"expected true or false, got {hang!r}")
+        return cls("no_done", hang=hang)
+
+    # -- helpers ------------------------------------------------------------------
+    @property
+    def is_error(self) -> bool:
+        """Whether the fault answers with an HTTP error status."""
+        return self.kind in ERROR_KINDS
+
+    def with_delay(self, seconds: float) -> Fault:
+        """A copy of this fault whose response headers wait `seconds` more."""
+        _nonneg(seconds, "seconds")
+        return replace(self, delay=self.delay + seconds)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "") -> Fault:
+        """Build a fault from `{"fault": <kind>, **params}` (fault-script format).
+
+        Args:
+            data: e.g. `{"fault": "status", "code": 503, "retry_after": 1}`.
+            where: field path used in error messages.
+
+        Raises:
+            FaultSpecError: naming the field at fault.
+        """
+        prefix = f"{where}." if where else ""
+        if not isinstance(data, Mapping):
+            raise FaultSpecError(
+                where, f'expected an object like {{"fault": "ok"}}, got {data!r}'
+            )
+        kind = data.get("fault")
+        if kind not in _PARAMS:
+            raise FaultSpecError(
+                f"{prefix}fault",
+                f"unknown fault {kind!r}; expected one of {', '.join(sorted(_PARAMS))}",
+            )
+        allowed = _PARAMS[kind]
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "fault":
+                continue
+            if key not in allowed:
+                names = ", ".join(allowed) or "none"
+                raise FaultSpecError(
+                    f"{prefix}{key}",
+                    f"not a parameter of fault {kind!r} (parameters: {names})",
+                )
+            kwargs[key] = value
+        try:
+            return _FACTORIES[kind](**kwargs)
+        except FaultSpecError as exc:
+            raise FaultSpecError(f"{prefix}{exc.field}", exc.problem) from None
+        except TypeError as exc:
+            raise FaultSpecError(
+                where, f"bad parameters for fault {kind!r}: {exc}"
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fault-script form of this fault (inverse of `from_dict`)."""
+        out: dict[str, Any] = {"fault": self.kind}
+        values: dict[str, Any] = {
+            "latency": self.delay,
+            "seconds": self.seconds if self.kind != "latency" else self.delay,
+            "code": self.http_status,
+            "retry_after": self.retry_after,
+            "retry_after_ms": self.retry_after_ms,
+            "message": self.message,
+            "code_str": self.error_code,
+            "after_chunks": self.after_chunks,
+            "hang": self.hang,
+            "context_window": self.context_window,
+        }
+        if self.kind == "content_policy" and self.message:
+            values["reason"] = self.message.removeprefix(_POLICY_PREFIX)
+        for key in _PARAMS[self.kind]:
+            if values.get(key) is not None:
+                out[key] = values[key]
+        return out
+
+
+_FACTORIES: dict[str, Callable[..., Fault]] = {
+    "ok": Fault.ok,
+    "latency": Fault.latency,
+    "status": Fault.status,
+    "context_length_exceeded": Fault.context_length_exceeded,
+    "content_policy": Fault.content_policy,
+    "model_not_found": Fault.model_not_found,
+    "slow_first_token": Fault.slow_first_token,
+    "silent": Fault.silent,
+    "reset": Fault.reset,
+    "stream_cut": Fault.stream_cut,
+    "stream_stall": Fault.stream_stall,
+    "malformed_chunk": Fault.malformed_chunk,
+    "no_done": Fault.no_done,
+}
+
+_PARAMS: dict[str, tuple[str, ...]] = {
+    "ok": ("latency",),
+    "latency": ("seconds",),
+    "status": ("code", "retry_after", "retry_after_ms", "message", "code_str"),
+    "context_length_exceeded": ("context_window",),
+    "content_policy": ("reason",),
+    "model_not_found": (),
+    "slow_first_token": ("seconds",),
+    "silent": (),
+    "reset": (),
+    "stream_cut": ("after_chunks",),
+    "stream_stall": ("after_chunks", "seconds"),
+    "malformed_chunk": ("after_chunks",),
+    "no_done": ("hang",),
+}

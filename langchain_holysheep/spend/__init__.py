@@ -1,0 +1,96 @@
+"""Spend tracking: prices, budgets that cannot be overrun, metrics and alerts.
+
+Example:
+    ```python
+    from langchain_holysheep.spend import Budget, get_holysheep_callback
+
+    with get_holysheep_callback(budget=Budget("1.00", window="day")) as cb:
+        llm.invoke("hello")
+    print(cb.report())
+    ```
+"""
+
+from langchain_holysheep.spend.alerts import (
+    DEFAULT_RULES,
+    Alert,
+    AlertMonitor,
+    AlertRule,
+    WebhookHook,
+    log_hook,
+)
+from langchain_holysheep.spend.budget import Budget, Reservation
+from langchain_holysheep.spend.budget_errors import (
+    BudgetError,
+    BudgetExceededError,
+    ThresholdEvent,
+    UnpricedCallError,
+)
+from langchain_holysheep.spend.callback import (
+    ATTEMPT_EVENT,
+    BUDGET_METADATA_KEY,
+    HolySheepCallbackHandler,
+    allowed_routes,
+)
+from langchain_holysheep.spend.context import (
+    SPEND_REPORT_ENV,
+    TRACK_SPEND_ENV,
+    get_holysheep_callback,
+    write_global_report,
+)
+from langchain_holysheep.spend.estimate import estimate_prompt_tokens
+from langchain_holysheep.spend.pricing import (
+    PRICING_FILE_ENV,
+    PriceBook,
+    UnpricedModelWarning,
+    format_money,
+)
+from langchain_holysheep.spend.records import CallRecord, TokenUsage
+from langchain_holysheep.spend.sinks import ListSink, RecordSink
+from langchain_holysheep.spend.stats import LogHistogram
+from langchain_holysheep.spend.summary import ModelSpend, Percentiles, SpendReport
+from langchain_holysheep.spend.tracker import (
+    RecentStats,
+    SpendTracker,
+    global_tracker,
+    reset_global_tracker,
+)
+
+__all__ = [
+    "ATTEMPT_EVENT",
+    "DEFAULT_RULES",
+    "Alert",
+    "AlertMonitor",
+    "AlertRule",
+    "WebhookHook",
+    "log_hook",
+    "BUDGET_METADATA_KEY",
+    "PRICING_FILE_ENV",
+    "SPEND_REPORT_ENV",
+    "TRACK_SPEND_ENV",
+    "Budget",
+    "BudgetError",
+    "BudgetExceededError",
+    "CallRecord",
+    "HolySheepCallbackHandler",
+    "ListSink",
+    "LogHistogram",
+    "ModelSpend",
+    "Percentiles",
+    "PriceBook",
+    "RecentStats",
+    "RecordSink",
+    "Reservation",
+    "SpendReport",
+    "SpendTracker",
+    "ThresholdEvent",
+    "TokenUsage",
+    "UnpricedCallError",
+    "UnpricedModelWarning",
+    "allowed_routes",
+    "estimate_prompt_tokens",
+    "format_money",
+    "get_holysheep_callback",
+    "global_tracker",
+    "reset_global_tracker",
+    "write_global_report",
+]

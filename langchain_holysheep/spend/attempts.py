@@ -1,0 +1,132 @@
+"""The records of one chat-model run: its failed attempts and its final outcome."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from langchain_holysheep.spend import extract
+from langchain_holysheep.spend.budget import Budget
+from langchain_holysheep.spend.pricing import PriceBook
+from langchain_holysheep.spend.records import CallRecord, TokenUsage
+
+__all__ = ["RunState", "build_records"]
+
+_logger = logging.getLogger("langchain_holysheep.spend.callback")
+
+
+@dataclass
+class RunState:
+    """What a handler keeps about a chat-model run in flight."""
+
+    start: float
+    requested: str
+    root: UUID
+    budgets: list[Budget]
+    tags: tuple[str, ...]
+    metadata: tuple[tuple[str, str], ...]
+    first_token: float | None = None
+    failures: list[extract.Outcome] = field(default_factory=list)
+
+
+def build_records(
+    run: RunState,
+    run_id: UUID,
+    response: Any,
+    error: BaseException | None,
+    pricebook: PriceBook,
+) -> tuple[list[CallRecord], Decimal | None]:
+    """The `CallRecord`s of a finished run (failed attempts first) and its cost.
+
+    The cost is `None` when the served model is unpriced or an answer reported
+    no usage; a failed call that reported no usage cost 0 on a priced model.
+    """
+    now = time.perf_counter()
+    message = extract.final_message(response)
+    meta = getattr(message, "response_metadata", None) or {}
+    raw_hs = meta.get("holysheep")
+    hs: Mapping[str, Any] = raw_hs if isinstance(raw_hs, Mapping) else {}
+    route_model = hs.get("served_model") or run.requested
+    served = meta.get("model_name") or route_model
+    usage = extract.usage_of(response)
+    failures = run.failures or extract.failures_of(hs)
+    common: dict[str, Any] = {
+        "run_id": str(run_id),
+        "requested_model": run.requested,
+        "tags": run.tags,
+        "metadata": run.metadata,
+    }
+    wall = time.time()
+    records: list[CallRecord] = []
+    for i, f in enumerate(failures, 1):
+        prev = failures[i - 2].model if i > 1 else None
+        records.append(
+            CallRecord(
+                timestamp=wall,
+                served_model=f.model,
+                outcome="error",
+                cost=Decimal(0) if pricebook.is_priced(f.model) else None,
+                latency_ms=f.elapsed_ms,
+                attempt=i,
+                is_retry=prev == f.model,
+                is_fallback=(f.route_index or 0) > 0 or f.model != run.requested,
+                error=f.error,
+                **common,
+            )
+        )
+    if usage is not None:
+        cost = pricebook.cost(served, usage)
+    elif error is not None and pricebook.is_priced(served):
+        cost = Decimal(0)  # a failed call that reported no usage billed nothing
+    else:
+        cost = None  # unpriced, or an answer without usage: unknown
+        if error is None:
+            _warn_no_usage(served)
+    route_index = hs.get("route_index")
+    attempt = hs.get("attempts") if isinstance(hs.get("attempts"), int) else None
+    if error is not None and failures and usage is None:
+        return records, cost  # the router reported every failed attempt
+    outcome = "ok"
+    if error is not None:
+        cancelled = type(error).__name__ in ("CancelledError", "KeyboardInterrupt")
+        outcome = "cancelled" if cancelled else "error"
+    records.append(
+        CallRecord(
+            timestamp=wall,
+            served_model=served,
+            outcome=outcome,  # type: ignore[arg-type]
+            usage=usage or TokenUsage(),
+            cost=cost,
+            latency_ms=(now - run.start) * 1000,
+            ttft_ms=None
+            if run.first_token is None
+            else (run.first_token - run.start) * 1000,
+            attempt=max(attempt or 0, len(failures) + 1),
+            is_retry=bool(failures) and failures[-1].model == route_model,
+            is_fallback=(isinstance(route_index, int) and route_index > 0)
+            or (not isinstance(route_index, int) and route_model != run.requested),
+            error=extract.error_label(error),
+            **common,
+        )
+    )
+    return records, cost
+
+
+_no_usage_warned: set[str] = set()
+
+
+def _warn_no_usage(model: str) -> None:
+    if model in _no_usage_warned:
+        return
+    _no_usage_warned.add(model)
+    _logger.warning(
+        "HolySheep spend: a %s answer reported no token usage, so its cost is "
+        "unknown (reported unpriced). For streams through a gateway, set "
+        "stream_usage=True on the chat model.",
+        model,
+    )

@@ -1,0 +1,362 @@
+"""`HolySheepCallbackHandler`: prices every chat-model run and enforces budgets.
+
+The handler is stateless between runs except for a per-run dictionary cleaned
+at the run's end or error; every counter lives in a `SpendTracker` (shared and
+locked), so many handler instances can feed one tracker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from langchain_holysheep.spend import extract
+from langchain_holysheep.spend.attempts import RunState, build_records
+from langchain_holysheep.spend.budget import Budget
+from langchain_holysheep.spend.budget_errors import BudgetError
+from langchain_holysheep.spend.estimate import estimate_prompt_tokens
+from langchain_holysheep.spend.inflight import RESERVATIONS, allowed_routes
+from langchain_holysheep.spend.pricing import PriceBook
+from langchain_holysheep.spend.records import TokenUsage
+from langchain_holysheep.spend.sinks import RecordSink
+from langchain_holysheep.spend.summary import SpendReport
+from langchain_holysheep.spend.tracker import SpendTracker
+
+__all__ = [
+    "ATTEMPT_EVENT",
+    "BUDGET_METADATA_KEY",
+    "HolySheepCallbackHandler",
+    "allowed_routes",
+]
+
+_logger = logging.getLogger(__name__)
+
+#: Run metadata key under which a `Budget` (or a list of them) may be attached.
+BUDGET_METADATA_KEY = "holysheep_budget"
+#: Custom event sent by the router for each upstream attempt.
+ATTEMPT_EVENT = "holysheep_attempt"
+#: Invocation-param key under which a router lists its routes (model ids).
+ROUTES_PARAM = "holysheep_routes"
+_METADATA_KEYS = ("user", "user_id", "thread_id", "session_id", "tenant", "team")
+
+
+def _budgets_in(metadata: Mapping[str, Any] | None) -> list[Budget]:
+    value = (metadata or {}).get(BUDGET_METADATA_KEY)
+    if value is None:
+        return []
+    if isinstance(value, Budget):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        return [b for b in value if isinstance(b, Budget)]
+    return []
+
+
+class HolySheepCallbackHandler(BaseCallbackHandler):
+    """Prices every chat-model run it sees and enforces budgets before the call.
+
+    Works with any LangChain chat model (`ChatHolySheep`, `ChatOpenAI`, ...).
+    Spend is attributed to the model that answered
+    (`response_metadata["model_name"]`). Budgets attached to the handler, or to
+    a run through `config={"metadata": {"holysheep_budget": budget}}`, reserve
+    the call's worst-case cost in `on_chat_model_start`; a refusal raises
+    `BudgetExceededError` there, so no request is sent (`raise_error=True`).
+    Any other problem in the handler is logged, never raised.
+
+    Args:
+        budget: one `Budget` or several.
+        tracker: where the numbers go (default: a new `SpendTracker`).
+        pricebook: the prices (default: the tracker's).
+        ledger: a `RecordSink` (e.g. `SQLiteLedger`) added to the tracker.
+        parent: an enclosing handler whose budgets also apply and whose
+            tracker also receives the records (nested tracking blocks).
+        safe_estimate: estimate prompts at one token per UTF-8 byte, a hard
+            upper bound (see `estimate_prompt_tokens`).
+
+    Example:
+        ```python
+        handler = HolySheepCallbackHandler(budget=Budget("1.00"))
+        llm.invoke("hi", config={"callbacks": [handler]})
+        print(handler.report())
+        ```
+    """
+
+    raise_error: bool = True
+    run_inline: bool = True
+
+    def __init__(
+        self,
+        budget: Budget | Sequence[Budget] | None = None,
+        *,
+        tracker: SpendTracker | None = None,
+        pricebook: PriceBook | None = None,
+        ledger: RecordSink | None = None,
+        parent: HolySheepCallbackHandler | None = None,
+        safe_estimate: bool = False,
+    ) -> None:
+        super().__init__()
+        if budget is None:
+            own: list[Budget] = []
+        elif isinstance(budget, Budget):
+            own = [budget]
+        else:
+            own = list(budget)
+            if not all(isinstance(b, Budget) for b in own):
+                raise TypeError("budget must be a Budget or a sequence of Budgets")
+        self.tracker = tracker if tracker is not None else SpendTracker(pricebook)
+        self.pricebook = pricebook if pricebook is not None else self.tracker.pricebook
+        if ledger is not None:
+            self.tracker.add_sink(ledger)
+        self.budgets: list[Budget] = own + (parent.budgets if parent else [])
+        self._trackers: list[SpendTracker] = [self.tracker] + (
+            [t for t in parent._trackers if t is not self.tracker] if parent else []
+        )
+        self.safe_estimate = safe_estimate
+        self._runs: dict[UUID, RunState] = {}
+        self._roots: dict[UUID, UUID] = {}
+        self._root_budgets: dict[UUID, set[Budget]] = {}
+
+    # -- numbers ----------------------------------------------------------------
+    def report(self) -> SpendReport:
+        """The tracker's report."""
+        return self.tracker.report()
+
+    @property
+    def total_cost(self) -> Decimal:
+        """Priced spend in USD (full precision)."""
+        return self.tracker.total_cost
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(budgets={len(self.budgets)}, {self.tracker!r})"
+
+    # -- run tree (for "run" budget windows) -------------------------------------
+    def _enter(self, run_id: UUID, parent_run_id: UUID | None) -> UUID:
+        root = (
+            run_id
+            if parent_run_id is None
+            else self._roots.get(parent_run_id, parent_run_id)
+        )
+        if len(self._roots) > 100_000:  # runs that never ended: forget them
+            self._roots.clear()
+        self._roots[run_id] = root
+        return root
+
+    def _leave(self, run_id: UUID) -> None:
+        self._roots.pop(run_id, None)
+        for budget in self._root_budgets.pop(run_id, ()):
+            budget.end_run(str(run_id))
+
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember the run's place in the run tree."""
+        self._enter(run_id, parent_run_id)
+
+    def on_tool_start(
+        self,
+        serialized: Any,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember the run's place in the run tree."""
+        self._enter(run_id, parent_run_id)
+
+    def on_retriever_start(
+        self,
+        serialized: Any,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember the run's place in the run tree."""
+        self._enter(run_id, parent_run_id)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the run."""
+        self._leave(run_id)
+
+    def on_chain_error(
+        self, error: BaseException, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Forget the run."""
+        self._leave(run_id)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the run."""
+        self._leave(run_id)
+
+    def on_tool_error(
+        self, error: BaseException, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Forget the run."""
+        self._leave(run_id)
+
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the run."""
+        self._leave(run_id)
+
+    def on_retriever_error(
+        self, error: BaseException, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Forget the run."""
+        self._leave(run_id)
+
+    # -- chat-model runs ----------------------------------------------------------
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Start the clock and reserve the call's worst case in every budget."""
+        start = time.perf_counter()
+        root = self._enter(run_id, parent_run_id)
+        try:
+            params = kwargs.get("invocation_params") or {}
+            requested = extract.requested_model_of(params, metadata)
+            budgets = self.budgets + [
+                b for b in _budgets_in(metadata) if b not in self.budgets
+            ]
+            meta = tuple(
+                (k, str(v))
+                for k, v in (metadata or {}).items()
+                if (k in _METADATA_KEYS or any(b.scope == k for b in budgets))
+                and isinstance(v, (str, int))
+            )
+        except Exception:
+            _logger.exception("HolySheep spend: could not read the run's start")
+            return
+        if budgets:
+            self._reserve(
+                run_id, root, budgets, messages, params, requested, tags, metadata
+            )
+        self._runs[run_id] = RunState(
+            start, requested, root, budgets, tuple(tags or ()), meta
+        )
+
+    def _reserve(
+        self,
+        run_id: UUID,
+        root: UUID,
+        budgets: list[Budget],
+        messages: list[list[Any]],
+        params: Mapping[str, Any],
+        requested: str,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
+    ) -> None:
+        try:
+            routes = params.get(ROUTES_PARAM) or [requested]
+            prompt = sum(
+                estimate_prompt_tokens(
+                    batch,
+                    tools=params.get("tools"),
+                    response_format=params.get("response_format"),
+                    safe=self.safe_estimate,
+                )
+                for batch in messages
+            )
+            max_tokens = extract.max_tokens_of(params)
+            costs = [
+                (m, self.pricebook.worst_case_cost(m, prompt, max_tokens))
+                for m in routes
+            ]
+            if any(c is None for _, c in costs):
+                for m, c in costs:
+                    if c is None:
+                        self.pricebook.cost(m, TokenUsage())  # the one-time warning
+        except Exception:
+            _logger.exception("HolySheep spend: could not estimate the call's cost")
+            return
+        for budget in budgets:
+            if RESERVATIONS.has(run_id, budget):
+                continue
+            try:
+                res = budget.reserve_routes(
+                    costs, budget.scope_key(tags, metadata), run_key=str(root)
+                )
+            except BudgetError:
+                for held in RESERVATIONS.pop(run_id):
+                    held.release()
+                self._leave(run_id)
+                for tracker in self._trackers:
+                    tracker.record_rejected()
+                raise
+            RESERVATIONS.add(run_id, budget, res)
+            if budget.window == "run":
+                self._root_budgets.setdefault(root, set()).add(budget)
+
+    def on_llm_new_token(
+        self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Note the time of the first streamed content (time to first token)."""
+        run = self._runs.get(run_id)
+        if run is None or run.first_token is not None:
+            return
+        message = getattr(chunk, "message", None)
+        if token or getattr(message, "tool_call_chunks", None):
+            run.first_token = time.perf_counter()
+
+    def on_custom_event(
+        self, name: str, data: Any, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Collect failed attempts reported by the router (`holysheep_attempt`)."""
+        if name != ATTEMPT_EVENT:
+            return
+        run = self._runs.get(run_id)
+        failure = extract.attempt_failure(data) if run is not None else None
+        if run is not None and failure is not None:
+            run.failures.append(failure)
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Price the answer, settle the reservations, record the call."""
+        self._finish(run_id, response, None)
+
+    def on_llm_error(
+        self, error: BaseException, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Record the failure; settle what a broken stream billed, release the rest."""
+        self._finish(run_id, kwargs.get("response"), error)
+
+    def _finish(self, run_id: UUID, response: Any, error: BaseException | None) -> None:
+        run = self._runs.pop(run_id, None)
+        reservations = RESERVATIONS.pop(run_id)
+        cost: Decimal | None = None
+        usage_unknown = False
+        try:
+            if run is not None:
+                records, cost = build_records(
+                    run, run_id, response, error, self.pricebook
+                )
+                final = records[-1]
+                usage_unknown = final.outcome == "ok" and final.usage.total == 0
+                for tracker in self._trackers:
+                    tracker.record_call(records)
+        except Exception:
+            _logger.exception("HolySheep spend: could not record run %s", run_id)
+        finally:
+            for res in reservations:
+                # no usage reported for an answer: keep the worst case, to be safe
+                res.settle(res.amount if usage_unknown else cost)
+            self._leave(run_id)

@@ -1,0 +1,155 @@
+"""Tracking with no callbacks passed: `get_holysheep_callback()` and the env switch.
+
+Both rest on LangChain's configure hooks, registered once when this module is
+imported (never per `with` block, unlike `get_usage_metadata_callback`, see
+langchain issue #32300):
+
+- `with get_holysheep_callback() as cb:` prices every chat-model call made in
+  the block, in this thread, in LangChain's executor threads (`batch`,
+  callbacks of async runs) and in asyncio tasks created inside it: they copy
+  the context. A thread you start yourself does not copy it; run its target
+  through `contextvars.copy_context().run`.
+- `HOLYSHEEP_TRACK_SPEND=1`: every chat-model call in the process (any thread)
+  is priced into `global_tracker()`; the report is written at exit to stderr,
+  or to the file named by `HOLYSHEEP_SPEND_REPORT` (JSON if it ends in
+  `.json`). LangChain creates a new handler per top-level call; they all feed
+  the one shared tracker. The hook exists once `langchain_holysheep` has been
+  imported (the package imports this module).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from langchain_core.tracers.context import register_configure_hook
+
+from langchain_holysheep.spend.budget import Budget
+from langchain_holysheep.spend.callback import HolySheepCallbackHandler
+from langchain_holysheep.spend.pricing import PriceBook
+from langchain_holysheep.spend.sinks import RecordSink, close_sink
+from langchain_holysheep.spend.tracker import SpendTracker, global_tracker
+
+__all__ = [
+    "SPEND_REPORT_ENV",
+    "TRACK_SPEND_ENV",
+    "EnvSpendHandler",
+    "get_holysheep_callback",
+    "write_global_report",
+]
+
+TRACK_SPEND_ENV = "HOLYSHEEP_TRACK_SPEND"
+SPEND_REPORT_ENV = "HOLYSHEEP_SPEND_REPORT"
+
+_block_var: ContextVar[HolySheepCallbackHandler | None] = ContextVar(
+    "holysheep_callback", default=None
+)
+_env_var: ContextVar[HolySheepCallbackHandler | None] = ContextVar(
+    "holysheep_track_spend", default=None
+)
+
+_atexit_lock = threading.Lock()
+_atexit_registered = False
+
+
+def write_global_report(path: str | None = None) -> None:
+    """Write the global report to `path`, `$HOLYSHEEP_SPEND_REPORT` or stderr."""
+    tracker = global_tracker()
+    report = tracker.report()
+    target = path or os.environ.get(SPEND_REPORT_ENV)
+    try:
+        if target:
+            text = (
+                json.dumps(report.to_dict(), indent=2) + "\n"
+                if target.lower().endswith(".json")
+                else report.render(use_rich=False)
+            )
+            Path(target).write_text(text, encoding="utf-8")
+        else:
+            sys.stderr.write(report.render())
+            sys.stderr.flush()
+    finally:
+        tracker.close()
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    with _atexit_lock:
+        if not _atexit_registered:
+            atexit.register(write_global_report)
+            _atexit_registered = True
+
+
+class EnvSpendHandler(HolySheepCallbackHandler):
+    """The handler LangChain creates per top-level call under `HOLYSHEEP_TRACK_SPEND`.
+
+    Feeds `global_tracker()`; the first one registers the at-exit report.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(tracker=global_tracker())
+        _register_atexit()
+
+
+register_configure_hook(_block_var, True)
+register_configure_hook(_env_var, True, EnvSpendHandler, TRACK_SPEND_ENV)
+
+
+@contextmanager
+def get_holysheep_callback(
+    budget: Budget | Sequence[Budget] | None = None,
+    ledger: RecordSink | str | os.PathLike[str] | None = None,
+    *,
+    tracker: SpendTracker | None = None,
+    pricebook: PriceBook | None = None,
+) -> Iterator[HolySheepCallbackHandler]:
+    """Price every chat-model call in the block, with no callbacks passed.
+
+    Args:
+        budget: budgets enforced for every call in the block.
+        ledger: a `RecordSink` (e.g. `SQLiteLedger`), or a path for a new
+            `SQLiteLedger` (closed when the block ends).
+        tracker: the tracker to feed (default: a new one).
+        pricebook: the prices (default: the tracker's).
+
+    Yields:
+        The handler; `.report()` / `.tracker` give the numbers. Nested blocks
+        both see the inner block's calls, and both blocks' budgets apply.
+
+    Example:
+        ```python
+        with get_holysheep_callback(budget=Budget("0.50")) as cb:
+            chain.invoke({"question": "..."})
+        print(cb.report())
+        ```
+    """
+    owned: RecordSink | None = None
+    sink: RecordSink | None
+    if isinstance(ledger, (str, os.PathLike)):
+        from langchain_holysheep.spend.ledger import SQLiteLedger
+
+        sink = owned = SQLiteLedger(ledger)
+    else:
+        sink = ledger
+    handler = HolySheepCallbackHandler(
+        budget,
+        tracker=tracker,
+        pricebook=pricebook,
+        ledger=sink,
+        parent=_block_var.get(),
+    )
+    token = _block_var.set(handler)
+    try:
+        yield handler
+    finally:
+        _block_var.reset(token)
+        if owned is not None:
+            handler.tracker.remove_sink(owned)
+            close_sink(owned)

@@ -1,0 +1,161 @@
+"""Reading what a chat-model run reported: usage, served model, attempts.
+
+Pure functions over LangChain objects (`LLMResult`, messages) and the
+`response_metadata["holysheep"]` dictionary written by `ChatHolySheep`'s router:
+`{"requested_model", "served_model", "route_index", "attempts", "retries",
+"fallbacks", "failures": [{"model", "error", "status", "action", "elapsed_ms"}]}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_holysheep.spend.records import TokenUsage
+
+__all__ = [
+    "Outcome",
+    "attempt_failure",
+    "error_label",
+    "final_message",
+    "max_tokens_of",
+    "requested_model_of",
+    "usage_of",
+]
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def usage_from_metadata(usage: Mapping[str, Any]) -> TokenUsage:
+    """`TokenUsage` from a LangChain `usage_metadata` dict."""
+    in_details = usage.get("input_token_details") or {}
+    out_details = usage.get("output_token_details") or {}
+    return TokenUsage(
+        input=_int(usage.get("input_tokens")),
+        output=_int(usage.get("output_tokens")),
+        cached=_int(in_details.get("cache_read")),
+        reasoning=_int(out_details.get("reasoning")),
+    )
+
+
+def usage_from_openai(usage: Mapping[str, Any]) -> TokenUsage:
+    """`TokenUsage` from an OpenAI `usage` / `token_usage` dict."""
+    prompt = usage.get("prompt_tokens_details") or {}
+    completion = usage.get("completion_tokens_details") or {}
+    return TokenUsage(
+        input=_int(usage.get("prompt_tokens")),
+        output=_int(usage.get("completion_tokens")),
+        cached=_int(prompt.get("cached_tokens")),
+        reasoning=_int(completion.get("reasoning_tokens")),
+    )
+
+
+def final_message(response: Any) -> Any:
+    """The message of the first generation of an `LLMResult` (or `None`)."""
+    generations = getattr(response, "generations", None) or []
+    for batch in generations:
+        for gen in batch or ():
+            message = getattr(gen, "message", None)
+            if message is not None:
+                return message
+    return None
+
+
+def usage_of(response: Any) -> TokenUsage | None:
+    """The billed usage of a run's result, or `None` if it reports none.
+
+    Prefers the message's `usage_metadata` (also set on streamed results with
+    `stream_usage`), else `llm_output["token_usage"]`.
+    """
+    message = final_message(response)
+    usage = getattr(message, "usage_metadata", None)
+    if usage:
+        return usage_from_metadata(usage)
+    llm_output = getattr(response, "llm_output", None) or {}
+    token_usage = (
+        llm_output.get("token_usage") if isinstance(llm_output, Mapping) else None
+    )
+    if isinstance(token_usage, Mapping) and token_usage:
+        return usage_from_openai(token_usage)
+    return None
+
+
+def requested_model_of(
+    params: Mapping[str, Any], metadata: Mapping[str, Any] | None
+) -> str:
+    """The model a run asked for, from its invocation params or metadata."""
+    for key in ("model", "model_name", "model_id", "deployment_name"):
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            return value
+    value = (metadata or {}).get("ls_model_name")
+    return value if isinstance(value, str) and value else "unknown"
+
+
+def max_tokens_of(params: Mapping[str, Any]) -> int | None:
+    """The output-token limit in a run's invocation params, if any."""
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        value = params.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def error_label(error: BaseException | str | None, status: Any = None) -> str | None:
+    """A short label for a failed attempt: the error class and status code."""
+    if error is None:
+        return None
+    name = error if isinstance(error, str) else type(error).__name__
+    if status is None and isinstance(error, BaseException):
+        status = getattr(error, "status_code", None) or getattr(error, "status", None)
+    return f"{name} ({status})" if isinstance(status, int) else name
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One failed attempt read from a custom event or the failures list."""
+
+    model: str
+    error: str | None
+    elapsed_ms: float | None
+    route_index: int | None = None
+
+
+def attempt_failure(data: Any) -> Outcome | None:
+    """A failed attempt from a `holysheep_attempt` event or a `failures` entry.
+
+    Returns `None` for a successful attempt or unreadable data.
+    """
+    if not isinstance(data, Mapping):
+        return None
+    outcome = data.get("outcome")
+    if outcome in ("ok", "success") or (outcome is None and not data.get("error")):
+        return None
+    model = data.get("model") or data.get("served_model")
+    if not isinstance(model, str) or not model:
+        return None
+    elapsed = data.get("elapsed_ms")
+    route = data.get("route_index")
+    return Outcome(
+        model=model,
+        error=error_label(str(data.get("error") or "error"), data.get("status")),
+        elapsed_ms=float(elapsed) if isinstance(elapsed, (int, float)) else None,
+        route_index=route if isinstance(route, int) else None,
+    )
+
+
+def failures_of(holysheep: Mapping[str, Any]) -> list[Outcome]:
+    """The failed attempts listed in `response_metadata["holysheep"]`."""
+    raw = holysheep.get("failures")
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        return []
+    out = []
+    for item in raw:
+        if isinstance(item, Mapping):
+            failure = attempt_failure({"error": "error", **item})
+            if failure is not None:
+                out.append(failure)
+    return out

@@ -1,0 +1,132 @@
+"""The `Ledger` interface, its error type, the default path and time bounds."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import TypeAlias, TypeVar
+
+from langchain_holysheep.errors import ConfigurationError
+from langchain_holysheep.spend.records import CallRecord
+
+__all__ = [
+    "LEDGER_PATH_ENV",
+    "Ledger",
+    "LedgerClosedError",
+    "LedgerError",
+    "TimeBound",
+    "default_ledger_path",
+    "to_timestamp",
+]
+
+LEDGER_PATH_ENV = "HOLYSHEEP_LEDGER_PATH"
+
+TimeBound: TypeAlias = float | int | datetime | date
+"""A time bound: a Unix timestamp, a `datetime` (naive means UTC) or a `date`
+(midnight UTC)."""
+
+
+_L = TypeVar("_L", bound="Ledger")
+
+
+class LedgerError(ConfigurationError):
+    """A ledger cannot be opened or written; the message says what to do."""
+
+
+class LedgerClosedError(LedgerError):
+    """A record was given to a ledger after `close()`."""
+
+
+def default_ledger_path() -> Path:
+    """Where the ledger lives when no path is given.
+
+    `$HOLYSHEEP_LEDGER_PATH` when set, else `~/.holysheep/ledger.sqlite3`.
+    """
+    env = os.environ.get(LEDGER_PATH_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".holysheep" / "ledger.sqlite3"
+
+
+def to_timestamp(bound: TimeBound | None) -> float | None:
+    """Convert a time bound to a Unix timestamp (naive datetimes are UTC)."""
+    if bound is None:
+        return None
+    if isinstance(bound, datetime):
+        if bound.tzinfo is None:
+            bound = bound.replace(tzinfo=timezone.utc)
+        return bound.timestamp()
+    if isinstance(bound, date):
+        return datetime.combine(bound, time(), tzinfo=timezone.utc).timestamp()
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+        raise TypeError(
+            f"A time bound must be a Unix timestamp, a datetime or a date, "
+            f"not {type(bound).__name__}."
+        )
+    return float(bound)
+
+
+class Ledger(ABC):
+    """A durable, append-only store of `CallRecord`s: one row per attempt.
+
+    A ledger is a `RecordSink` (it has `record(rec)` and `close()`), so the spend
+    tracker can forward every record to it. Implementations must be thread-safe.
+
+    Example:
+        ```python
+        from langchain_holysheep.spend.ledger import SQLiteLedger
+
+        with SQLiteLedger() as ledger:  # ~/.holysheep/ledger.sqlite3
+            ledger.record(rec)
+            for r in ledger.query(since=date.today(), models=["gpt-4.1"]):
+                print(r.served_model, r.cost)
+        ```
+    """
+
+    @abstractmethod
+    def record(self, rec: CallRecord) -> None:
+        """Store one record (may be buffered until `flush()`)."""
+
+    def record_many(self, recs: Iterable[CallRecord]) -> None:
+        """Store several records (one transaction where the store allows)."""
+        for rec in recs:
+            self.record(rec)
+
+    @abstractmethod
+    def query(
+        self,
+        since: TimeBound | None = None,
+        until: TimeBound | None = None,
+        models: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Iterator[CallRecord]:
+        """Stream the stored records, oldest first.
+
+        Args:
+            since: keep records with `timestamp >= since`.
+            until: keep records with `timestamp < until`.
+            models: keep records whose served *or* requested model is one of these.
+            tags: keep records that carry at least one of these tags.
+        """
+
+    def flush(self) -> None:  # noqa: B027 - optional hook
+        """Make every record given so far durable."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release the store; later `record()` calls raise."""
+
+    def __enter__(self: _L) -> _L:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

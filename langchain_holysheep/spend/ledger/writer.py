@@ -1,0 +1,181 @@
+"""`BatchWriter`: one background thread that commits queued records in batches."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from langchain_holysheep.spend.ledger.base import LedgerError
+from langchain_holysheep.spend.records import CallRecord
+
+__all__ = ["BatchWriter"]
+
+logger = logging.getLogger(__name__)
+
+_STOP = object()
+_GIVE_UP_ATTEMPTS = 3  # write attempts per batch once stop() has begun
+
+
+class _Flush:
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class BatchWriter:
+    """A bounded queue drained by one daemon thread that calls `write(batch)`.
+
+    The thread takes the first waiting record, then keeps taking records until
+    `batch_size` are in hand or the first one has waited `flush_interval`
+    seconds, and hands the batch to `write` (one transaction). A failed write is
+    retried with back-off (0.05 s doubling to 2 s) until it succeeds; meanwhile
+    records keep queueing. Once writes have failed for `patience` seconds,
+    `flush()` raises, and so does `put()` on a full queue (instead of waiting).
+
+    Args:
+        write: commits a batch; raises on failure (the batch is retried).
+        where: names the store in messages (a path).
+        batch_size: the most records per `write` call.
+        flush_interval: the longest a record waits to be batched with others.
+        max_pending: the queue bound; a full queue makes `put()` wait.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[CallRecord]], None],
+        *,
+        where: str,
+        batch_size: int,
+        flush_interval: float,
+        max_pending: int,
+    ) -> None:
+        self._write = write
+        self._where = where
+        self._size = batch_size
+        self._interval = flush_interval
+        self._queue: queue.Queue[Any] = queue.Queue(max_pending)
+        self._stopping = threading.Event()
+        self.error: BaseException | None = None  # the last failed write, if failing
+        self.patience = 5.0  # seconds of failing writes before flush()/put() raise
+        self._failing_since: float | None = None
+        self.lost = 0  # records given up on (only after stop() while failing)
+        self._thread = threading.Thread(
+            target=self._run, name="holysheep-ledger-writer", daemon=True
+        )
+        self._thread.start()
+
+    def put(self, item: CallRecord | list[CallRecord] | _Flush) -> None:
+        """Queue a record (or a list of them); wait for room while writes work.
+
+        Raises:
+            LedgerError: the queue is full because writes keep failing.
+        """
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            while True:  # back-pressure: wait for the writer
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    self.check()
+
+    def check(self) -> None:
+        """Raise `LedgerError` once writes have been failing for `patience` s."""
+        since = self._failing_since
+        if since is not None and time.monotonic() - since >= self.patience:
+            raise LedgerError(
+                f"Writing to the ledger {self._where} is failing ({self.error}); "
+                f"about {self._queue.qsize()} records wait in memory and are "
+                "retried. Check the disk (space, permissions, another process's lock)."
+            )
+
+    def request_flush(self) -> _Flush:
+        """Queue a flush marker (call it where `put` may be called)."""
+        marker = _Flush()
+        self.put(marker)
+        return marker
+
+    def wait(self, marker: _Flush, timeout: float | None = None) -> None:
+        """Wait until everything queued before `marker` is written."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not marker.done.wait(0.05):
+            self.check()
+            if deadline is not None and time.monotonic() > deadline:
+                raise LedgerError(
+                    f"Flushing the ledger {self._where} timed out after {timeout} s."
+                )
+
+    def stop(self) -> None:
+        """Write everything queued, then end the thread (queue nothing after)."""
+        self._stopping.set()
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread to end (after `stop()`)."""
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        get, interval, size = self._queue.get, self._interval, self._size
+        stop = False
+        while not stop:
+            item = get()
+            batch: list[CallRecord] = []
+            flushes: list[_Flush] = []
+            oldest = time.monotonic()
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Flush):
+                    flushes.append(item)
+                elif isinstance(item, list):
+                    batch.extend(item)
+                else:
+                    batch.append(item)
+                if stop or flushes or len(batch) >= size:
+                    break
+                try:
+                    item = get(block=False)
+                except queue.Empty:
+                    wait = oldest + interval - time.monotonic()
+                    if wait <= 0:
+                        break
+                    try:
+                        item = get(timeout=wait)
+                    except queue.Empty:
+                        break
+            if batch:
+                self._commit(batch)
+            for marker in flushes:
+                marker.done.set()
+
+    def _commit(self, batch: list[CallRecord]) -> None:
+        delay, attempts = 0.05, 0
+        while True:
+            attempts += 1
+            try:
+                self._write(batch)
+            except Exception as e:  # sqlite3.Error, OSError, MemoryError, ...
+                if self.error is None:
+                    logger.error(
+                        "Ledger write to %s failed, retrying: %s", self._where, e
+                    )
+                    self._failing_since = time.monotonic()
+                self.error = e
+                if self._stopping.is_set() and attempts >= _GIVE_UP_ATTEMPTS:
+                    self.lost += len(batch)
+                    logger.error("Lost %d ledger records: %s", len(batch), e)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            else:
+                if self.error is not None:
+                    logger.warning("Ledger writes to %s recovered.", self._where)
+                    self.error = self._failing_since = None
+                return

@@ -1,0 +1,436 @@
+"""`PriceBook`: the prices used to turn token counts into money.
+
+Catalogue list prices, overridden by the user's own (a dict, a JSON or TOML file,
+or the file named by `HOLYSHEEP_PRICING_FILE`). Money is `Decimal` at full
+precision; round only for display (`format_money`). A model with no known price
+is *unpriced*: `cost()` returns `None` (with a one-time warning per model), never
+$0 and never another model's price.
+
+Pricing file format (JSON; TOML is the same shape)::
+
+    {"models": {"my-model": {"input": "1.10", "output": "4.40",
+                             "cached_input": "0.275", "reasoning": "4.40",
+                             "max_output_tokens": 8192}}}
+
+A top-level `"models"` table is optional (`{"my-model": {...}}` works too).
+Prices are USD per 1M tokens. A broken file raises `PricingError` naming the
+file, the line and the field at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from langchain_holysheep.catalogue import (
+    Catalogue,
+    ModelPrice,
+    default_catalogue,
+    parse_price,
+)
+from langchain_holysheep.errors import PricingError
+from langchain_holysheep.spend.records import TokenUsage
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_TOKENS",
+    "PRICING_FILE_ENV",
+    "PriceBook",
+    "UnpricedModelWarning",
+    "format_money",
+]
+
+PRICING_FILE_ENV = "HOLYSHEEP_PRICING_FILE"
+#: Output tokens assumed for a worst case when neither the call nor the
+#: catalogue gives a limit.
+DEFAULT_MAX_OUTPUT_TOKENS = 32_768
+_PER_TOKENS = Decimal(1_000_000)
+_PRICE_KEYS = frozenset(
+    {
+        "input",
+        "output",
+        "cached_input",
+        "reasoning",
+        "currency",
+        "source",
+        "effective",
+        "max_output_tokens",
+    }
+)
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+_logger = logging.getLogger(__name__)
+
+_warned_lock = threading.Lock()
+_warned: set[str] = set()
+
+
+class UnpricedModelWarning(UserWarning):
+    """A call was served by a model with no known price (it is reported unpriced)."""
+
+
+def _warn_unpriced(model: str) -> None:
+    with _warned_lock:
+        if model in _warned:
+            return
+        _warned.add(model)
+    message = (
+        f"No price is known for model {model!r}: its calls are reported as "
+        "unpriced (cost None), not charged at $0 or at another model's price. "
+        "Add a price with PriceBook({...}) or a pricing file in "
+        f"${PRICING_FILE_ENV}."
+    )
+    _logger.debug(message)
+    warnings.warn(message, UnpricedModelWarning, stacklevel=3)
+
+
+def format_money(amount: Decimal | None, currency: str = "USD", places: int = 4) -> str:
+    """Render an amount for display (`"$0.0123"`, `"¥0.0123"`, `"unpriced"`)."""
+    if amount is None:
+        return "unpriced"
+    symbol = {"USD": "$", "CNY": "¥"}.get(currency, "")
+    text = f"{amount.quantize(Decimal(1).scaleb(-places)):,}"
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+@dataclass(frozen=True)
+class _Override:
+    price: ModelPrice
+    max_output_tokens: int | None = None
+
+
+def _key_line(text: str, keys: Iterable[str]) -> int | None:
+    """Best-effort 1-based line of the last of nested `keys` in a JSON/TOML text."""
+    pos, found = 0, None
+    for key in keys:
+        k = re.escape(key)
+        pattern = re.compile(
+            rf"(?:\"{k}\"|'{k}'|(?<![\w.\-\"]){k}(?![\w\-\"]))\s*(?:[:=\].])"
+        )
+        match = pattern.search(text, pos)
+        if match is None:
+            return found
+        pos = match.end()
+        found = text.count("\n", 0, match.start()) + 1
+    return found
+
+
+def _load_toml(text: str, source: str) -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError as exc:
+            raise PricingError(
+                "reading TOML on Python 3.10 needs `pip install tomli` "
+                "(or use a JSON pricing file)",
+                source=source,
+            ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
+        raise PricingError(f"not valid TOML: {exc}", source=source, line=line) from None
+
+
+def _parse_document(text: str, source: str, fmt: str) -> Any:
+    if fmt == "toml":
+        return _load_toml(text, source)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PricingError(
+            f"not valid JSON: {exc.msg} (column {exc.colno})",
+            source=source,
+            line=exc.lineno,
+        ) from None
+
+
+def _parse_overrides(
+    data: Any, *, source: str, text: str | None = None
+) -> dict[str, _Override]:
+    """Validate a pricing document; errors name the field (and line, given `text`)."""
+
+    def fail(message: str, keys: list[str]) -> PricingError:
+        line = _key_line(text, keys) if text is not None else None
+        return PricingError(message, source=source, line=line, field=".".join(keys))
+
+    if not isinstance(data, Mapping):
+        raise PricingError(
+            "expected a table of model prices, like "
+            '{"models": {"my-model": {"input": "1.0", "output": "2.0"}}}',
+            source=source,
+            line=1 if text is not None else None,
+        )
+    prefix: list[str] = []
+    models: Any = data
+    if "models" in data:
+        models, prefix = data["models"], ["models"]
+        extra = sorted(set(data) - {"models", "currency", "schema_version"})
+        if extra:
+            raise fail(f"unknown top-level key {extra[0]!r}", [extra[0]])
+        if data.get("currency", "USD") != "USD":
+            raise fail("only USD prices are supported", ["currency"])
+        if not isinstance(models, Mapping):
+            raise fail("expected a table of model prices", prefix)
+    out: dict[str, _Override] = {}
+    for name, raw in models.items():
+        keys = [*prefix, str(name)]
+        if not isinstance(raw, Mapping):
+            raise fail(
+                'expected a table like {"input": "1.0", "output": "2.0"} '
+                "(USD per 1M tokens)",
+                keys,
+            )
+        unknown = sorted(set(raw) - _PRICE_KEYS)
+        if unknown:
+            raise fail(
+                f"unknown price field {unknown[0]!r}; allowed: "
+                + ", ".join(sorted(_PRICE_KEYS)),
+                [*keys, unknown[0]],
+            )
+        if raw.get("currency", "USD") != "USD":
+            raise fail("only USD prices are supported", [*keys, "currency"])
+        try:
+            price = parse_price(raw, source=source, field_path="")
+        except PricingError as exc:
+            sub = (exc.field or "").lstrip(".")
+            message = str(exc).split("): ", 1)[-1]
+            raise fail(message, [*keys, sub] if sub else keys) from None
+        mot = raw.get("max_output_tokens")
+        if mot is not None and (
+            isinstance(mot, bool) or not isinstance(mot, int) or mot <= 0
+        ):
+            raise fail("expected a positive integer", [*keys, "max_output_tokens"])
+        src = str(raw.get("source") or source)
+        out[str(name)] = _Override(
+            ModelPrice(
+                price.input,
+                price.output,
+                price.cached_input,
+                price.reasoning,
+                currency="USD",
+                source=src,
+                effective=price.effective,
+            ),
+            mot,
+        )
+    return out
+
+
+class PriceBook:
+    """Prices per model: catalogue list prices plus user overrides.
+
+    Lookup order for a model name: an override with that exact name, the
+    catalogue entry (ids and aliases), then the same two for the name without a
+    dated snapshot suffix (`gpt-4.1-2025-04-14` -> `gpt-4.1`: the same model).
+    Anything else is unpriced.
+
+    Args:
+        overrides: prices by model, e.g. `{"m": {"input": "1", "output": "2"}}`
+            (values may also be `ModelPrice`).
+        file: a JSON or TOML pricing file (by extension; `.toml` is TOML).
+        catalogue: the catalogue (default: the package's).
+        use_env: also read the file named by `HOLYSHEEP_PRICING_FILE`.
+        settlement_currency: the currency the gateway bills in.
+        settlement_rate: settlement units per USD (HolySheep bills ¥1 per $1).
+
+    Overrides apply in order: env file, then `file`, then `overrides`.
+
+    Example:
+        ```python
+        book = PriceBook({"my-model": {"input": "1", "output": "2"}})
+        book.cost("gpt-4.1", TokenUsage(input=1000, output=500))  # Decimal('0.020')
+        ```
+    """
+
+    currency = "USD"
+
+    def __init__(
+        self,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        file: str | os.PathLike[str] | None = None,
+        catalogue: Catalogue | None = None,
+        use_env: bool = True,
+        settlement_currency: str = "CNY",
+        settlement_rate: Decimal | int | str = 1,
+    ) -> None:
+        self.catalogue = catalogue if catalogue is not None else default_catalogue()
+        self.settlement_currency = settlement_currency
+        self.settlement_rate = Decimal(str(settlement_rate))
+        self._overrides: dict[str, _Override] = {}
+        env_file = os.environ.get(PRICING_FILE_ENV) if use_env else None
+        if env_file:
+            self._overrides.update(self._load_file(env_file, env=True))
+        if file is not None:
+            self._overrides.update(self._load_file(file))
+        if overrides:
+            self._overrides.update(self._from_mapping(overrides))
+        self._cache: dict[str, tuple[ModelPrice | None, int | None]] = {}
+
+    # -- construction helpers ---------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> PriceBook:
+        """A price book with the overrides of one JSON/TOML file."""
+        return cls(file=path, **kwargs)
+
+    @staticmethod
+    def _load_file(
+        path: str | os.PathLike[str], *, env: bool = False
+    ) -> dict[str, _Override]:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            hint = f" (named by ${PRICING_FILE_ENV})" if env else ""
+            raise PricingError(
+                f"cannot read the pricing file{hint}: {exc.strerror or exc}",
+                source=source,
+            ) from None
+        fmt = "toml" if source.lower().endswith(".toml") else "json"
+        data = _parse_document(text, source, fmt)
+        return _parse_overrides(data, source=source, text=text)
+
+    @staticmethod
+    def _from_mapping(overrides: Mapping[str, Any]) -> dict[str, _Override]:
+        out: dict[str, _Override] = {}
+        plain: dict[str, Any] = {}
+        for name, value in overrides.items():
+            if isinstance(value, ModelPrice):
+                out[name] = _Override(value)
+            else:
+                plain[name] = value
+        if plain:
+            out.update(_parse_overrides(plain, source="<dict>"))
+        return out
+
+    # -- lookup -----------------------------------------------------------------
+    def _lookup(self, model: str) -> tuple[ModelPrice | None, int | None]:
+        cached = self._cache.get(model)
+        if cached is not None:
+            return cached
+        result: tuple[ModelPrice | None, int | None] = (None, None)
+        names = [model]
+        base = _SNAPSHOT.sub("", model)
+        if base != model:
+            names.append(base)
+        for name in names:
+            override = self._overrides.get(name)
+            info = self.catalogue.get(name)
+            if override is not None:
+                mot = override.max_output_tokens or (info and info.max_output_tokens)
+                result = (override.price, mot or None)
+                break
+            if info is not None and info.price is not None:
+                result = (info.price, info.max_output_tokens)
+                break
+        if len(self._cache) < 10_000:
+            self._cache[model] = result
+        return result
+
+    def price(self, model: str) -> ModelPrice | None:
+        """The price of `model`, or `None` if it is unpriced."""
+        return self._lookup(model)[0]
+
+    def is_priced(self, model: str) -> bool:
+        """Whether `model` has a known price."""
+        return self._lookup(model)[0] is not None
+
+    def max_output_tokens(self, model: str) -> int:
+        """The model's output-token limit (catalogue or override), else a default."""
+        known = self._lookup(model)[1]
+        if known is None:
+            info = self.catalogue.get(model)
+            known = info.max_output_tokens if info is not None else None
+        return known or DEFAULT_MAX_OUTPUT_TOKENS
+
+    # -- money ------------------------------------------------------------------
+    def cost(
+        self, model: str, usage: TokenUsage, *, warn: bool = True
+    ) -> Decimal | None:
+        """The cost of `usage` on `model` in USD at full precision (`None`: unpriced).
+
+        Cached input tokens are charged at the cached price when there is one,
+        else at the input price; reasoning tokens at the reasoning price when
+        there is one, else at the output price.
+        """
+        price = self.price(model)
+        if price is None:
+            if warn:
+                _warn_unpriced(model)
+            return None
+        cached = min(max(usage.cached, 0), max(usage.input, 0))
+        reasoning = min(max(usage.reasoning, 0), max(usage.output, 0))
+        cached_price = (
+            price.cached_input if price.cached_input is not None else price.input
+        )
+        reasoning_price = (
+            price.reasoning if price.reasoning is not None else price.output
+        )
+        total = (
+            (max(usage.input, 0) - cached) * price.input
+            + cached * cached_price
+            + (max(usage.output, 0) - reasoning) * price.output
+            + reasoning * reasoning_price
+        )
+        return total / _PER_TOKENS
+
+    def worst_case_cost(
+        self,
+        models: str | Iterable[str],
+        prompt_tokens: int,
+        max_tokens: int | None = None,
+    ) -> Decimal | None:
+        """The most one call can cost on any of `models` (its routes).
+
+        Per route: `prompt_tokens` at the highest input-side price plus
+        `max_tokens` (else the model's `max_output_tokens`) at the highest
+        output-side price. Unpriced routes are skipped; `None` if none is priced
+        (see `unpriced()`).
+        """
+        names = [models] if isinstance(models, str) else list(models)
+        worst: Decimal | None = None
+        for name in names:
+            price = self.price(name)
+            if price is None:
+                continue
+            in_price = max(price.input, price.cached_input or price.input)
+            out_price = max(price.output, price.reasoning or price.output)
+            out_tokens = (
+                max_tokens if max_tokens is not None else self.max_output_tokens(name)
+            )
+            cost = (
+                max(prompt_tokens, 0) * in_price + max(out_tokens, 0) * out_price
+            ) / _PER_TOKENS
+            worst = cost if worst is None else max(worst, cost)
+        return worst
+
+    def unpriced(self, models: str | Iterable[str]) -> list[str]:
+        """The names among `models` that have no known price."""
+        names = [models] if isinstance(models, str) else list(models)
+        return [m for m in names if not self.is_priced(m)]
+
+    def to_settlement(self, amount: Decimal | None) -> Decimal | None:
+        """`amount` (USD) in the settlement currency (CNY at ¥1 = $1 by default)."""
+        return None if amount is None else amount * self.settlement_rate
+
+    def overrides(self) -> dict[str, ModelPrice]:
+        """A copy of the user overrides."""
+        return {name: o.price for name, o in self._overrides.items()}
+
+    def __repr__(self) -> str:
+        return (
+            f"PriceBook(catalogue={len(self.catalogue)} models, "
+            f"overrides={sorted(self._overrides)})"
+        )

@@ -1,0 +1,382 @@
+"""`SpendTracker`: the shared, locked store of what every chat-model call cost.
+
+Callback handlers feed it one *call* at a time (the call's attempts as
+`CallRecord`s, the last one being the final outcome); it aggregates per served
+model in bounded memory and forwards every record to its `RecordSink`s (ledger,
+Prometheus, ...). `global_tracker()` is the process-wide instance used by
+`HOLYSHEEP_TRACK_SPEND=1`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from langchain_holysheep.spend.pricing import PriceBook
+from langchain_holysheep.spend.records import CallRecord
+from langchain_holysheep.spend.sinks import RecordSink, close_sink
+from langchain_holysheep.spend.stats import (
+    LogHistogram,
+    RecentHistogram,
+    SlidingCounter,
+)
+from langchain_holysheep.spend.summary import ModelSpend, Percentiles, SpendReport
+
+__all__ = ["RecentStats", "SpendTracker", "global_tracker", "reset_global_tracker"]
+
+_logger = logging.getLogger(__name__)
+_ZERO = Decimal(0)
+
+
+@dataclass
+class _ModelStats:
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    retries: int = 0
+    fallbacks: int = 0
+    input: int = 0
+    cached: int = 0
+    output: int = 0
+    reasoning: int = 0
+    cost: Decimal = _ZERO
+    priced: int = 0
+    unpriced: int = 0
+    latency: LogHistogram = field(default_factory=LogHistogram)
+    ttft: LogHistogram = field(default_factory=LogHistogram)
+
+
+@dataclass(frozen=True)
+class RecentStats:
+    """Recent activity, for alert rules.
+
+    Attributes:
+        calls / successes / failures / fallbacks / attempts / failed_attempts:
+            counts over the last `span` seconds.
+        cost: priced spend over the last `span` seconds (USD).
+        span: the window in seconds (one hour by default).
+        latency_ms: latency percentiles over the last few minutes.
+    """
+
+    calls: int
+    successes: int
+    failures: int
+    fallbacks: int
+    attempts: int
+    failed_attempts: int
+    cost: Decimal
+    span: float
+    latency_ms: Percentiles
+
+    @property
+    def success_rate(self) -> float | None:
+        """Successes / calls, or `None` without calls."""
+        return self.successes / self.calls if self.calls else None
+
+    @property
+    def error_rate(self) -> float | None:
+        """Failed attempts / attempts, or `None` without attempts."""
+        return self.failed_attempts / self.attempts if self.attempts else None
+
+    @property
+    def failover_rate(self) -> float | None:
+        """Calls answered by a fallback / calls, or `None` without calls."""
+        return self.fallbacks / self.calls if self.calls else None
+
+    @property
+    def cost_per_hour(self) -> Decimal:
+        """Spend over the window, scaled to one hour."""
+        return self.cost * Decimal(3600) / Decimal(str(self.span))
+
+
+def _percentiles(hist: LogHistogram) -> Percentiles:
+    p50, p95, p99 = hist.quantiles()
+    top = hist.max if hist.count else None
+    return Percentiles(hist.count, p50, p95, p99, top, hist.mean)
+
+
+class SpendTracker:
+    """Thread-safe aggregates of chat-model calls, per served model.
+
+    Args:
+        pricebook: prices used by handlers that feed this tracker.
+        sinks: `RecordSink`s that receive every `CallRecord`.
+        clock: epoch-seconds clock for the recent-activity window.
+        recent_span: seconds covered by `recent()` counts and cost.
+
+    Example:
+        ```python
+        tracker = SpendTracker()
+        with get_holysheep_callback(tracker=tracker):
+            llm.invoke("hi")
+        print(tracker.report())
+        ```
+    """
+
+    def __init__(
+        self,
+        pricebook: PriceBook | None = None,
+        sinks: Iterable[RecordSink] = (),
+        *,
+        clock: Callable[[], float] = time.time,
+        recent_span: float = 3600.0,
+    ) -> None:
+        self.pricebook = pricebook if pricebook is not None else PriceBook()
+        self._sinks: list[RecordSink] = list(sinks)
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._span = recent_span
+        self._reset_locked()
+
+    def _reset_locked(self) -> None:
+        self._models: dict[str, _ModelStats] = {}
+        self._calls = self._successes = self._failures = self._rejected = 0
+        self._fallback_calls = self._unpriced_calls = self._unpriced_tokens = 0
+        self._cost = _ZERO
+        self._latency = LogHistogram()
+        self._ttft = LogHistogram()
+        self._recent = SlidingCounter(self._span, 60, self._clock)
+        self._recent_latency = RecentHistogram(300.0)
+
+    # -- sinks ------------------------------------------------------------------
+    def add_sink(self, sink: RecordSink) -> None:
+        """Forward every future record to `sink`."""
+        with self._lock:
+            if sink not in self._sinks:
+                self._sinks.append(sink)
+
+    def remove_sink(self, sink: RecordSink, *, close: bool = False) -> None:
+        """Stop forwarding to `sink` (and close it, if asked)."""
+        with self._lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+        if close:
+            close_sink(sink)
+
+    @property
+    def sinks(self) -> list[RecordSink]:
+        """A copy of the registered sinks."""
+        with self._lock:
+            return list(self._sinks)
+
+    def close(self) -> None:
+        """Close every sink (those that define `close()`)."""
+        for sink in self.sinks:
+            try:
+                close_sink(sink)
+            except Exception:
+                _logger.exception("closing spend sink %r failed", sink)
+
+    # -- feeding ----------------------------------------------------------------
+    def record_call(self, records: Sequence[CallRecord]) -> None:
+        """Add one chat-model call: its attempts in order, the last one final.
+
+        A call whose last record has outcome "ok" succeeded; any other outcome
+        means the call failed.
+        """
+        if not records:
+            return
+        final = records[-1]
+        with self._lock:
+            for rec in records:
+                self._add_attempt(rec)
+            self._calls += 1
+            ok = final.outcome == "ok"
+            if ok:
+                self._successes += 1
+                self._fallback_calls += final.is_fallback
+                if final.latency_ms is not None:
+                    self._latency.add(final.latency_ms)
+                    self._recent_latency.add(final.latency_ms)
+                if final.ttft_ms is not None:
+                    self._ttft.add(final.ttft_ms)
+            else:
+                self._failures += 1
+            cost = sum((r.cost for r in records if r.cost is not None), _ZERO)
+            unpriced = [
+                r
+                for r in records
+                if r.cost is None and (r.usage.total or r.outcome == "ok")
+            ]
+            if unpriced:
+                self._unpriced_calls += 1
+                self._unpriced_tokens += sum(r.usage.total for r in unpriced)
+            self._cost += cost
+            failed = sum(r.outcome != "ok" for r in records)
+            self._recent.add(
+                calls=1,
+                successes=int(ok),
+                failures=int(not ok),
+                fallbacks=int(ok and final.is_fallback),
+                attempts=len(records),
+                failed_attempts=failed,
+                cost=cost,
+            )
+            sinks = list(self._sinks)
+        for sink in sinks:
+            for rec in records:
+                try:
+                    sink.record(rec)
+                except Exception:
+                    _logger.exception("spend sink %r failed on a record", sink)
+
+    def _add_attempt(self, rec: CallRecord) -> None:
+        stats = self._models.get(rec.served_model)
+        if stats is None:
+            stats = self._models[rec.served_model] = _ModelStats()
+        stats.requests += 1
+        stats.retries += rec.is_retry
+        if rec.outcome == "ok":
+            stats.successes += 1
+            stats.fallbacks += rec.is_fallback
+            if rec.latency_ms is not None:
+                stats.latency.add(rec.latency_ms)
+            if rec.ttft_ms is not None:
+                stats.ttft.add(rec.ttft_ms)
+        else:
+            stats.failures += 1
+        usage = rec.usage
+        stats.input += usage.input
+        stats.cached += usage.cached
+        stats.output += usage.output
+        stats.reasoning += usage.reasoning
+        if rec.cost is not None:
+            stats.cost += rec.cost
+            stats.priced += 1
+        else:
+            stats.unpriced += 1
+
+    def record_rejected(self, count: int = 1) -> None:
+        """Count calls refused by a budget (nothing was sent for them)."""
+        with self._lock:
+            self._rejected += count
+
+    def reset(self) -> None:
+        """Forget everything (sinks stay registered)."""
+        with self._lock:
+            self._reset_locked()
+
+    # -- reading ----------------------------------------------------------------
+    @property
+    def total_cost(self) -> Decimal:
+        """Priced spend in USD, full precision."""
+        with self._lock:
+            return self._cost
+
+    @property
+    def failover_rate(self) -> float | None:
+        """Calls answered by a fallback route / calls (`None` before any call)."""
+        with self._lock:
+            return self._fallback_calls / self._calls if self._calls else None
+
+    @property
+    def cost_per_1k_requests(self) -> Decimal | None:
+        """Priced cost per 1,000 calls (`None` before any call)."""
+        with self._lock:
+            return self._cost * 1000 / self._calls if self._calls else None
+
+    def recent(self) -> RecentStats:
+        """Counts and cost over the recent window (for alerts)."""
+        with self._lock:
+            t = self._recent.totals()
+            latency = _percentiles(self._recent_latency.snapshot())
+
+        def n(key: str) -> int:
+            return int(t.get(key, 0))
+
+        return RecentStats(
+            n("calls"),
+            n("successes"),
+            n("failures"),
+            n("fallbacks"),
+            n("attempts"),
+            n("failed_attempts"),
+            Decimal(t.get("cost", _ZERO)),
+            self._span,
+            latency,
+        )
+
+    def report(self) -> SpendReport:
+        """A consistent snapshot of everything, as a `SpendReport`."""
+        with self._lock:
+            rows = []
+            for name, s in self._models.items():
+                rows.append(
+                    ModelSpend(
+                        model=name,
+                        requests=s.requests,
+                        successes=s.successes,
+                        failures=s.failures,
+                        retries=s.retries,
+                        fallbacks=s.fallbacks,
+                        input_tokens=s.input,
+                        cached_tokens=s.cached,
+                        output_tokens=s.output,
+                        reasoning_tokens=s.reasoning,
+                        cost=s.cost if s.priced or not s.unpriced else None,
+                        latency_ms=_percentiles(s.latency),
+                        ttft_ms=_percentiles(s.ttft),
+                    )
+                )
+            attempts = sum(r.requests for r in rows)
+            failed = sum(r.failures for r in rows)
+            calls = self._calls
+            book = self.pricebook
+            report = SpendReport(
+                models=tuple(
+                    sorted(
+                        rows, key=lambda r: (r.cost is None, -(r.cost or 0), r.model)
+                    )
+                ),
+                calls=calls,
+                successes=self._successes,
+                failures=self._failures,
+                rejected=self._rejected,
+                attempts=attempts,
+                failed_attempts=failed,
+                retries=sum(r.retries for r in rows),
+                fallbacks=self._fallback_calls,
+                input_tokens=sum(r.input_tokens for r in rows),
+                cached_tokens=sum(r.cached_tokens for r in rows),
+                output_tokens=sum(r.output_tokens for r in rows),
+                reasoning_tokens=sum(r.reasoning_tokens for r in rows),
+                cost=self._cost,
+                unpriced_calls=self._unpriced_calls,
+                unpriced_tokens=self._unpriced_tokens,
+                success_rate=self._successes / calls if calls else None,
+                error_rate=failed / attempts if attempts else None,
+                failover_rate=self._fallback_calls / calls if calls else None,
+                cost_per_1k_requests=self._cost * 1000 / calls if calls else None,
+                latency_ms=_percentiles(self._latency),
+                ttft_ms=_percentiles(self._ttft),
+                settlement_currency=book.settlement_currency,
+                settlement_rate=book.settlement_rate,
+            )
+        return report
+
+    def __repr__(self) -> str:
+        return f"SpendTracker(calls={self._calls}, cost={self._cost})"
+
+
+_global_lock = threading.Lock()
+_global: SpendTracker | None = None
+
+
+def global_tracker() -> SpendTracker:
+    """The process-wide tracker (created on first use), fed by HOLYSHEEP_TRACK_SPEND."""
+    global _global
+    with _global_lock:
+        if _global is None:
+            _global = SpendTracker()
+        return _global
+
+
+def reset_global_tracker() -> None:
+    """Forget the process-wide tracker's numbers (for tests)."""
+    with _global_lock:
+        if _global is not None:
+            _global.reset()

@@ -1,0 +1,158 @@
+"""Acceptance test of the simulator's wire format: LangChain's own standard
+integration suite, run with plain `langchain_openai.ChatOpenAI` against it.
+
+Skipped by configuration (the suite skips them itself), one line each:
+- image / image-URL / PDF / audio inputs and image/PDF tool messages: they
+  download media and ask for a judgement of its content, which a deterministic
+  local simulator cannot honestly give;
+- Anthropic-format inputs: not part of the OpenAI wire format;
+- `test_stream_time`: needs VCR cassettes (a benchmark, not a wire check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_openai import ChatOpenAI
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+
+from langchain_holysheep.simulator import GatewaySimulator
+
+# langchain-openai caches one async HTTP client per process; its pooled keep-alive
+# connections belong to the event loop that opened them, so the async tests of
+# this module share one loop (as they would in an application).
+# (The mark also lands on the suite's sync tests, where it is harmless.)
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.filterwarnings("ignore:The test <Function:pytest.PytestWarning"),
+]
+
+_SIM: dict[str, GatewaySimulator] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _standard_sim() -> Iterator[GatewaySimulator]:
+    with GatewaySimulator(api_key="hs-standard-suite-key") as sim:
+        _SIM["sim"] = sim
+        yield sim
+        _SIM.clear()
+
+
+def _sim() -> GatewaySimulator:
+    return _SIM["sim"]
+
+
+def _collect(model: ChatOpenAI, prompt: Any) -> AIMessage:
+    full: AIMessageChunk | None = None
+    for chunk in model.stream(prompt):
+        full = chunk if full is None else full + chunk
+    assert isinstance(full, AIMessageChunk)
+    return full
+
+
+class TestSimulatorWithChatOpenAI(ChatModelIntegrationTests):
+    @property
+    def chat_model_class(self) -> type[ChatOpenAI]:
+        return ChatOpenAI
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        sim = _sim()
+        return {
+            "base_url": sim.base_url,
+            "api_key": sim.api_key,
+            "model": "gpt-4.1",
+            "stream_usage": True,
+            "max_retries": 0,
+        }
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def model_override_value(self) -> str:
+        return "gpt-4o-mini"
+
+    @property
+    def supported_usage_metadata_details(self) -> dict[str, list[Any]]:
+        return {
+            "invoke": ["cache_read_input", "reasoning_output"],
+            "stream": ["cache_read_input", "reasoning_output"],
+        }
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_image_urls(self) -> bool:
+        return False
+
+    @property
+    def supports_pdf_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_audio_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_image_tool_message(self) -> bool:
+        return False
+
+    @property
+    def supports_pdf_tool_message(self) -> bool:
+        return False
+
+    @property
+    def supports_anthropic_inputs(self) -> bool:
+        return False
+
+    def _model(self, model: str) -> ChatOpenAI:
+        return ChatOpenAI(**{**self.chat_model_params, "model": model})
+
+    def invoke_with_reasoning_output(self, *, stream: bool = False) -> AIMessage:
+        model = self._model("deepseek-reasoner")
+        prompt = "Explain step by step why the sky is blue."
+        msg = _collect(model, prompt) if stream else model.invoke(prompt)
+        assert msg.usage_metadata is not None
+        reasoning = msg.usage_metadata.get("output_token_details", {}).get("reasoning")
+        assert isinstance(reasoning, int)
+        assert reasoning > 0
+        return msg
+
+    def invoke_with_cache_read_input(self, *, stream: bool = False) -> AIMessage:
+        model = self._model("gpt-4.1")
+        history = [
+            SystemMessage("You are a careful assistant for a travel agency. " * 40),
+            HumanMessage("Which documents does a visa application need?"),
+        ]
+        model.invoke([*history, HumanMessage("Warm the cache.")])
+        question = [*history, HumanMessage("And how long does it take?")]
+        msg = _collect(model, question) if stream else model.invoke(question)
+        assert msg.usage_metadata is not None
+        cache_read = msg.usage_metadata.get("input_token_details", {}).get("cache_read")
+        assert isinstance(cache_read, int)
+        assert cache_read > 0
+        return msg

@@ -1,0 +1,69 @@
+"""HOLYSHEEP_TRACK_SPEND=1 prices a plain ChatOpenAI call with no code change."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+from langchain_holysheep.simulator import GatewaySimulator
+from langchain_holysheep.spend import PriceBook, TokenUsage
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    import langchain_holysheep.spend  # the hook exists once this is imported
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(base_url=sys.argv[1], api_key=sys.argv[2], model="gpt-4.1",
+                     stream_usage=True, max_retries=0, max_tokens=30)
+    llm.invoke("Hello from a plain script")
+    "".join(c.content for c in llm.stream("And a stream"))
+    asyncio.run(llm.ainvoke("And async"))
+    """
+)
+
+
+def run(sim: GatewaySimulator, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, sim.base_url, sim.api_key],
+        env={**os.environ, "HOLYSHEEP_TRACK_SPEND": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_report_written_at_exit_to_a_file(
+    sim: GatewaySimulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "spend.json"
+    proc = run(sim, HOLYSHEEP_SPEND_REPORT=str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    billed = sim.log.billed()
+    assert data["calls"] == 3 == billed.requests
+    assert data["input_tokens"] == billed.prompt_tokens
+    assert data["output_tokens"] == billed.completion_tokens
+    expected = PriceBook(use_env=False).cost(
+        "gpt-4.1", TokenUsage(billed.prompt_tokens, billed.completion_tokens)
+    )
+    assert Decimal(data["cost"]) == expected
+    assert data["ttft_ms"]["count"] == 1
+
+
+def test_importing_the_package_root_registers_the_hook() -> None:
+    code = (
+        "import langchain_holysheep\n"
+        "from langchain_core.tracers.context import _configure_hooks\n"
+        "names = [v.name for v, *_ in _configure_hooks]\n"
+        "assert names.count('holysheep_track_spend') == 1, names\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr

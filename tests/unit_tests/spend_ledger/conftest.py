@@ -1,0 +1,97 @@
+"""Fixtures for the ledger, report and Prometheus tests (SQLite on tmp_path)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from langchain_holysheep.spend.ledger import SQLiteLedger
+from langchain_holysheep.spend.records import CallRecord, TokenUsage
+
+T0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
+MODELS = ("gpt-4.1", "claude-sonnet-4.5", "deepseek-v3.2", "mystery-model")
+_ids = itertools.count()
+
+
+def make_record(**kw: Any) -> CallRecord:
+    """A plausible record; any field can be overridden."""
+    n = next(_ids)
+    base: dict[str, Any] = {
+        "timestamp": T0 + n,
+        "run_id": f"run-{n}",
+        "requested_model": "gpt-4.1",
+        "served_model": "gpt-4.1",
+        "outcome": "ok",
+        "usage": TokenUsage(input=1200, output=300, cached=200, reasoning=50),
+        "cost": Decimal("0.0168"),
+        "latency_ms": 812.5,
+    }
+    base.update(kw)
+    return CallRecord(**base)
+
+
+def random_records(n: int, seed: int = 7, days: int = 3) -> list[CallRecord]:
+    """Varied records over `days` days: models, outcomes, tags, users, costs."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        model = rnd.choice(MODELS)
+        fallback = rnd.random() < 0.2
+        unpriced = model == "mystery-model"
+        cost = None
+        if not unpriced:
+            # mostly exact at 1e-12, sometimes finer (exercises the exact fallback)
+            cost = Decimal(rnd.randint(0, 10**9)).scaleb(-rnd.choice((6, 9, 12, 15)))
+        out.append(
+            CallRecord(
+                timestamp=T0 + rnd.uniform(0, days * 86_400),
+                run_id=f"r{i}",
+                requested_model="gpt-4.1" if fallback else model,
+                served_model=model,
+                outcome=rnd.choice(("ok", "ok", "ok", "error", "cancelled")),
+                usage=TokenUsage(
+                    input=rnd.randint(0, 5000),
+                    output=rnd.randint(0, 2000),
+                    cached=rnd.randint(0, 100),
+                    reasoning=rnd.randint(0, 100),
+                ),
+                cost=cost,
+                currency=rnd.choice(("USD", "USD", "CNY")),
+                latency_ms=None if rnd.random() < 0.1 else rnd.uniform(5, 3000),
+                ttft_ms=rnd.choice((None, rnd.uniform(1, 500))),
+                attempt=rnd.randint(1, 3),
+                is_retry=rnd.random() < 0.2,
+                is_fallback=fallback,
+                error=rnd.choice((None, "RateLimitError(429)")),
+                tags=tuple(
+                    rnd.sample(("team:search", "team:chat", "batch"), rnd.randint(0, 2))
+                ),
+                metadata=(("user", rnd.choice(("alice", "bob", "chi"))),)
+                if rnd.random() < 0.8
+                else (),
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def record_factory() -> Callable[..., CallRecord]:
+    return make_record
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.sqlite3"
+
+
+@pytest.fixture
+def ledger(ledger_path: Path) -> Iterator[SQLiteLedger]:
+    led = SQLiteLedger(ledger_path, flush_interval=0.01)
+    yield led
+    led.close()
