@@ -147,7 +147,8 @@ class Budget:
         self.on_threshold = on_threshold
         self.on_exceeded = on_exceeded
         self.strict = strict
-        self.name = name or f"{format_money(self.limit, places=2)}/{window}"
+        places = max(2, -self.limit.normalize().as_tuple().exponent)  # type: ignore[operator]
+        self.name = name or f"{format_money(self.limit, places=places)}/{window}"
         self.clock = clock
         self.tz = tz
         self._lock = threading.Lock()
