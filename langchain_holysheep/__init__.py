@@ -25,7 +25,9 @@ from langchain_holysheep.spend import (
     HolySheepCallbackHandler,
     PriceBook,
     SpendReport,
+    SQLiteLedger,
     get_holysheep_callback,
+    ledger_report,
 )
 
 try:
@@ -39,7 +41,9 @@ __all__ = [
     "BudgetExceededError",
     "HolySheepCallbackHandler",
     "PriceBook",
+    "SQLiteLedger",
     "SpendReport",
+    "ledger_report",
     "get_holysheep_callback",
     "Catalogue",
     "ChatHolySheep",

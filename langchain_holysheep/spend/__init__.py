@@ -38,6 +38,12 @@ from langchain_holysheep.spend.context import (
     write_global_report,
 )
 from langchain_holysheep.spend.estimate import estimate_prompt_tokens
+from langchain_holysheep.spend.ledger import (
+    Ledger,
+    LedgerError,
+    SQLiteLedger,
+    default_ledger_path,
+)
 from langchain_holysheep.spend.pricing import (
     PRICING_FILE_ENV,
     PriceBook,
@@ -45,6 +51,7 @@ from langchain_holysheep.spend.pricing import (
     format_money,
 )
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
+from langchain_holysheep.spend.report import LedgerReport, ReportRow, ledger_report
 from langchain_holysheep.spend.sinks import ListSink, RecordSink
 from langchain_holysheep.spend.stats import LogHistogram
 from langchain_holysheep.spend.summary import ModelSpend, Percentiles, SpendReport
@@ -56,6 +63,13 @@ from langchain_holysheep.spend.tracker import (
 )
 
 __all__ = [
+    "Ledger",
+    "LedgerError",
+    "LedgerReport",
+    "ReportRow",
+    "SQLiteLedger",
+    "default_ledger_path",
+    "ledger_report",
     "ATTEMPT_EVENT",
     "DEFAULT_RULES",
     "Alert",
