@@ -19,6 +19,15 @@ from langchain_holysheep.errors import (
     ResponseFormatError,
     UnknownModelError,
 )
+from langchain_holysheep.resilience import (
+    AllRoutesFailedError,
+    BreakerConfig,
+    ErrorPolicy,
+    RateLimit,
+    RetryPolicy,
+    Route,
+    StreamInterruptedError,
+)
 from langchain_holysheep.spend import (
     Budget,
     BudgetExceededError,
@@ -36,6 +45,13 @@ except metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "AllRoutesFailedError",
+    "BreakerConfig",
+    "ErrorPolicy",
+    "RateLimit",
+    "RetryPolicy",
+    "Route",
+    "StreamInterruptedError",
     "DEFAULT_BASE_URL",
     "Budget",
     "BudgetExceededError",

@@ -11,12 +11,13 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import LangSmithParams
-from langchain_core.messages import BaseMessage
+from langchain_core.language_models import LangSmithParams, LanguageModelInput
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableConfig
 from langchain_core.utils import from_env, secret_from_env
 from langchain_openai.chat_models.base import BaseChatOpenAI
-from pydantic import ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
 from langchain_holysheep._gateway import (
@@ -32,6 +33,14 @@ from langchain_holysheep._http import (
 )
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError, MissingAPIKeyError
+from langchain_holysheep.resilience.errors import ErrorPolicy
+from langchain_holysheep.resilience.events import live_stream
+from langchain_holysheep.resilience.model_router import build_router, check_settings
+from langchain_holysheep.resilience.ratelimit import RateLimit
+from langchain_holysheep.resilience.retry import RetryPolicy
+from langchain_holysheep.resilience.routing import Router
+from langchain_holysheep.spend.budget import Budget
+from langchain_holysheep.spend.callback import ROUTES_PARAM, HolySheepCallbackHandler
 
 __all__ = ["DEFAULT_BASE_URL", "ChatHolySheep"]
 
@@ -77,11 +86,38 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
             Gateway URL. Read from `HOLYSHEEP_BASE_URL`, default
             `https://api.holysheep.ai/v1`.
         timeout: float | None
-            Request timeout in seconds.
+            Request timeout in seconds (per attempt).
         max_retries: int | None
-            Retries done by the OpenAI SDK.
+            Retries per model when `retry` is not given (`retry` wins). The
+            OpenAI SDK's own retries are always off: attempts never multiply.
         validate_model: bool
             Reject likely typos of catalogue ids at construction (default True).
+
+    Key init args — resilience:
+        fallbacks: list
+            Routes tried in order after the primary: gateway model ids, any
+            `BaseChatModel` (a provider's own endpoint, a local vLLM), `Route`s,
+            or dicts with per-route settings (`{"model": "deepseek-v3.2",
+            "timeout": 25, "retry": RetryPolicy(max_attempts=2)}`).
+        retry: RetryPolicy | None
+            Retries on the same model (default: 3 attempts, backoff 0.5 s
+            doubling up to 8 s with jitter, `Retry-After` honoured up to 30 s).
+        breaker: BreakerConfig | BreakerRegistry | None
+            Circuit-breaker settings, or a registry (default: process-wide).
+        rate_limit: RateLimit | None
+            Client-side requests/tokens per minute for the primary model.
+        first_token_timeout / stall_timeout: float | None
+            Stream limits (time to first content, gap between chunks); both
+            fall over. With `streaming=True`, `invoke` streams internally and
+            they apply to it too (a broken stream restarts on the next model).
+        deadline: float | None
+            Overall seconds for a call, every retry and fallback included.
+        error_policy: ErrorPolicy | None
+            Overrides of the retry / fall-back / stop table.
+
+        Set `HOLYSHEEP_ENABLED=false` to send traffic to the non-gateway
+        fallbacks only (rollback, no code change); pass `preferred_model=` to
+        `invoke` / `stream` to move a model to the front for one call.
 
     Instantiate:
         ```python
@@ -154,6 +190,23 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
     Response metadata:
         ```python
         ai_msg.response_metadata["model_name"]  # the model that answered
+        ai_msg.response_metadata["holysheep"]
+        # {'requested_model': 'gpt-4.1', 'served_model': 'gemini-2.5-flash',
+        #  'route_index': 1, 'attempts': 4, 'retries': 2, 'fallbacks': 1,
+        #  'failures': [{'model': 'gpt-4.1', 'status': 503, 'action': 'retry',
+        #                'error': '...', 'elapsed_ms': 12.5, ...}, ...]}
+        ```
+
+    Failover:
+        ```python
+        model = ChatHolySheep(
+            model="gpt-4.1",
+            fallbacks=["gemini-2.5-flash", "deepseek-v3.2"],
+            deadline=60,
+            first_token_timeout=10,
+        )
+        model.bind_tools([GetWeather]).invoke("Weather in Hanoi?")  # fails over
+        model.max_upstream_attempts()  # 9: 3 attempts x 3 models, SDK retries off
         ```
 
     Models:
@@ -192,6 +245,40 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
     Either way the async client keeps one connection pool per event loop, so the
     model works across `asyncio.run()` calls and test loops.
     """
+
+    fallbacks: list[Any] = Field(default_factory=list)
+    """Routes after the primary: gateway ids, chat models, `Route`s or dicts."""
+
+    retry: RetryPolicy | None = None
+    """Retry policy on the same model (default from `max_retries`, else 3 tries)."""
+
+    breaker: Any = None
+    """`BreakerConfig` or `BreakerRegistry` (default: the process-wide registry)."""
+
+    rate_limit: RateLimit | None = None
+    """Client-side requests/tokens per minute for the primary model."""
+
+    first_token_timeout: float | None = None
+    """Streams: seconds allowed until the first content (then fall over)."""
+
+    stall_timeout: float | None = None
+    """Streams: longest gap between chunks, seconds (then fall over)."""
+
+    deadline: float | None = None
+    """Overall seconds for one call, across every retry and fallback."""
+
+    error_policy: ErrorPolicy | None = None
+    """Overrides of the error table (`ErrorPolicy(overrides={429: "fallback"})`)."""
+
+    budget: Budget | None = None
+    """A spending cap for this model's calls (reserved before any request).
+
+    With `Budget(..., on_exceeded="downgrade")`, a call that cannot afford its
+    worst case on every route is sent to the cheaper routes that fit.
+    """
+
+    _router: Router | None = PrivateAttr(default=None)
+    _single_attempt: bool = PrivateAttr(default=False)
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -258,8 +345,52 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
         BaseChatOpenAI.validate_environment(self)  # type: ignore[operator]
         return self
 
-    # ROUTER-INTEGRATION-POINT: single-attempt calls, with gateway errors
-    # translated into helpful ones.
+    @model_validator(mode="after")
+    def check_resilience_settings(self) -> Self:
+        """Reject bad fallbacks / breaker / time limits at construction."""
+        check_settings(self)
+        return self
+
+    @model_validator(mode="after")
+    def _attach_budget(self) -> Self:
+        """Price and cap this model's calls with a handler bound to `budget`."""
+        if self.budget is None:
+            return self
+        handler = HolySheepCallbackHandler(budget=self.budget)
+        if self.callbacks is None:
+            self.callbacks = [handler]
+        elif isinstance(self.callbacks, list):
+            if not any(
+                isinstance(h, HolySheepCallbackHandler) and h.budgets == [self.budget]
+                for h in self.callbacks
+            ):
+                self.callbacks = [*self.callbacks, handler]
+        else:
+            self.callbacks.add_handler(handler, inherit=False)
+        return self
+
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        params = super()._get_invocation_params(stop=stop, **kwargs)
+        # Seen by callbacks only (never sent): budgets reserve the worst case
+        # over every route a call may take.
+        params[ROUTES_PARAM] = [route.name for route in self.router().routes]
+        return params
+
+    # ROUTER-INTEGRATION-POINT: every call goes through the router (retries,
+    # fallbacks, breakers, limits); the routes are single-attempt clones whose
+    # gateway errors are translated into helpful ones.
+    def router(self) -> Router:
+        """The router of this model (built on first use)."""
+        if self._router is None:
+            self._router = build_router(self)
+        return self._router
+
+    def max_upstream_attempts(self) -> int:
+        """The most HTTP requests one call can make, all retries and fallbacks."""
+        return self.router().max_upstream_attempts()
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -267,6 +398,8 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if not self._single_attempt:
+            return self.router().generate(messages, stop, run_manager, **kwargs)
         try:
             return super()._generate(messages, stop, run_manager, **kwargs)
         except (openai.APIError, json.JSONDecodeError) as exc:
@@ -279,6 +412,8 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if not self._single_attempt:
+            return await self.router().agenerate(messages, stop, run_manager, **kwargs)
         try:
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
         except (openai.APIError, json.JSONDecodeError) as exc:
@@ -291,6 +426,9 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        if not self._single_attempt:
+            yield from self.router().stream(messages, stop, run_manager, **kwargs)
+            return
         try:
             yield from super()._stream(messages, stop, run_manager, **kwargs)
         except (openai.APIError, json.JSONDecodeError) as exc:
@@ -303,11 +441,45 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        if not self._single_attempt:
+            router = self.router()
+            async for chunk in router.astream(messages, stop, run_manager, **kwargs):
+                yield chunk
+            return
         try:
             async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
                 yield chunk
         except (openai.APIError, json.JSONDecodeError) as exc:
             reraise(exc, self.model_name)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """Stream the answer; fails over invisibly until the first content."""
+        # A live-stream scope tells `_stream` it serves a real stream (not an
+        # invoke) and gives it the run's callbacks, which LangChain does not.
+        with live_stream(self, config) as (cfg, extra):
+            yield from super().stream(input, cfg, stop=stop, **extra, **kwargs)
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Async `stream`."""
+        with live_stream(self, config, is_async=True) as (cfg, extra):
+            async for chunk in super().astream(
+                input, cfg, stop=stop, **extra, **kwargs
+            ):
+                yield chunk
 
     @classmethod
     def list_models(

@@ -1,0 +1,86 @@
+"""Resilience inside the chat model: error policy, retry, breakers, limits, routing.
+
+Plain policy objects (no hidden global state; the process-wide registries are
+explicit, injectable and resettable) and the `Router` that `ChatHolySheep` runs
+every call through (`fallbacks=`, `retry=`, `breaker=`, `rate_limit=`,
+`deadline=`, `first_token_timeout=`, `stall_timeout=`).
+"""
+
+from langchain_holysheep.resilience.breaker import (
+    BreakerConfig,
+    BreakerKey,
+    BreakerSnapshot,
+    BreakerState,
+    CircuitBreaker,
+    Transition,
+)
+from langchain_holysheep.resilience.breaker_registry import (
+    BreakerRegistry,
+    default_registry,
+    gateway_key,
+)
+from langchain_holysheep.resilience.deadline import Deadline
+from langchain_holysheep.resilience.errors import (
+    Action,
+    Decision,
+    ErrorPolicy,
+    default_policy,
+)
+from langchain_holysheep.resilience.exceptions import (
+    AllRoutesFailedError,
+    CircuitOpenError,
+    DeadlineExceededError,
+    FirstTokenTimeoutError,
+    RateLimitTimeoutError,
+    ResilienceError,
+    RetriesExhaustedError,
+    RouteFailure,
+    StreamFailureError,
+    StreamInterruptedError,
+    StreamStallError,
+)
+from langchain_holysheep.resilience.ratelimit import (
+    RateLimit,
+    RateLimiter,
+    RateLimiterRegistry,
+    default_rate_limiters,
+)
+from langchain_holysheep.resilience.retry import RetryPolicy
+from langchain_holysheep.resilience.routes import Requirements, Route
+from langchain_holysheep.resilience.routing import Router
+
+__all__ = [
+    "Action",
+    "AllRoutesFailedError",
+    "BreakerConfig",
+    "BreakerKey",
+    "BreakerRegistry",
+    "BreakerSnapshot",
+    "BreakerState",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Deadline",
+    "DeadlineExceededError",
+    "Decision",
+    "ErrorPolicy",
+    "FirstTokenTimeoutError",
+    "RateLimit",
+    "RateLimitTimeoutError",
+    "RateLimiter",
+    "RateLimiterRegistry",
+    "Requirements",
+    "ResilienceError",
+    "RetriesExhaustedError",
+    "RetryPolicy",
+    "Route",
+    "RouteFailure",
+    "Router",
+    "StreamFailureError",
+    "StreamInterruptedError",
+    "StreamStallError",
+    "Transition",
+    "default_policy",
+    "default_rate_limiters",
+    "default_registry",
+    "gateway_key",
+]

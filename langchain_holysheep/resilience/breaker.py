@@ -1,0 +1,398 @@
+"""`CircuitBreaker`: stop calling a route that keeps failing, probe it later.
+
+States: **closed** (calls go through; failures are counted in a rolling time
+window), **open** (calls are refused without a request until `cooldown` has
+passed), **half-open** (exactly one probe call goes through: success closes the
+breaker, failure re-opens it for another cooldown).
+
+`allow()` is O(1) and lock-free on the hot paths (closed, or open and cooling
+down); transitions take a `threading.Lock` for a few instructions, so one
+breaker is safe to share between threads and asyncio tasks. Listeners
+registered with `on_transition` are called after the lock is released.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from langchain_holysheep.resilience.deadline import Clock
+
+__all__ = [
+    "BreakerConfig",
+    "BreakerKey",
+    "BreakerSnapshot",
+    "BreakerState",
+    "CircuitBreaker",
+    "Transition",
+]
+
+logger = logging.getLogger(__name__)
+
+BreakerKey = tuple[str, str]
+"""`(base_url, model)`; `(base_url, "*")` is the gateway-wide breaker."""
+
+
+class BreakerState(str, Enum):
+    """The three states of a circuit breaker."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+_CLOSED, _OPEN, _HALF_OPEN = (
+    BreakerState.CLOSED,
+    BreakerState.OPEN,
+    BreakerState.HALF_OPEN,
+)
+
+LEGAL_TRANSITIONS: frozenset[tuple[BreakerState, BreakerState]] = frozenset(
+    {
+        (_CLOSED, _OPEN),
+        (_OPEN, _HALF_OPEN),
+        (_HALF_OPEN, _CLOSED),
+        (_HALF_OPEN, _OPEN),
+        (_OPEN, _CLOSED),  # reset()
+    }
+)
+"""Every transition a breaker can make (`reset()` closes from any state)."""
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """When a breaker opens and how long it stays open.
+
+    Args:
+        failure_threshold: failures in the window that open the breaker
+            (`None`: use `failure_rate` only).
+        failure_rate: failure ratio in the window that opens it (e.g. 0.5).
+        minimum_requests: no opening before this many calls in the window.
+        window: length of the rolling window, seconds.
+        buckets: time buckets of the window (memory is fixed: 3 ints each).
+        cooldown: seconds open before a half-open probe.
+        probe_timeout: a probe that has not reported after this long is
+            considered lost and another probe is allowed (`None`: never).
+    """
+
+    failure_threshold: int | None = 5
+    failure_rate: float | None = None
+    minimum_requests: int = 5
+    window: float = 60.0
+    buckets: int = 12
+    cooldown: float = 60.0
+    probe_timeout: float | None = 300.0
+
+    def __post_init__(self) -> None:
+        if self.failure_threshold is None and self.failure_rate is None:
+            raise ValueError("set failure_threshold or failure_rate (or both)")
+        if self.failure_threshold is not None and self.failure_threshold < 1:
+            raise ValueError("failure_threshold must be >= 1")
+        if self.failure_rate is not None and not 0 < self.failure_rate <= 1:
+            raise ValueError("failure_rate must be in (0, 1]")
+        if self.minimum_requests < 1:
+            raise ValueError("minimum_requests must be >= 1")
+        if not self.window > 0 or self.buckets < 1:
+            raise ValueError("window must be > 0 and buckets >= 1")
+        if self.cooldown < 0:
+            raise ValueError("cooldown must be >= 0")
+
+
+@dataclass(frozen=True)
+class BreakerSnapshot:
+    """A consistent view of one breaker (for dashboards, logs and tests)."""
+
+    key: BreakerKey
+    state: BreakerState
+    failures: int
+    successes: int
+    opened_at: float | None
+    retry_in_s: float
+    probe_in_flight: bool
+    trips: int
+    last_failure: str
+
+    @property
+    def requests(self) -> int:
+        """Calls counted in the window."""
+        return self.failures + self.successes
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A state change, as passed to `on_transition` listeners."""
+
+    key: BreakerKey
+    old: BreakerState
+    new: BreakerState
+    reason: str
+    at: float
+
+
+Listener = Callable[[Transition], Any]
+
+
+class CircuitBreaker:
+    """A circuit breaker for one key (`(base_url, model)`).
+
+    Args:
+        key: what the breaker protects.
+        config: thresholds and timings (default `BreakerConfig()`: 5 failures
+            out of at least 5 calls in 60 s open it for 60 s).
+        clock: monotonic clock (injectable in tests).
+
+    Example:
+        ```python
+        breaker = CircuitBreaker(("https://api.holysheep.ai/v1", "gpt-4.1"))
+        if breaker.allow():
+            try:
+                result = call()
+            except Exception:
+                breaker.record_failure("server error")
+                raise
+            breaker.record_success()
+        breaker.on_transition(lambda t: print(t.key, t.old, "->", t.new))
+        ```
+    """
+
+    def __init__(
+        self,
+        key: BreakerKey = ("", ""),
+        config: BreakerConfig | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.key = key
+        self.config = config or BreakerConfig()
+        self._clock: Clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        n = self.config.buckets
+        self._width = self.config.window / n
+        self._ids = [-1] * n
+        self._ok = [0] * n
+        self._fail = [0] * n
+        self._state = _CLOSED
+        self._retry_at = math.inf
+        self._opened_at: float | None = None
+        self._probe_started: float | None = None
+        self._trips = 0
+        self._last_failure = ""
+
+    @property
+    def clock(self) -> Clock:
+        """The breaker's clock."""
+        return self._clock
+
+    # -- observation ----------------------------------------------------------------
+    @property
+    def state(self) -> BreakerState:
+        """The current state."""
+        return self._state
+
+    def snapshot(self) -> BreakerSnapshot:
+        """A consistent copy of the breaker's state and window counts."""
+        with self._lock:
+            now = self._clock()
+            ok, fail = self._totals(now)
+            retry_in = max(self._retry_at - now, 0.0) if self._state is _OPEN else 0.0
+            return BreakerSnapshot(
+                key=self.key,
+                state=self._state,
+                failures=fail,
+                successes=ok,
+                opened_at=self._opened_at,
+                retry_in_s=retry_in,
+                probe_in_flight=self._probe_started is not None,
+                trips=self._trips,
+                last_failure=self._last_failure,
+            )
+
+    def retry_in(self) -> float:
+        """Seconds until an open breaker allows a probe (0 if not open)."""
+        if self._state is not _OPEN:
+            return 0.0
+        return max(self._retry_at - self._clock(), 0.0)
+
+    def on_transition(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(Transition)` on every state change; returns a remover."""
+        with self._lock:
+            self._listeners = [*self._listeners, listener]
+
+        def remove() -> None:
+            with self._lock:
+                self._listeners = [x for x in self._listeners if x is not listener]
+
+        return remove
+
+    def rejects(self) -> bool:
+        """Whether `allow()` would refuse now (open, cooling down); claims nothing."""
+        return self._state is _OPEN and self._clock() < self._retry_at
+
+    # -- the hot path ---------------------------------------------------------------
+    def allow(self) -> bool:
+        """Whether a call may go through now (a half-open probe is claimed).
+
+        A caller that got `True` must report `record_success()`,
+        `record_failure()` or `release()`.
+        """
+        state = self._state
+        if state is _CLOSED:
+            return True
+        if state is _OPEN and self._clock() < self._retry_at:
+            return False
+        fired: Transition | None = None
+        with self._lock:
+            now = self._clock()
+            if self._state is _CLOSED:
+                return True
+            if self._state is _OPEN:
+                if now < self._retry_at:
+                    return False
+                fired = self._move(_HALF_OPEN, "cooldown elapsed", now)
+                self._probe_started = now
+                allowed = True
+            else:  # half-open
+                started = self._probe_started
+                timeout = self.config.probe_timeout
+                lost = (
+                    started is not None
+                    and timeout is not None
+                    and now - started >= timeout
+                )
+                allowed = started is None or lost
+                if allowed:
+                    self._probe_started = now
+        if fired is not None:
+            self._notify(fired)
+        return allowed
+
+    def record_success(self) -> None:
+        """A call succeeded (closes a half-open breaker)."""
+        if self._state is _CLOSED:
+            now = self._clock()
+            with self._lock:
+                if self._state is _CLOSED:
+                    self._ok[self._slot(now)] += 1
+                    return
+        fired = None
+        with self._lock:
+            if self._state is _HALF_OPEN:
+                self._clear_window()
+                self._probe_started = None
+                fired = self._move(_CLOSED, "probe succeeded", self._clock())
+            elif self._state is _CLOSED:
+                self._ok[self._slot(self._clock())] += 1
+        if fired is not None:
+            self._notify(fired)
+
+    def record_failure(self, reason: str = "failure") -> None:
+        """A call failed; may open the breaker."""
+        fired = None
+        with self._lock:
+            now = self._clock()
+            self._last_failure = reason
+            if self._state is _CLOSED:
+                self._fail[self._slot(now)] += 1
+                if self._should_trip(now):
+                    fired = self._open(f"{reason}: failure threshold reached", now)
+            elif self._state is _HALF_OPEN:
+                fired = self._open(f"{reason}: probe failed", now)
+        if fired is not None:
+            self._notify(fired)
+
+    def release(self) -> None:
+        """Give back a half-open probe that ended with no verdict (cancelled)."""
+        with self._lock:
+            if self._state is _HALF_OPEN:
+                self._probe_started = None
+
+    # -- control --------------------------------------------------------------------
+    def force_open(self, reason: str = "forced open") -> None:
+        """Open now (or restart the cooldown of an open breaker)."""
+        fired = None
+        with self._lock:
+            now = self._clock()
+            self._last_failure = reason
+            if self._state is _OPEN:
+                self._retry_at = now + self.config.cooldown
+            else:
+                fired = self._open(reason, now)
+        if fired is not None:
+            self._notify(fired)
+
+    def reset(self) -> None:
+        """Close the breaker and forget its window."""
+        fired = None
+        with self._lock:
+            self._clear_window()
+            self._probe_started = None
+            self._retry_at = math.inf
+            self._opened_at = None
+            if self._state is not _CLOSED:
+                fired = self._move(_CLOSED, "reset", self._clock())
+        if fired is not None:
+            self._notify(fired)
+
+    # -- internals (lock held) ------------------------------------------------------
+    def _slot(self, now: float) -> int:
+        bucket = int(now // self._width)
+        i = bucket % len(self._ids)
+        if self._ids[i] != bucket:
+            self._ids[i] = bucket
+            self._ok[i] = 0
+            self._fail[i] = 0
+        return i
+
+    def _totals(self, now: float) -> tuple[int, int]:
+        oldest = int(now // self._width) - len(self._ids)
+        ok = fail = 0
+        for i, bucket in enumerate(self._ids):
+            if bucket > oldest:
+                ok += self._ok[i]
+                fail += self._fail[i]
+        return ok, fail
+
+    def _should_trip(self, now: float) -> bool:
+        ok, fail = self._totals(now)
+        total = ok + fail
+        cfg = self.config
+        if total < cfg.minimum_requests:
+            return False
+        if cfg.failure_threshold is not None and fail >= cfg.failure_threshold:
+            return True
+        return cfg.failure_rate is not None and fail / total >= cfg.failure_rate
+
+    def _clear_window(self) -> None:
+        n = len(self._ids)
+        self._ids = [-1] * n
+        self._ok = [0] * n
+        self._fail = [0] * n
+
+    def _open(self, reason: str, now: float) -> Transition:
+        self._trips += 1
+        self._opened_at = now
+        self._retry_at = now + self.config.cooldown
+        self._probe_started = None
+        return self._move(_OPEN, reason, now)
+
+    def _move(self, new: BreakerState, reason: str, now: float) -> Transition:
+        old = self._state
+        self._state = new
+        return Transition(self.key, old, new, reason, now)
+
+    def _notify(self, transition: Transition) -> None:
+        for listener in self._listeners:
+            try:
+                listener(transition)
+            except Exception:  # a listener must never break a call
+                logger.exception("circuit-breaker listener failed")
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker({self.key!r}, state={self._state.value})"

@@ -1,0 +1,395 @@
+"""`CallState`: the bookkeeping of one routed call (shared by sync and async).
+
+Everything here is synchronous and cheap: breaker admission, outcome recording,
+failure records, pending callback events, and the final metadata. The drivers
+(`routing.py`, `streams.py`) do the I/O and flush `events` to the run manager.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from langchain_holysheep.resilience.breaker import BreakerState, CircuitBreaker
+from langchain_holysheep.resilience.breaker_registry import BreakerRegistry
+from langchain_holysheep.resilience.deadline import Deadline
+from langchain_holysheep.resilience.errors import Action, Decision, ErrorPolicy
+from langchain_holysheep.resilience.events import (
+    ATTEMPT_EVENT,
+    CIRCUIT_EVENT,
+    FALLBACK_EVENT,
+    Event,
+    retry_event,
+)
+from langchain_holysheep.resilience.exceptions import (
+    AllRoutesFailedError,
+    CircuitOpenError,
+    DeadlineExceededError,
+    RetriesExhaustedError,
+    RouteFailure,
+)
+from langchain_holysheep.resilience.ratelimit import RateLimiterRegistry
+from langchain_holysheep.resilience.routes import Requirements, Route
+
+__all__ = ["Attempt", "CallState"]
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).split("\n", 1)[0]
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class Attempt:
+    """One request on one route (holds breaker permits until it ends)."""
+
+    index: int
+    route: Route
+    number: int
+    started: float
+    model_breaker: CircuitBreaker
+    gateway_breaker: CircuitBreaker | None
+    ended: bool = False
+
+    def release(self) -> None:
+        """Give back the breakers' half-open probe permits (no verdict)."""
+        if not self.ended:
+            self.ended = True
+            self.model_breaker.release()
+            if self.gateway_breaker is not None:
+                self.gateway_breaker.release()
+
+
+class CallState:
+    """The state of one call across its routes, attempts and retries."""
+
+    def __init__(
+        self,
+        plan: Iterable[tuple[int, Route]],
+        *,
+        requirements: Requirements,
+        deadline: Deadline,
+        error_policy: ErrorPolicy,
+        breakers: BreakerRegistry,
+        rate_limits: RateLimiterRegistry,
+        requested_model: str,
+        gateway_enabled: bool = True,
+    ) -> None:
+        self.queue: deque[tuple[int, Route]] = deque(plan)
+        self.planned = len(self.queue)
+        self.req = requirements
+        self.deadline = deadline
+        self.policy = error_policy
+        self.breakers = breakers
+        self.rate_limits = rate_limits
+        self.requested_model = requested_model
+        self.gateway_enabled = gateway_enabled
+        self.failures: list[RouteFailure] = []
+        self.events: list[Event] = []
+        self.attempts = 0
+        self.retries = 0
+        self.fallbacks = 0
+        self.last_error: BaseException | None = None
+        self.continued_from: list[str] = []
+        self.reporting = True  # build callback events (off: nobody listens)
+        self._clock = deadline.clock
+        self._route_started = 0.0
+        self._route_attempts = 0
+        self._recorded: set[int] = set()
+
+    # -- route selection ------------------------------------------------------------
+    def next_route(self, *, need_prefill: bool = False) -> tuple[int, Route] | None:
+        """The next route able to serve the request (others are recorded as skipped)."""
+        while self.queue:
+            idx, route = self.queue.popleft()
+            why = None
+            if route.is_gateway and not self.gateway_enabled:
+                why = "gateway disabled (HOLYSHEEP_ENABLED=false)"
+            elif need_prefill and not route.supports_prefill:
+                why = "cannot continue a stream (no assistant prefill)"
+            else:
+                why = route.cannot_serve(self.req) or self._circuit_open(route)
+            if why is None:
+                self._route_started = self._clock()
+                self._route_attempts = 0
+                return idx, route
+            self._skip(idx, route, why)
+        return None
+
+    def _circuit_open(self, route: Route) -> str | None:
+        """Skip a route whose breaker (or the gateway's) is open: no request."""
+        if route.is_gateway and self.breakers.gateway(route.base_url).rejects():
+            return "circuit open"
+        if self.breakers.get(route.key).rejects():
+            return "circuit open"
+        return None
+
+    def _skip(self, idx: int, route: Route, why: str) -> None:
+        self.failures.append(
+            RouteFailure(route.name, f"skipped: {why}", None, "fallback", 0.0, why, idx)
+        )
+        self.fallbacks += 1
+        self._fallback_event(idx, route, why, None, None, 0.0)
+
+    # -- attempts -------------------------------------------------------------------
+    def admit(self, idx: int, route: Route) -> Attempt:
+        """Claim the breakers for one attempt (no network call if one is open).
+
+        Raises:
+            DeadlineExceededError: no time left.
+            CircuitOpenError: the gateway or the model breaker is open.
+        """
+        if self.deadline.expired:
+            raise DeadlineExceededError(self.deadline.seconds)
+        gw = None
+        if route.is_gateway:
+            gw = self.breakers.gateway(route.base_url)
+            if not self._allow(gw, route):
+                raise CircuitOpenError(gw.key, gw.retry_in())
+        mb = self.breakers.get(route.key)
+        if not self._allow(mb, route):
+            if gw is not None:
+                gw.release()
+            raise CircuitOpenError(mb.key, mb.retry_in())
+        return Attempt(idx, route, 0, 0.0, mb, gw)
+
+    def begin(self, attempt: Attempt) -> Attempt:
+        """The request is about to be sent."""
+        self.attempts += 1
+        self._route_attempts += 1
+        attempt.number = self._route_attempts
+        attempt.started = self._clock()
+        return attempt
+
+    def attempt_ok(self, attempt: Attempt) -> None:
+        """The attempt produced a complete answer."""
+        if attempt.ended:
+            return
+        attempt.ended = True
+        route = attempt.route
+        self._watch(
+            attempt,
+            lambda: self.breakers.record_success(route.key, gateway=route.is_gateway),
+        )
+        self._attempt_event(attempt, None, None, "success")
+
+    def attempt_failed(self, attempt: Attempt, exc: BaseException) -> Decision | None:
+        """Record a failed attempt; returns the policy's decision."""
+        if attempt.ended:
+            return None
+        if not isinstance(exc, Exception):  # cancelled: no verdict
+            attempt.release()
+            return None
+        attempt.ended = True
+        route = attempt.route
+        decision = self.policy.classify(exc, gateway=route.is_gateway)
+        if decision.breaker_failure:
+            self._watch(
+                attempt,
+                lambda: self.breakers.record_failure(
+                    route.key,
+                    decision.reason,
+                    gateway=route.is_gateway,
+                    connection_level=decision.connection_level,
+                ),
+            )
+        else:
+            attempt.model_breaker.release()
+            if attempt.gateway_breaker is not None:
+                attempt.gateway_breaker.release()
+        if decision.retry_after_s:
+            self.rate_limits.penalize(route.key, decision.retry_after_s)
+        elapsed = (self._clock() - attempt.started) * 1000
+        self.failures.append(
+            RouteFailure(
+                route.name,
+                _short(exc),
+                decision.status,
+                decision.action.value,
+                round(elapsed, 1),
+                decision.reason,
+                attempt.index,
+            )
+        )
+        self._attempt_event(attempt, exc, decision, decision.action.value)
+        self._recorded.add(id(exc))
+        self.last_error = exc
+        return decision
+
+    def on_retry(self, retry_state: Any) -> None:
+        """Tenacity `before_sleep`: a retry on the same route is coming."""
+        self.retries += 1
+        if self.reporting:
+            self.events.append(retry_event(retry_state))
+
+    # -- routes ---------------------------------------------------------------------
+    def route_failed(self, idx: int, route: Route, exc: BaseException) -> Decision:
+        """Record that a route is done for; returns the decision (STOP or not)."""
+        decision = self.policy.classify(exc, gateway=route.is_gateway)
+        elapsed = (self._clock() - self._route_started) * 1000
+        if isinstance(exc, RetriesExhaustedError) and self.failures:
+            last = self.failures[-1]
+            self.failures[-1] = replace(
+                last, action="fallback", reason=f"{last.reason}; {exc.reason}"
+            )
+        elif id(exc) not in self._recorded:
+            self.failures.append(
+                RouteFailure(
+                    route.name,
+                    _short(exc),
+                    decision.status,
+                    decision.action.value,
+                    round(elapsed, 1),
+                    decision.reason,
+                    idx,
+                )
+            )
+        if not isinstance(exc, CircuitOpenError) or self.last_error is None:
+            self.last_error = exc
+        if decision.prefer_larger_context and route.context_window:
+            floor = route.context_window + 1
+            old = self.req.min_context or 0
+            self.req = replace(self.req, min_context=max(old, floor))
+        if decision.action is not Action.STOP:
+            self.fallbacks += 1
+            self._fallback_event(
+                idx, route, decision.reason, exc, decision.status, elapsed
+            )
+        return decision
+
+    def final_error(self) -> BaseException:
+        """What to raise when no route is left.
+
+        A single-route call (no fallbacks) raises its own last error, so that
+        `except openai.RateLimitError` keeps working; otherwise
+        `AllRoutesFailedError` (with the last error as `__cause__`).
+        """
+        last = self.last_error
+        if isinstance(last, RetriesExhaustedError):
+            last = last.last_error
+        single = self.planned == 1 and not (
+            self.deadline.bounded and self.deadline.expired
+        )
+        if single and last is not None and not isinstance(last, CircuitOpenError):
+            return last
+        err = self.all_failed()
+        err.__cause__ = last
+        return err
+
+    def all_failed(self, detail: str = "") -> AllRoutesFailedError:
+        """The error to raise when no route is left."""
+        if not detail and self.deadline.expired and self.deadline.bounded:
+            detail = f"deadline of {self.deadline.seconds:g} s exceeded"
+        return AllRoutesFailedError(self.failures, detail)
+
+    def metadata(self, idx: int, route: Route) -> dict[str, Any]:
+        """`response_metadata["holysheep"]` of the answer."""
+        meta: dict[str, Any] = {
+            "requested_model": self.requested_model,
+            "served_model": route.name,
+            "route_index": idx,
+            "attempts": self.attempts,
+            "retries": self.retries,
+            "fallbacks": self.fallbacks,
+            "failures": [f.as_dict() for f in self.failures],
+        }
+        if self.continued_from:
+            meta["continued_from"] = list(self.continued_from)
+        return meta
+
+    # -- events ---------------------------------------------------------------------
+    def _allow(self, breaker: CircuitBreaker, route: Route) -> bool:
+        before = breaker.state
+        ok = breaker.allow()
+        if breaker.state is not before:
+            self._circuit_event(breaker, before, route)
+        return ok
+
+    def _watch(self, attempt: Attempt, action: Any) -> None:
+        breakers = [attempt.model_breaker]
+        if attempt.gateway_breaker is not None:
+            breakers.append(attempt.gateway_breaker)
+        before = [b.state for b in breakers]
+        action()
+        for b, old in zip(breakers, before, strict=True):
+            if b.state is not old:
+                self._circuit_event(b, old, attempt.route)
+
+    def _circuit_event(
+        self, breaker: CircuitBreaker, old: BreakerState, route: Route
+    ) -> None:
+        if not self.reporting:
+            return
+        snap = breaker.snapshot()
+        self.events.append(
+            Event(
+                CIRCUIT_EVENT,
+                {
+                    "model": breaker.key[1],
+                    "base_url": breaker.key[0],
+                    "old": old.value,
+                    "new": snap.state.value,
+                    "reason": snap.last_failure
+                    if snap.state is BreakerState.OPEN
+                    else "",
+                    "route_model": route.name,
+                },
+            )
+        )
+
+    def _attempt_event(
+        self,
+        attempt: Attempt,
+        exc: BaseException | None,
+        decision: Decision | None,
+        action: str,
+    ) -> None:
+        if not self.reporting:
+            return
+        self.events.append(
+            Event(
+                ATTEMPT_EVENT,
+                {
+                    "model": attempt.route.name,
+                    "route_index": attempt.index,
+                    "attempt": self.attempts,
+                    "error": None if exc is None else _short(exc),
+                    "status": None if decision is None else decision.status,
+                    "action": action,
+                    "elapsed_ms": round((self._clock() - attempt.started) * 1000, 1),
+                },
+            )
+        )
+
+    def _fallback_event(
+        self,
+        idx: int,
+        route: Route,
+        reason: str,
+        exc: BaseException | None,
+        status: int | None,
+        elapsed_ms: float,
+    ) -> None:
+        if not self.reporting:
+            return
+        nxt = self.queue[0][1].name if self.queue else None
+        self.events.append(
+            Event(
+                FALLBACK_EVENT,
+                {
+                    "model": route.name,
+                    "route_index": idx,
+                    "next_model": nxt,
+                    "attempt": self.attempts,
+                    "error": reason if exc is None else _short(exc),
+                    "reason": reason,
+                    "status": status,
+                    "action": "fallback",
+                    "elapsed_ms": round(elapsed_ms, 1),
+                },
+            )
+        )

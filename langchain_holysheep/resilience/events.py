@@ -1,0 +1,219 @@
+"""Report attempts, retries, fallbacks and circuit transitions through callbacks.
+
+Inside a chat model, `_generate` / `_agenerate` receive the LLM run's
+`CallbackManagerForLLMRun`; LangChain (1.7) gives `_stream` / `_astream` none.
+For streams, the chat model's `stream()` / `astream()` open a `live_stream`
+scope: it fixes the run id in advance, configures the same handlers LangChain
+will configure, and passes a short string token through the call's kwargs; the
+router turns it back into a run manager with `pop_stream_scope(kwargs)`.
+
+Events (all with the LLM run's id):
+
+- retries: `on_retry(retry_state)` (tenacity's `RetryCallState`);
+- `on_custom_event("holysheep_attempt", {...})` after every attempt;
+- `on_custom_event("holysheep_fallback", {...})` when a route is left;
+- `on_custom_event("holysheep_circuit", {...})` on breaker transitions caused by
+  the call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.callbacks.manager import ahandle_event, handle_event
+from langchain_core.runnables import RunnableConfig, ensure_config
+from langchain_core.utils.uuid import uuid7
+from tenacity import RetryCallState
+
+__all__ = [
+    "ATTEMPT_EVENT",
+    "CIRCUIT_EVENT",
+    "FALLBACK_EVENT",
+    "STREAM_KWARG",
+    "StreamScope",
+    "aemit",
+    "emit",
+    "live_stream",
+    "pop_stream_scope",
+]
+
+ATTEMPT_EVENT = "holysheep_attempt"
+FALLBACK_EVENT = "holysheep_fallback"
+CIRCUIT_EVENT = "holysheep_circuit"
+STREAM_KWARG = "_holysheep_stream"
+"""The kwarg carrying a live-stream token from `stream()` to `_stream()`."""
+
+AnyRunManager = CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun
+
+
+@dataclass(frozen=True)
+class Event:
+    """A pending report: a retry (`data` is the retry state) or a custom event."""
+
+    name: str
+    data: Any
+
+
+def emit(run_manager: CallbackManagerForLLMRun | None, events: list[Event]) -> None:
+    """Deliver `events` to a sync run manager's handlers, then clear the list."""
+    if not events:
+        return
+    if run_manager is None or not run_manager.handlers:
+        events.clear()
+        return
+    pending = list(events)
+    events.clear()
+    for event in pending:
+        if event.name == "retry":
+            run_manager.on_retry(event.data)
+        else:
+            handle_event(
+                run_manager.handlers,
+                "on_custom_event",
+                "ignore_custom_event",
+                event.name,
+                event.data,
+                run_id=run_manager.run_id,
+                tags=run_manager.tags,
+                metadata=run_manager.metadata,
+            )
+
+
+async def aemit(run_manager: AnyRunManager | None, events: list[Event]) -> None:
+    """Deliver `events` to a run manager (sync or async), then clear the list."""
+    if not events:
+        return
+    if run_manager is None or not run_manager.handlers:
+        events.clear()
+        return
+    if isinstance(run_manager, CallbackManagerForLLMRun):
+        emit(run_manager, events)
+        return
+    pending = list(events)
+    events.clear()
+    for event in pending:
+        if event.name == "retry":
+            await run_manager.on_retry(event.data)
+        else:
+            await ahandle_event(
+                run_manager.handlers,
+                "on_custom_event",
+                "ignore_custom_event",
+                event.name,
+                event.data,
+                run_id=run_manager.run_id,
+                tags=run_manager.tags,
+                metadata=run_manager.metadata,
+            )
+
+
+def retry_event(retry_state: RetryCallState) -> Event:
+    """The pending report of a retry."""
+    return Event("retry", retry_state)
+
+
+# -- live streams ------------------------------------------------------------------
+@dataclass
+class StreamScope:
+    """What `_stream` needs from `stream()`: the run manager, and "live" mode."""
+
+    run_manager: CallbackManagerForLLMRun | None
+    async_run_manager: AsyncCallbackManagerForLLMRun | None
+
+
+_SCOPES: dict[str, StreamScope] = {}
+_SCOPES_LOCK = threading.Lock()
+_COUNTER = itertools.count(1)
+
+
+def _run_managers(
+    model: Any, config: RunnableConfig, run_id: Any, *, is_async: bool
+) -> StreamScope:
+    args = (
+        config.get("callbacks"),
+        getattr(model, "callbacks", None),
+        bool(getattr(model, "verbose", False)),
+        config.get("tags"),
+        getattr(model, "tags", None),
+        config.get("metadata"),
+        getattr(model, "metadata", None),
+    )
+    if is_async:
+        acm = AsyncCallbackManager.configure(*args)
+        return StreamScope(
+            None,
+            AsyncCallbackManagerForLLMRun(
+                run_id=run_id,
+                handlers=acm.handlers,
+                inheritable_handlers=acm.inheritable_handlers,
+                parent_run_id=acm.parent_run_id,
+                tags=acm.tags,
+                inheritable_tags=acm.inheritable_tags,
+                metadata=acm.metadata,
+                inheritable_metadata=acm.inheritable_metadata,
+            ),
+        )
+    cm = CallbackManager.configure(*args)
+    return StreamScope(
+        CallbackManagerForLLMRun(
+            run_id=run_id,
+            handlers=cm.handlers,
+            inheritable_handlers=cm.inheritable_handlers,
+            parent_run_id=cm.parent_run_id,
+            tags=cm.tags,
+            inheritable_tags=cm.inheritable_tags,
+            metadata=cm.metadata,
+            inheritable_metadata=cm.inheritable_metadata,
+        ),
+        None,
+    )
+
+
+@contextmanager
+def live_stream(
+    model: Any, config: RunnableConfig | None, *, is_async: bool = False
+) -> Iterator[tuple[RunnableConfig, dict[str, str]]]:
+    """Open a live-stream scope for one `stream()` / `astream()` call.
+
+    Yields the config to pass on (with a fixed `run_id`) and the extra kwargs
+    (a token) to pass to `BaseChatModel.stream`; `_stream` recovers the scope
+    with `pop_stream_scope(kwargs)`. Use `is_async=True` from `astream()`.
+
+    Example:
+        ```python
+        def stream(self, input, config=None, *, stop=None, **kwargs):
+            with live_stream(self, config) as (config, extra):
+                yield from super().stream(input, config, stop=stop, **extra, **kwargs)
+        ```
+    """
+    cfg = ensure_config(config)
+    run_id = cfg.get("run_id") or uuid7()
+    cfg = {**cfg, "run_id": run_id}  # type: ignore[assignment]
+    scope = _run_managers(model, cfg, run_id, is_async=is_async)
+    token = f"hs-stream-{next(_COUNTER)}"
+    with _SCOPES_LOCK:
+        _SCOPES[token] = scope
+    try:
+        yield cfg, {STREAM_KWARG: token}
+    finally:
+        with _SCOPES_LOCK:
+            _SCOPES.pop(token, None)
+
+
+def pop_stream_scope(kwargs: dict[str, Any]) -> StreamScope | None:
+    """Remove the live-stream token from `kwargs`; its scope, if still open."""
+    token = kwargs.pop(STREAM_KWARG, None)
+    if token is None:
+        return None
+    return _SCOPES.get(token)

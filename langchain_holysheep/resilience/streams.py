@@ -1,0 +1,339 @@
+"""Reading a route's stream under time limits: first token, stall, tail, deadline.
+
+`StreamWatch` tracks one streamed attempt (chunks, content, finish reason,
+usage) and says how long the next read may wait and what it means when it
+times out. Sources read chunks with such a timeout: `AsyncSource` with asyncio
+timeouts; `PumpSource` runs a sync iterator in a daemon thread and waits on a
+queue (a blocked socket read cannot be interrupted otherwise); `DirectSource`
+iterates in the caller's thread when no limit applies.
+
+A stream that sent its finish reason and its usage is complete: it is closed at
+once, without waiting for `data: [DONE]` (a server that never sends it cannot
+hang the call). Without usage, the stream is finalised `tail` seconds after the
+finish reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
+
+from langchain_holysheep.resilience.deadline import Deadline
+from langchain_holysheep.resilience.errors import default_policy
+from langchain_holysheep.resilience.exceptions import (
+    DeadlineExceededError,
+    FirstTokenTimeoutError,
+    StreamFailureError,
+    StreamStallError,
+)
+
+__all__ = [
+    "AsyncSource",
+    "DirectSource",
+    "PumpSource",
+    "StreamWatch",
+    "final_chunk",
+    "has_content",
+]
+
+_ITEM, _END, _ERROR = 0, 1, 2
+_timeout = getattr(asyncio, "timeout", None)
+
+
+class ReadTimeout(Exception):
+    """A source read timed out (internal)."""
+
+
+def has_content(chunk: ChatGenerationChunk) -> bool:
+    """Whether a chunk carries something the user sees (text or a tool call)."""
+    msg = chunk.message
+    if msg.content:
+        return True
+    if isinstance(msg, AIMessageChunk) and msg.tool_call_chunks:
+        return True
+    extra = msg.additional_kwargs
+    return bool(extra and (extra.get("tool_calls") or extra.get("function_call")))
+
+
+def _finish_reason(chunk: ChatGenerationChunk) -> Any:
+    info = chunk.generation_info
+    if info and info.get("finish_reason"):
+        return info["finish_reason"]
+    return chunk.message.response_metadata.get("finish_reason")
+
+
+def final_chunk(
+    previous: ChatGenerationChunk | None, meta: dict[str, Any]
+) -> ChatGenerationChunk:
+    """The empty last chunk carrying `response_metadata["holysheep"]`."""
+    content: Any = (
+        "" if previous is None or isinstance(previous.message.content, str) else []
+    )
+    return ChatGenerationChunk(
+        message=AIMessageChunk(
+            content=content,
+            response_metadata={"holysheep": meta},
+            chunk_position="last",
+        )
+    )
+
+
+class StreamWatch:
+    """The clocks and facts of one streamed attempt."""
+
+    __slots__ = (
+        "chunks",
+        "content",
+        "deadline",
+        "early_finish",
+        "finished",
+        "first_token",
+        "model",
+        "require_finish",
+        "stall",
+        "started",
+        "tail",
+        "text",
+        "tool_calls",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        model: str,
+        deadline: Deadline,
+        *,
+        first_token: float | None,
+        stall: float | None,
+        tail: float,
+        early_finish: bool,
+        require_finish: bool,
+    ) -> None:
+        self.model = model
+        self.deadline = deadline
+        self.first_token = first_token
+        self.stall = stall
+        self.tail = tail
+        self.early_finish = early_finish
+        self.require_finish = require_finish
+        self.started = deadline.now()
+        self.chunks = 0
+        self.content = False
+        self.finished = False
+        self.usage = False
+        self.tool_calls = False
+        self.text: list[str] = []
+
+    @property
+    def needs_timer(self) -> bool:
+        """Whether a limit applies (a sync stream then reads in a pump thread)."""
+        return bool(self.first_token or self.stall or self.deadline.bounded)
+
+    def next_timeout(self) -> tuple[float | None, str]:
+        """How long the next read may wait, and what a timeout would mean."""
+        best: float | None = None
+        kind = "deadline"
+        if self.deadline.bounded:
+            best = self.deadline.remaining()
+        now = self.deadline.now()
+        if self.finished:
+            cand, what = self.tail, "tail"
+        elif not self.content and self.first_token:
+            cand, what = self.started + self.first_token - now, "first_token"
+        elif self.content and self.stall:
+            cand, what = self.stall, "stall"
+        else:
+            return best, kind
+        if best is None or cand < best:
+            return max(cand, 0.0), what
+        return best, kind
+
+    def expired(self, kind: str) -> BaseException | None:
+        """The error for a timed-out read (`None`: the stream is complete)."""
+        if kind == "tail":
+            return None
+        if kind == "first_token":
+            assert self.first_token is not None
+            return FirstTokenTimeoutError(
+                self.model, self.first_token, chunks=self.chunks
+            )
+        if kind == "stall":
+            assert self.stall is not None
+            return StreamStallError(self.model, self.stall, chunks=self.chunks)
+        return DeadlineExceededError(
+            self.deadline.seconds, f"The stream from {self.model!r} was still open."
+        )
+
+    def saw(self, chunk: ChatGenerationChunk) -> None:
+        """Account for a received chunk."""
+        self.chunks += 1
+        if has_content(chunk):
+            self.content = True
+            msg = chunk.message
+            if isinstance(msg.content, str):
+                self.text.append(msg.content)
+            else:
+                self.tool_calls = True  # structured content: never spliced
+            if isinstance(msg, AIMessageChunk) and msg.tool_call_chunks:
+                self.tool_calls = True
+            if msg.additional_kwargs.get("tool_calls"):
+                self.tool_calls = True
+        if _finish_reason(chunk):
+            self.finished = True
+        if getattr(chunk.message, "usage_metadata", None):
+            self.usage = True
+
+    def late(self) -> BaseException | None:
+        """An error if a limit passed while chunks trickled in (checked per chunk)."""
+        limit = self.first_token
+        waiting = not self.content and not self.finished and limit is not None
+        if waiting and self.deadline.now() - self.started > (limit or 0.0):
+            return self.expired("first_token")
+        return None
+
+    @property
+    def complete(self) -> bool:
+        """Finish reason and usage received: no need to wait for `[DONE]`."""
+        return self.early_finish and self.finished and self.usage
+
+    def incomplete(self) -> BaseException | None:
+        """An error if the stream ended without a finish reason (cut short)."""
+        if self.require_finish and not self.finished:
+            return StreamFailureError(
+                "incomplete",
+                self.model,
+                chunks=self.chunks,
+                detail="the stream ended without a finish reason",
+            )
+        return None
+
+    def wrap(self, exc: BaseException) -> BaseException:
+        """A mid-stream transport/format failure as a `StreamFailureError`."""
+        if self.chunks == 0 or isinstance(exc, StreamFailureError):
+            return exc
+        if not isinstance(exc, Exception):
+            return exc
+        decision = default_policy().classify(exc)
+        if decision.reason == "malformed response":
+            kind = "malformed"
+        elif decision.silent:
+            kind = "stall"
+        elif decision.connection_level or decision.reason == "connection error":
+            kind = "cut"
+        else:
+            return exc
+        return StreamFailureError(kind, self.model, chunks=self.chunks, detail=str(exc))
+
+
+# -- sources -------------------------------------------------------------------------
+class DirectSource:
+    """Iterate in the caller's thread (limits are checked only per chunk)."""
+
+    def __init__(self, factory: Callable[[], Iterator[ChatGenerationChunk]]) -> None:
+        self._it = factory()
+
+    def next(self, timeout: float | None) -> ChatGenerationChunk | None:
+        """The next chunk, or `None` at the end."""
+        return next(self._it, None)
+
+    def close(self) -> None:
+        """Close the underlying iterator (closes the HTTP response)."""
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
+
+class PumpSource:
+    """Run a sync chunk iterator in a daemon thread; read with timeouts.
+
+    An abandoned pump stops at its next chunk (or when the request's own
+    timeout fires) and closes the iterator itself.
+    """
+
+    def __init__(self, factory: Callable[[], Iterator[ChatGenerationChunk]]) -> None:
+        self._q: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+        self._stop = False
+        ctx = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=ctx.run,
+            args=(self._run, factory),
+            daemon=True,
+            name="holysheep-stream",
+        )
+        self._thread.start()
+
+    def _run(self, factory: Callable[[], Iterator[ChatGenerationChunk]]) -> None:
+        it = None
+        try:
+            it = factory()
+            for item in it:
+                if self._stop:
+                    break
+                self._q.put((_ITEM, item))
+            self._q.put((_END, None))
+        except BaseException as exc:  # handed over to the reader
+            self._q.put((_ERROR, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+
+    def next(self, timeout: float | None) -> ChatGenerationChunk | None:
+        """The next chunk, `None` at the end; raises `ReadTimeout` on timeout."""
+        try:
+            kind, value = self._q.get(timeout=timeout)
+        except queue.Empty:
+            raise ReadTimeout from None
+        if kind == _ITEM:
+            return value  # type: ignore[no-any-return]
+        if kind == _END:
+            return None
+        raise value
+
+    def close(self) -> None:
+        """Abandon the stream."""
+        self._stop = True
+
+
+class AsyncSource:
+    """Read an async chunk iterator with asyncio timeouts."""
+
+    def __init__(self, it: AsyncIterator[ChatGenerationChunk]) -> None:
+        self._it = it
+
+    async def next(self, timeout: float | None) -> ChatGenerationChunk | None:
+        """The next chunk, `None` at the end; raises `ReadTimeout` on timeout."""
+        try:
+            if timeout is None:
+                return await self._it.__anext__()
+            if _timeout is None:  # Python 3.10
+                try:
+                    return await asyncio.wait_for(self._it.__anext__(), timeout)
+                except asyncio.TimeoutError:
+                    raise ReadTimeout from None
+            cm = _timeout(timeout)
+            try:
+                async with cm:
+                    return await self._it.__anext__()
+            except TimeoutError:
+                if cm.expired():
+                    raise ReadTimeout from None
+                raise
+        except StopAsyncIteration:
+            return None
+
+    async def close(self) -> None:
+        """Close the underlying generator (closes the HTTP response)."""
+        aclose = getattr(self._it, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
