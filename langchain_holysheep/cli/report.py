@@ -1,0 +1,146 @@
+"""`holysheep report`: spend from the ledger by day, model, tag, ..."""
+
+import re
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from langchain_holysheep.cli._output import Output
+from langchain_holysheep.cli.app import EXIT_FAILURE, UsageError, command
+from langchain_holysheep.cli.models import Format
+
+__all__ = ["parse_time", "report"]
+
+_RELATIVE = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_time(text: str, *, now: float | None = None) -> float | date | datetime:
+    """A time bound from the command line.
+
+    Accepts `YYYY-MM-DD` (midnight UTC), an ISO 8601 date-time (naive = UTC),
+    `today`, `yesterday`, or a span back from now: `30m`, `12h`, `7d`, `2w`.
+
+    Raises:
+        UsageError: anything else.
+    """
+    value = text.strip().lower()
+    now = time.time() if now is None else now
+    today = datetime.fromtimestamp(now, tz=timezone.utc).date()
+    if value == "today":
+        return today
+    if value == "yesterday":
+        return date.fromordinal(today.toordinal() - 1)
+    match = _RELATIVE.match(value)
+    if match:
+        return now - int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"cannot read the time {text!r}: use YYYY-MM-DD, an ISO date-time, "
+            "today, yesterday, or a span such as 12h, 7d, 2w"
+        ) from None
+
+
+def _check_dimension(dim: str) -> str:
+    from langchain_holysheep.spend.report import DIMENSIONS
+
+    if dim in DIMENSIONS or (dim.startswith("meta:") and len(dim) > 5):
+        return dim
+    known = ", ".join(DIMENSIONS)
+    raise UsageError(f"unknown --by {dim!r}; use one of {known}, or meta:<key>")
+
+
+@command("report")
+def report(
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--by",
+            "-b",
+            help="Group by day, hour, month, model, requested_model, outcome, user, "
+            "run, tag or meta:<key>; repeat to group by several. Default: day.",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="Output format.")
+    ] = Format.table,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            "--ledger",
+            help="Ledger file. Default: $HOLYSHEEP_LEDGER_PATH or "
+            "~/.holysheep/ledger.sqlite3.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="From this time: YYYY-MM-DD, ISO time, today, 7d, 12h."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Before this time (same forms).")
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Only these models (served or requested)."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="Only calls with a tag.")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of stdout."),
+    ] = None,
+) -> None:
+    """Report spend from the ledger: requests, tokens, cost (USD and CNY), latency.
+
+    Costs are exact; CSV and JSON carry them as decimal strings. Times are UTC.
+    Record spend into the ledger with get_holysheep_callback(ledger=...) or
+    `holysheep batch --ledger`.
+    """
+    from langchain_holysheep.spend.ledger import default_ledger_path
+    from langchain_holysheep.spend.report import ledger_report
+
+    out = Output()
+    dims = [_check_dimension(d) for d in (by or ["day"])]
+    path = (ledger or default_ledger_path()).expanduser()
+    if not path.is_file():
+        out.error(
+            f"no ledger at {path}: nothing has been recorded there yet. Record "
+            "spend with get_holysheep_callback(ledger=...), or pass --ledger / set "
+            "HOLYSHEEP_LEDGER_PATH."
+        )
+        raise typer.Exit(EXIT_FAILURE)
+    result = ledger_report(
+        path,
+        by=dims,
+        since=parse_time(since) if since else None,
+        until=parse_time(until) if until else None,
+        models=model or None,
+        tags=tag or None,
+    )
+    if fmt is Format.csv:
+        text = result.to_csv() or ""
+    elif fmt is Format.json:
+        text = result.to_json(indent=2) + "\n"
+    elif output is not None or not out.rich:
+        text = result.to_text() + "\n"
+    else:
+        out.rich_or_plain(result.to_rich_table(), result.to_text())
+        return
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        out.note(f"wrote {len(result.rows)} rows to {output}")
+    else:
+        out.stdout.write(text)
+        out.stdout.flush()
