@@ -9,7 +9,6 @@ Exit codes:
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -75,22 +74,10 @@ def _is_budget_error(exc: BaseException) -> bool:
     return isinstance(exc, BudgetError)
 
 
-class _BudgetRefusalFilter(logging.Filter):
-    """Drop LangChain's log line about a budget refusal (the CLI reports it)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        text = " ".join(str(a) for a in args)
-        return not ("HolySheep" in text and "Error(" in text and "Budget" in text)
-
-
-_FILTER = _BudgetRefusalFilter()
-
-
 def _quiet_logs() -> None:
-    logger = logging.getLogger("langchain_core.callbacks.manager")
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)
+    from langchain_holysheep.spend.logfilter import quiet_budget_refusals
+
+    quiet_budget_refusals()
 
 
 def handle_errors(fn: F) -> F:

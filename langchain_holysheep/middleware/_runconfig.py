@@ -10,7 +10,6 @@ variables are per thread and per asyncio task, so concurrent runs do not mix.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +20,8 @@ from langchain_core.callbacks.manager import (
     dispatch_custom_event,
 )
 from langchain_core.runnables.config import var_child_runnable_config
+
+from langchain_holysheep.spend.logfilter import quiet_budget_refusals
 
 __all__ = [
     "NOSTREAM_TAG",
@@ -108,30 +109,3 @@ async def aemit_events(events: list[Any]) -> None:
             await adispatch_custom_event(*_event(event))
         except RuntimeError:
             continue
-
-
-class _BudgetRefusalFilter(logging.Filter):
-    """Drop LangChain's warning about a callback error when it is a budget refusal.
-
-    A budget refuses a call by raising from `on_chat_model_start`; LangChain logs
-    every callback error before re-raising it. The refusal is reported by the
-    middleware (a final message or an error), so the log line is noise.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        text = " ".join(str(a) for a in args)
-        return not (
-            "HolySheep" in text
-            and ("BudgetExceededError" in text or "UnpricedCallError" in text)
-        )
-
-
-_FILTER = _BudgetRefusalFilter()
-
-
-def quiet_budget_refusals() -> None:
-    """Install the filter on LangChain's callback-manager logger (idempotent)."""
-    logger = logging.getLogger("langchain_core.callbacks.manager")
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)

@@ -22,6 +22,7 @@ from langchain_holysheep.spend.budget import Budget
 from langchain_holysheep.spend.budget_errors import BudgetError
 from langchain_holysheep.spend.estimate import estimate_prompt_tokens
 from langchain_holysheep.spend.inflight import RESERVATIONS, allowed_routes
+from langchain_holysheep.spend.logfilter import quiet_budget_refusals
 from langchain_holysheep.spend.pricing import PriceBook
 from langchain_holysheep.spend.records import TokenUsage
 from langchain_holysheep.spend.sinks import RecordSink
@@ -360,3 +361,6 @@ class HolySheepCallbackHandler(BaseCallbackHandler):
                 # no usage reported for an answer: keep the worst case, to be safe
                 res.settle(res.amount if usage_unknown else cost)
             self._leave(run_id)
+
+
+quiet_budget_refusals()
