@@ -19,15 +19,12 @@ file, the line and the field at fault.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import sys
 import threading
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,9 +33,13 @@ from langchain_holysheep.catalogue import (
     Catalogue,
     ModelPrice,
     default_catalogue,
-    parse_price,
 )
 from langchain_holysheep.errors import PricingError
+from langchain_holysheep.spend.pricing_files import (
+    Override,
+    parse_document,
+    parse_overrides,
+)
 from langchain_holysheep.spend.records import TokenUsage
 
 __all__ = [
@@ -54,18 +55,6 @@ PRICING_FILE_ENV = "HOLYSHEEP_PRICING_FILE"
 #: catalogue gives a limit.
 DEFAULT_MAX_OUTPUT_TOKENS = 32_768
 _PER_TOKENS = Decimal(1_000_000)
-_PRICE_KEYS = frozenset(
-    {
-        "input",
-        "output",
-        "cached_input",
-        "reasoning",
-        "currency",
-        "source",
-        "effective",
-        "max_output_tokens",
-    }
-)
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 _logger = logging.getLogger(__name__)
 
@@ -99,133 +88,6 @@ def format_money(amount: Decimal | None, currency: str = "USD", places: int = 4)
     symbol = {"USD": "$", "CNY": "¥"}.get(currency, "")
     text = f"{amount.quantize(Decimal(1).scaleb(-places)):,}"
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
-
-
-@dataclass(frozen=True)
-class _Override:
-    price: ModelPrice
-    max_output_tokens: int | None = None
-
-
-def _key_line(text: str, keys: Iterable[str]) -> int | None:
-    """Best-effort 1-based line of the last of nested `keys` in a JSON/TOML text."""
-    pos, found = 0, None
-    for key in keys:
-        k = re.escape(key)
-        pattern = re.compile(
-            rf"(?:\"{k}\"|'{k}'|(?<![\w.\-\"]){k}(?![\w\-\"]))\s*(?:[:=\].])"
-        )
-        match = pattern.search(text, pos)
-        if match is None:
-            return found
-        pos = match.end()
-        found = text.count("\n", 0, match.start()) + 1
-    return found
-
-
-def _load_toml(text: str, source: str) -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError as exc:
-            raise PricingError(
-                "reading TOML on Python 3.10 needs `pip install tomli` "
-                "(or use a JSON pricing file)",
-                source=source,
-            ) from exc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        line = int(match.group(1)) if match else None
-        raise PricingError(f"not valid TOML: {exc}", source=source, line=line) from None
-
-
-def _parse_document(text: str, source: str, fmt: str) -> Any:
-    if fmt == "toml":
-        return _load_toml(text, source)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PricingError(
-            f"not valid JSON: {exc.msg} (column {exc.colno})",
-            source=source,
-            line=exc.lineno,
-        ) from None
-
-
-def _parse_overrides(
-    data: Any, *, source: str, text: str | None = None
-) -> dict[str, _Override]:
-    """Validate a pricing document; errors name the field (and line, given `text`)."""
-
-    def fail(message: str, keys: list[str]) -> PricingError:
-        line = _key_line(text, keys) if text is not None else None
-        return PricingError(message, source=source, line=line, field=".".join(keys))
-
-    if not isinstance(data, Mapping):
-        raise PricingError(
-            "expected a table of model prices, like "
-            '{"models": {"my-model": {"input": "1.0", "output": "2.0"}}}',
-            source=source,
-            line=1 if text is not None else None,
-        )
-    prefix: list[str] = []
-    models: Any = data
-    if "models" in data:
-        models, prefix = data["models"], ["models"]
-        extra = sorted(set(data) - {"models", "currency", "schema_version"})
-        if extra:
-            raise fail(f"unknown top-level key {extra[0]!r}", [extra[0]])
-        if data.get("currency", "USD") != "USD":
-            raise fail("only USD prices are supported", ["currency"])
-        if not isinstance(models, Mapping):
-            raise fail("expected a table of model prices", prefix)
-    out: dict[str, _Override] = {}
-    for name, raw in models.items():
-        keys = [*prefix, str(name)]
-        if not isinstance(raw, Mapping):
-            raise fail(
-                'expected a table like {"input": "1.0", "output": "2.0"} '
-                "(USD per 1M tokens)",
-                keys,
-            )
-        unknown = sorted(set(raw) - _PRICE_KEYS)
-        if unknown:
-            raise fail(
-                f"unknown price field {unknown[0]!r}; allowed: "
-                + ", ".join(sorted(_PRICE_KEYS)),
-                [*keys, unknown[0]],
-            )
-        if raw.get("currency", "USD") != "USD":
-            raise fail("only USD prices are supported", [*keys, "currency"])
-        try:
-            price = parse_price(raw, source=source, field_path="")
-        except PricingError as exc:
-            sub = (exc.field or "").lstrip(".")
-            message = str(exc).split("): ", 1)[-1]
-            raise fail(message, [*keys, sub] if sub else keys) from None
-        mot = raw.get("max_output_tokens")
-        if mot is not None and (
-            isinstance(mot, bool) or not isinstance(mot, int) or mot <= 0
-        ):
-            raise fail("expected a positive integer", [*keys, "max_output_tokens"])
-        src = str(raw.get("source") or source)
-        out[str(name)] = _Override(
-            ModelPrice(
-                price.input,
-                price.output,
-                price.cached_input,
-                price.reasoning,
-                currency="USD",
-                source=src,
-                effective=price.effective,
-            ),
-            mot,
-        )
-    return out
 
 
 class PriceBook:
@@ -269,7 +131,7 @@ class PriceBook:
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
         self.settlement_currency = settlement_currency
         self.settlement_rate = Decimal(str(settlement_rate))
-        self._overrides: dict[str, _Override] = {}
+        self._overrides: dict[str, Override] = {}
         env_file = os.environ.get(PRICING_FILE_ENV) if use_env else None
         if env_file:
             self._overrides.update(self._load_file(env_file, env=True))
@@ -288,7 +150,7 @@ class PriceBook:
     @staticmethod
     def _load_file(
         path: str | os.PathLike[str], *, env: bool = False
-    ) -> dict[str, _Override]:
+    ) -> dict[str, Override]:
         source = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -299,20 +161,20 @@ class PriceBook:
                 source=source,
             ) from None
         fmt = "toml" if source.lower().endswith(".toml") else "json"
-        data = _parse_document(text, source, fmt)
-        return _parse_overrides(data, source=source, text=text)
+        data = parse_document(text, source, fmt)
+        return parse_overrides(data, source=source, text=text)
 
     @staticmethod
-    def _from_mapping(overrides: Mapping[str, Any]) -> dict[str, _Override]:
-        out: dict[str, _Override] = {}
+    def _from_mapping(overrides: Mapping[str, Any]) -> dict[str, Override]:
+        out: dict[str, Override] = {}
         plain: dict[str, Any] = {}
         for name, value in overrides.items():
             if isinstance(value, ModelPrice):
-                out[name] = _Override(value)
+                out[name] = Override(value)
             else:
                 plain[name] = value
         if plain:
-            out.update(_parse_overrides(plain, source="<dict>"))
+            out.update(parse_overrides(plain, source="<dict>"))
         return out
 
     # -- lookup -----------------------------------------------------------------
