@@ -15,8 +15,10 @@ from langchain_holysheep.spend import PriceBook, TokenUsage
 
 SCRIPT = textwrap.dedent(
     """
-    import asyncio, sys
-    import langchain_holysheep.spend  # the hook exists once this is imported
+    import asyncio, site, sys
+    # What the interpreter does at start-up with the .pth file the wheel installs
+    # into site-packages: the script itself never imports langchain_holysheep.
+    site.addsitedir(sys.argv[3])
     from langchain_openai import ChatOpenAI
 
     llm = ChatOpenAI(base_url=sys.argv[1], api_key=sys.argv[2], model="gpt-4.1",
@@ -28,9 +30,23 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def run(sim: GatewaySimulator, **env: str) -> subprocess.CompletedProcess[str]:
+PTH = (
+    Path(__file__).parents[3] / "langchain_holysheep/data/langchain_holysheep_track.pth"
+)
+
+
+def _site_dir(tmp: Path) -> Path:
+    site_dir = tmp / "site"
+    site_dir.mkdir(exist_ok=True)
+    (site_dir / PTH.name).write_text(PTH.read_text())
+    return site_dir
+
+
+def run(
+    sim: GatewaySimulator, tmp: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", SCRIPT, sim.base_url, sim.api_key],
+        [sys.executable, "-c", SCRIPT, sim.base_url, sim.api_key, str(_site_dir(tmp))],
         env={**os.environ, "HOLYSHEEP_TRACK_SPEND": "1", **env},
         capture_output=True,
         text=True,
@@ -42,7 +58,7 @@ def test_report_written_at_exit_to_a_file(
     sim: GatewaySimulator, tmp_path: Path
 ) -> None:
     out = tmp_path / "spend.json"
-    proc = run(sim, HOLYSHEEP_SPEND_REPORT=str(out))
+    proc = run(sim, tmp_path, HOLYSHEEP_SPEND_REPORT=str(out))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
     billed = sim.log.billed()
@@ -65,5 +81,21 @@ def test_importing_the_package_root_registers_the_hook() -> None:
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_tracking_hook_is_inert_when_the_variable_is_unset(tmp_path: Path) -> None:
+    code = (
+        "import site, sys; site.addsitedir(sys.argv[1]); "
+        "assert 'langchain_holysheep' not in sys.modules, 'imported'"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HOLYSHEEP_TRACK_SPEND"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(_site_dir(tmp_path))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
