@@ -72,7 +72,11 @@ class BreakerConfig:
     Args:
         failure_threshold: failures in the window that open the breaker
             (`None`: use `failure_rate` only).
-        failure_rate: failure ratio in the window that opens it (e.g. 0.5).
+        failure_rate: failure ratio in the window that opens it (`None`: use
+            `failure_threshold` only). When both are set, BOTH must hold: the
+            default (5 failures and at least half of the window's calls) opens
+            a dead model after 5 calls but never a busy model whose error rate
+            is merely a few per cent.
         minimum_requests: no opening before this many calls in the window.
         window: length of the rolling window, seconds.
         buckets: time buckets of the window (memory is fixed: 3 ints each).
@@ -82,7 +86,7 @@ class BreakerConfig:
     """
 
     failure_threshold: int | None = 5
-    failure_rate: float | None = None
+    failure_rate: float | None = 0.5
     minimum_requests: int = 5
     window: float = 60.0
     buckets: int = 12
@@ -365,9 +369,17 @@ class CircuitBreaker:
         cfg = self.config
         if total < cfg.minimum_requests:
             return False
-        if cfg.failure_threshold is not None and fail >= cfg.failure_threshold:
-            return True
-        return cfg.failure_rate is not None and fail / total >= cfg.failure_rate
+        by_count = cfg.failure_threshold is None or fail >= cfg.failure_threshold
+        by_rate = cfg.failure_rate is None or fail / total >= cfg.failure_rate
+        return by_count and by_rate
+
+    def unhealthy(self) -> bool:
+        """Open, or failing at least half of its recent calls."""
+        with self._lock:
+            if self._state is _OPEN:
+                return True
+            ok, fail = self._totals(self._clock())
+        return fail >= 1 and fail >= ok
 
     def _clear_window(self) -> None:
         n = len(self._ids)

@@ -2,8 +2,10 @@
 
 Besides one breaker per model, each base URL has a gateway-wide breaker keyed
 `(base_url, "*")`. It counts *gateway-level* signals: connection errors
-(refused, reset, DNS, connect timeouts), and failures of a second distinct model
-while another model is already failing ("every model is failing"); any success
+(refused, reset, DNS, connect timeouts), and failures while two or more distinct
+models are unhealthy (open, or failing at least half of their recent calls:
+"every model is failing"; a busy model with a few per cent of errors is healthy,
+so independent errors never add up to an outage); any success
 on that base URL counts for it. It also opens when every known model breaker of
 the base URL is open. While it is open the router skips every route on that base
 URL at once and goes straight to the non-gateway fallbacks.
@@ -169,8 +171,15 @@ class BreakerRegistry:
             failing[model] = now
             for name in [m for m, t in failing.items() if t < horizon]:
                 del failing[name]
-            every = len(failing) >= self.gateway_min_models
-            names = sorted(failing)
+            # Independent errors of busy, healthy models are not an outage: only
+            # models that are themselves unhealthy count towards one.
+            names = sorted(
+                m
+                for m in failing
+                if (b := self._breakers.get((base_url, m))) is not None
+                and b.unhealthy()
+            )
+            every = len(names) >= self.gateway_min_models
         if every:
             self.gateway(base_url).record_failure(
                 f"every model failing ({', '.join(names)})"

@@ -99,8 +99,20 @@ def test_rolling_window_forgets_old_failures(clock: FakeClock) -> None:
     assert b.snapshot().failures == 1
 
 
-def test_successes_dilute_rate_but_not_count(clock: FakeClock) -> None:
-    b = make(clock)
+def test_a_busy_model_with_a_few_errors_stays_closed(clock: FakeClock) -> None:
+    b = make(clock)  # 3 failures AND half of the window's calls (the default rate)
+    for _ in range(10):
+        b.record_success()
+    for _ in range(5):
+        b.record_failure()
+    assert b.state is CLOSED  # 5 failures, but only a third of the calls
+    for _ in range(5):
+        b.record_failure()
+    assert b.state is OPEN  # now half of the calls fail
+
+
+def test_count_only_mode_ignores_successes(clock: FakeClock) -> None:
+    b = make(clock, failure_rate=None)
     for _ in range(10):
         b.record_success()
     b.record_failure()
@@ -378,3 +390,22 @@ BreakerMachine.TestCase.settings = settings(
     max_examples=150, stateful_step_count=40, deadline=None
 )
 TestBreakerMachine = BreakerMachine.TestCase
+
+
+def test_independent_low_error_rates_never_open_anything(clock: FakeClock) -> None:
+    """Document 004's error rates at volume: no model breaker, no gateway breaker."""
+    import random
+
+    rates = {"gpt-4.1": 0.058, "gemini-2.0-flash": 0.013, "deepseek-v3.2": 0.009}
+    reg = BreakerRegistry(clock=clock)
+    rng = random.Random(4)
+    for _ in range(20_000):
+        clock.advance(0.003)  # ~330 calls/s
+        for model, rate in rates.items():
+            key = ("http://gw/v1", model)
+            if rng.random() < rate:
+                reg.record_failure(key, "503")
+            else:
+                reg.record_success(key)
+    states = {key: snap.state for key, snap in reg.snapshot().items()}
+    assert set(states.values()) == {CLOSED}, states
