@@ -72,11 +72,60 @@ class LoopLocalTransport(httpx2.AsyncBaseTransport):
             await transport.aclose()
 
 
+def _remap(exc: httpx2.ConnectTimeout) -> BaseException:
+    """Tell a dropped connection from a failure to connect.
+
+    The vendored aiohttp transport reports every dropped connection (a reset, a
+    server disconnect, even mid-body) as `ConnectTimeout`. Only a failure to
+    connect is one; the rest is a read error (retryable, not a gateway outage).
+    """
+    import aiohttp
+
+    cause = exc.__cause__
+    if isinstance(cause, (aiohttp.ClientConnectorError, asyncio.TimeoutError)):
+        return exc
+    if isinstance(cause, (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)):
+        err = httpx2.ReadError(str(exc))
+        err.__cause__ = cause
+        return err
+    return exc
+
+
+class _RemappedStream(httpx2.AsyncByteStream):
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> Any:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except httpx2.ConnectTimeout as exc:
+            raise _remap(exc) from exc.__cause__
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _aiohttp_transport() -> httpx2.AsyncBaseTransport:
+    from openai._vendor.httpx_aiohttp import AiohttpTransport
+
+    class _Transport(AiohttpTransport):  # type: ignore[misc]
+        async def handle_async_request(
+            self, request: httpx2.Request
+        ) -> httpx2.Response:
+            try:
+                response = await super().handle_async_request(request)
+            except httpx2.ConnectTimeout as exc:
+                raise _remap(exc) from exc.__cause__
+            response.stream = _RemappedStream(response.stream)
+            return response
+
+    return _Transport(limits=_LIMITS)
+
+
 def _transport_factory(kind: AsyncTransportKind) -> Callable[[], Any]:
     if kind == "aiohttp":
-        from openai._vendor.httpx_aiohttp import AiohttpTransport
-
-        return lambda: AiohttpTransport(limits=_LIMITS)
+        return _aiohttp_transport
     return lambda: httpx2.AsyncHTTPTransport(limits=_LIMITS)
 
 

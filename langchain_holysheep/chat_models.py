@@ -20,6 +20,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
+from langchain_holysheep import _fastpath
 from langchain_holysheep._gateway import (
     DEFAULT_BASE_URL,
     alist_gateway_models,
@@ -240,7 +241,10 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
     """Reject likely typos of catalogue model ids at construction."""
 
     async_transport: AsyncTransportKind = "httpx"
-    """Async HTTP transport: `"httpx"` or `"aiohttp"` (needs the `aiohttp` extra).
+    """Async HTTP transport: `"httpx"` (default) or `"aiohttp"` (needs the
+    `aiohttp` extra; about twice the async throughput at high concurrency, see
+    BENCHMARKS.md; aiohttp logs "Unclosed client session" when an event loop
+    that used it ends).
 
     Either way the async client keeps one connection pool per event loop, so the
     model works across `asyncio.run()` calls and test loops.
@@ -415,6 +419,10 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
         if not self._single_attempt:
             return await self.router().agenerate(messages, stop, run_manager, **kwargs)
         try:
+            payload = self._get_request_payload(messages, stop=stop, **kwargs)
+            if _fastpath.eligible(payload, self):
+                reply = await _fastpath.apost_chat(self.root_async_client, payload)
+                return self._create_chat_result(reply)
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
         except (openai.APIError, json.JSONDecodeError) as exc:
             reraise(exc, self.model_name)

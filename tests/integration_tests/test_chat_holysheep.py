@@ -10,7 +10,7 @@ from langchain_holysheep import (
     GatewayAuthenticationError,
     ModelNotServedError,
 )
-from langchain_holysheep.simulator import GatewaySimulator
+from langchain_holysheep.simulator import Fault, GatewaySimulator
 
 
 def _model(sim: GatewaySimulator, **kw: object) -> ChatHolySheep:
@@ -136,3 +136,24 @@ def test_async_works_across_event_loops(shared_sim: GatewaySimulator) -> None:
 
 async def _astream_all(model: ChatHolySheep) -> list[str]:
     return [str(c.content) async for c in model.astream("ping")]
+
+
+async def test_aiohttp_transport_treats_a_reset_as_a_dropped_connection(
+    sim: GatewaySimulator,
+) -> None:
+    """aiohttp reports resets as connect timeouts; ours must not call it an outage."""
+    from langchain_holysheep.resilience import default_registry
+    from langchain_holysheep.resilience.breaker import BreakerState
+
+    sim.script("gpt-4.1", [], then=Fault.reset())
+    model = _model(
+        sim, model="gpt-4.1", fallbacks=["deepseek-v3.2"], async_transport="aiohttp"
+    )
+    reply = await model.ainvoke("hi")
+    assert reply.response_metadata["model_name"] == "deepseek-v3.2"
+    failures = reply.response_metadata["holysheep"]["failures"]
+    assert failures and all(f["action"] == "retry" for f in failures[:-1])
+    gateway = default_registry().gateway(sim.base_url)
+    assert gateway.state is BreakerState.CLOSED
+    assert sim.log.count("gpt-4.1") == 3  # retried, not skipped as unreachable
+    assert sim.log.count("deepseek-v3.2") == 1
