@@ -11,10 +11,9 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import LangSmithParams, LanguageModelInput
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.language_models import LangSmithParams
+from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import RunnableConfig
 from langchain_core.utils import from_env, secret_from_env
 from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
@@ -26,6 +25,7 @@ from langchain_holysheep._gateway import (
     alist_gateway_models,
     list_gateway_models,
     reraise,
+    resolve_api_key,
 )
 from langchain_holysheep._http import (
     AsyncTransportKind,
@@ -33,9 +33,9 @@ from langchain_holysheep._http import (
     shared_async_client,
 )
 from langchain_holysheep.catalogue import default_catalogue
-from langchain_holysheep.errors import ConfigurationError, MissingAPIKeyError
+from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.resilience.errors import ErrorPolicy
-from langchain_holysheep.resilience.events import live_stream
+from langchain_holysheep.resilience.events import LiveStreamMixin
 from langchain_holysheep.resilience.model_router import build_router, check_settings
 from langchain_holysheep.resilience.ratelimit import RateLimit
 from langchain_holysheep.resilience.retry import RetryPolicy
@@ -46,7 +46,7 @@ from langchain_holysheep.spend.callback import ROUTES_PARAM, HolySheepCallbackHa
 __all__ = ["DEFAULT_BASE_URL", "ChatHolySheep"]
 
 
-class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
+class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
     r"""Chat model for the HolySheep AI gateway (GPT-4.1, Claude, Gemini, DeepSeek...).
 
     HolySheep speaks the OpenAI chat-completions protocol, so `ChatHolySheep`
@@ -319,13 +319,7 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
     @model_validator(mode="after")
     def validate_environment(self) -> Self:
         """Check the key and the model id, then build the OpenAI clients."""
-        key = self.holysheep_api_key
-        raw = key.get_secret_value() if key is not None else ""
-        stripped = raw.strip()
-        if not stripped:
-            raise MissingAPIKeyError()
-        if stripped != raw:
-            self.holysheep_api_key = SecretStr(stripped)
+        self.holysheep_api_key = resolve_api_key(self.holysheep_api_key)
         catalogue = default_catalogue()
         if self.validate_model:
             self.model_name = catalogue.check(self.model_name)
@@ -379,7 +373,7 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
         params = super()._get_invocation_params(stop=stop, **kwargs)
         # Seen by callbacks only (never sent): budgets reserve the worst case
         # over every route a call may take.
-        params[ROUTES_PARAM] = [route.name for route in self.router().routes]
+        params[ROUTES_PARAM] = self.router().route_names
         return params
 
     # ROUTER-INTEGRATION-POINT: every call goes through the router (retries,
@@ -459,35 +453,6 @@ class ChatHolySheep(BaseChatOpenAI):  # type: ignore[override]
                 yield chunk
         except (openai.APIError, json.JSONDecodeError) as exc:
             reraise(exc, self.model_name)
-
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        """Stream the answer; fails over invisibly until the first content."""
-        # A live-stream scope tells `_stream` it serves a real stream (not an
-        # invoke) and gives it the run's callbacks, which LangChain does not.
-        with live_stream(self, config) as (cfg, extra):
-            yield from super().stream(input, cfg, stop=stop, **extra, **kwargs)
-
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
-        """Async `stream`."""
-        with live_stream(self, config, is_async=True) as (cfg, extra):
-            async for chunk in super().astream(
-                input, cfg, stop=stop, **extra, **kwargs
-            ):
-                yield chunk
 
     @classmethod
     def list_models(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +37,7 @@ from langchain_core.utils.uuid import uuid7
 from tenacity import RetryCallState
 
 __all__ = [
+    "LiveStreamMixin",
     "ATTEMPT_EVENT",
     "CIRCUIT_EVENT",
     "FALLBACK_EVENT",
@@ -209,6 +210,44 @@ def live_stream(
     finally:
         with _SCOPES_LOCK:
             _SCOPES.pop(token, None)
+
+
+class LiveStreamMixin:
+    """`stream()` / `astream()` that open a `live_stream` scope for a routed model.
+
+    Put it before the chat-model base class; the model's `_stream` / `_astream`
+    then learn that they serve a real stream (not an invoke) and get the run's
+    callbacks, which LangChain does not pass to them.
+    """
+
+    def stream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Stream the answer; fails over invisibly until the first content."""
+        with live_stream(self, config) as (cfg, extra):
+            yield from super().stream(  # type: ignore[misc]
+                input, cfg, stop=stop, **extra, **kwargs
+            )
+
+    async def astream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Async `stream`."""
+        with live_stream(self, config, is_async=True) as (cfg, extra):
+            async for chunk in super().astream(  # type: ignore[misc]
+                input, cfg, stop=stop, **extra, **kwargs
+            ):
+                yield chunk
 
 
 def pop_stream_scope(kwargs: dict[str, Any]) -> StreamScope | None:

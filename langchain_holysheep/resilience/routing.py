@@ -119,6 +119,7 @@ class Router(StreamRouting, AsyncStreamRouting):
         )
         if not self.routes:
             raise ConfigurationError("A router needs at least one route.")
+        self.route_names: tuple[str, ...] = tuple(r.name for r in self.routes)
         self.error_policy = error_policy or default_policy()
         self.retry = retry or RetryPolicy()
         self._breakers = breakers

@@ -14,6 +14,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_holysheep import ChatHolySheep
 from langchain_holysheep.simulator import GatewaySimulator
+from tests.integration_tests._simulator_capabilities import SimulatorCapabilities
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -24,7 +25,7 @@ def _simulator_env() -> Iterator[None]:
         yield
 
 
-class TestChatHolySheepIntegration(ChatModelIntegrationTests):
+class TestChatHolySheepIntegration(SimulatorCapabilities, ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatHolySheep]:
         return ChatHolySheep
@@ -36,43 +37,6 @@ class TestChatHolySheepIntegration(ChatModelIntegrationTests):
     @property
     def model_override_value(self) -> str:
         return "deepseek-v3.2"
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supported_usage_metadata_details(self) -> dict:
-        return {
-            "invoke": ["cache_read_input", "reasoning_output"],
-            "stream": ["cache_read_input", "reasoning_output"],
-        }
-
-    # Media inputs need downloads or judging image/audio/PDF content, which a
-    # deterministic local simulator cannot do: they stay off (the suite skips them).
-    @property
-    def supports_image_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return False
-
-    @property
-    def supports_pdf_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_audio_inputs(self) -> bool:
-        return False
 
     def invoke_with_reasoning_output(self, *, stream: bool = False) -> AIMessage:
         model = ChatHolySheep(model="deepseek-reasoner")

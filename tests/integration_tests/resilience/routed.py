@@ -12,15 +12,15 @@ from langchain_core.callbacks import (
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
-from langchain_holysheep.resilience.events import live_stream
+from langchain_holysheep.resilience.events import LiveStreamMixin
 
 
-class RoutedChat(BaseChatModel):
+class RoutedChat(LiveStreamMixin, BaseChatModel):
     """Any router as a real `BaseChatModel` (tools, structured output, streams)."""
 
     router: Any
@@ -66,31 +66,6 @@ class RoutedChat(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         async for chunk in self.router.astream(messages, stop, run_manager, **kwargs):
             yield chunk
-
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        with live_stream(self, config) as (cfg, extra):
-            yield from super().stream(input, cfg, stop=stop, **extra, **kwargs)
-
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
-        with live_stream(self, config, is_async=True) as (cfg, extra):
-            async for chunk in super().astream(
-                input, cfg, stop=stop, **extra, **kwargs
-            ):
-                yield chunk
 
     def bind_tools(
         self,

@@ -25,6 +25,7 @@ from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_holysheep.simulator import GatewaySimulator
+from tests.integration_tests._simulator_capabilities import SimulatorCapabilities
 
 # langchain-openai caches one async HTTP client per process; its pooled keep-alive
 # connections belong to the event loop that opened them, so the async tests of
@@ -58,7 +59,7 @@ def _collect(model: ChatOpenAI, prompt: Any) -> AIMessage:
     return full
 
 
-class TestSimulatorWithChatOpenAI(ChatModelIntegrationTests):
+class TestSimulatorWithChatOpenAI(SimulatorCapabilities, ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatOpenAI]:
         return ChatOpenAI
@@ -75,59 +76,8 @@ class TestSimulatorWithChatOpenAI(ChatModelIntegrationTests):
         }
 
     @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
     def model_override_value(self) -> str:
         return "gpt-4o-mini"
-
-    @property
-    def supported_usage_metadata_details(self) -> dict[str, list[Any]]:
-        return {
-            "invoke": ["cache_read_input", "reasoning_output"],
-            "stream": ["cache_read_input", "reasoning_output"],
-        }
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return False
-
-    @property
-    def supports_pdf_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_audio_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_image_tool_message(self) -> bool:
-        return False
-
-    @property
-    def supports_pdf_tool_message(self) -> bool:
-        return False
-
-    @property
-    def supports_anthropic_inputs(self) -> bool:
-        return False
 
     def _model(self, model: str) -> ChatOpenAI:
         return ChatOpenAI(**{**self.chat_model_params, "model": model})
