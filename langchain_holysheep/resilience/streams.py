@@ -275,13 +275,17 @@ class PumpSource:
         it = None
         try:
             it = factory()
+            first = True
             for item in it:
                 if self._stop:
                     break
                 self._q.put((_ITEM, item))
-                # Hand the GIL to the waiting reader now rather than at the end
-                # of the interpreter's switch interval (up to 5 ms per chunk).
-                time.sleep(0)
+                if first:
+                    # Hand the GIL to the waiting reader at once, up to the first
+                    # content (not at the end of the 5 ms switch interval); after
+                    # that, yielding per chunk only slows the whole stream down.
+                    time.sleep(0)
+                    first = not getattr(item, "text", "")
             self._q.put((_END, None))
         except BaseException as exc:  # handed over to the reader
             self._q.put((_ERROR, exc))
