@@ -2,59 +2,42 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import openai
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import LangSmithParams
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.utils import from_env, secret_from_env
-from langchain_openai.chat_models.base import BaseChatOpenAI
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from typing_extensions import Self
 
-from langchain_holysheep import _fastpath
-from langchain_holysheep._gateway import (
-    DEFAULT_BASE_URL,
-    alist_gateway_models,
-    list_gateway_models,
-    reraise,
-    resolve_api_key,
-)
-from langchain_holysheep._http import (
-    AsyncTransportKind,
-    aiohttp_available,
-    shared_async_client,
-)
-from langchain_holysheep.catalogue import default_catalogue
-from langchain_holysheep.errors import ConfigurationError
-from langchain_holysheep.resilience.errors import ErrorPolicy
+from langchain_holysheep._contract import ROUTES_PARAM
+from langchain_holysheep._gateway import DEFAULT_BASE_URL
+from langchain_holysheep._gateway_model import HolySheepGateway
+from langchain_holysheep._model_routes import build_router, check_settings
+from langchain_holysheep.resilience import ErrorPolicy, RateLimit, RetryPolicy, Router
 from langchain_holysheep.resilience.events import LiveStreamMixin
-from langchain_holysheep.resilience.model_router import build_router, check_settings
-from langchain_holysheep.resilience.ratelimit import RateLimit
-from langchain_holysheep.resilience.retry import RetryPolicy
-from langchain_holysheep.resilience.routing import Router
 from langchain_holysheep.spend.budget import Budget
-from langchain_holysheep.spend.callback import ROUTES_PARAM, HolySheepCallbackHandler
+from langchain_holysheep.spend.callback import HolySheepCallbackHandler
 
 __all__ = ["DEFAULT_BASE_URL", "ChatHolySheep"]
 
 
-class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
+class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override]
     r"""Chat model for the HolySheep AI gateway (GPT-4.1, Claude, Gemini, DeepSeek...).
 
     HolySheep speaks the OpenAI chat-completions protocol, so `ChatHolySheep`
-    is a small `BaseChatOpenAI` subclass: everything `ChatOpenAI` does (tools,
-    structured output, streaming, async, batch) works, with the gateway's own
-    defaults on top: its key and URL from the environment, streamed token usage
-    on by default, model aliases and typo detection from the catalogue, and
-    clear errors for bad keys and unknown models.
+    builds on `BaseChatOpenAI` (through `HolySheepGateway`, the gateway's
+    single-attempt model): everything `ChatOpenAI` does (tools, structured
+    output, streaming, async, batch) works, with the gateway's own defaults on
+    top: its key and URL from the environment, streamed token usage on by
+    default, model aliases and typo detection from the catalogue, and clear
+    errors for bad keys and unknown models. Every call is routed: retries,
+    fallbacks, circuit breakers, rate limits, deadlines and budgets apply to
+    `invoke`, `ainvoke`, `stream`, `astream` and `batch` alike.
 
     Setup:
         Install `langchain-holysheep` and set `HOLYSHEEP_API_KEY`.
@@ -216,40 +199,6 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
         ```
     """
 
-    model_name: str = Field(default="gpt-4.1", alias="model")
-    """Gateway model id or alias (aliases resolve at construction)."""
-
-    holysheep_api_key: SecretStr | None = Field(
-        alias="api_key",
-        default_factory=secret_from_env("HOLYSHEEP_API_KEY", default=None),
-    )
-    """HolySheep API key; read from `HOLYSHEEP_API_KEY` if not given."""
-
-    holysheep_api_base: str = Field(
-        alias="base_url",
-        default_factory=from_env("HOLYSHEEP_BASE_URL", default=DEFAULT_BASE_URL),
-    )
-    """Gateway base URL; read from `HOLYSHEEP_BASE_URL` if not given."""
-
-    openai_api_key: SecretStr | None = Field(default=None, exclude=True)  # type: ignore[assignment]
-    openai_api_base: str | None = Field(default=None, exclude=True)
-
-    stream_usage: bool | None = True
-    """Include token usage in streamed responses (on by default)."""
-
-    validate_model: bool = True
-    """Reject likely typos of catalogue model ids at construction."""
-
-    async_transport: AsyncTransportKind = "httpx"
-    """Async HTTP transport: `"httpx"` (default) or `"aiohttp"` (needs the
-    `aiohttp` extra; about twice the async throughput at high concurrency, see
-    BENCHMARKS.md; aiohttp logs "Unclosed client session" when an event loop
-    that used it ends).
-
-    Either way the async client keeps one connection pool per event loop, so the
-    model works across `asyncio.run()` calls and test loops.
-    """
-
     fallbacks: list[Any] = Field(default_factory=list)
     """Routes after the primary: gateway ids, chat models, `Route`s or dicts."""
 
@@ -282,66 +231,10 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
     """
 
     _router: Router | None = PrivateAttr(default=None)
-    _single_attempt: bool = PrivateAttr(default=False)
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        """Secrets and the environment variables they are read from."""
-        return {"holysheep_api_key": "HOLYSHEEP_API_KEY"}
-
-    @classmethod
-    def is_lc_serializable(cls) -> bool:
-        """Serialisable with LangChain's `dumps` (the key stays a secret ref)."""
-        return True
-
-    @classmethod
-    def get_lc_namespace(cls) -> list[str]:
-        """Namespace used by LangChain serialisation."""
-        return ["langchain_holysheep", "chat_models"]
 
     @property
     def _llm_type(self) -> str:
         return "holysheep-chat"
-
-    def _get_ls_params(
-        self, stop: list[str] | None = None, **kwargs: Any
-    ) -> LangSmithParams:
-        params = super()._get_ls_params(stop=stop, **kwargs)
-        params["ls_provider"] = "holysheep"
-        return params
-
-    def _use_responses_api(self, payload: dict) -> bool:
-        # The gateway serves chat completions only.
-        return False
-
-    @model_validator(mode="after")
-    def validate_environment(self) -> Self:
-        """Check the key and the model id, then build the OpenAI clients."""
-        self.holysheep_api_key = resolve_api_key(self.holysheep_api_key)
-        catalogue = default_catalogue()
-        if self.validate_model:
-            self.model_name = catalogue.check(self.model_name)
-        else:
-            self.model_name = catalogue.resolve(self.model_name) or self.model_name
-        self.openai_api_key = self.holysheep_api_key
-        self.openai_api_base = self.holysheep_api_base.rstrip("/")
-        if self.async_transport == "aiohttp" and not aiohttp_available():
-            raise ConfigurationError(
-                "async_transport='aiohttp' needs aiohttp: "
-                "pip install 'langchain-holysheep[aiohttp]'"
-            )
-        if (
-            self.http_async_client is None
-            and self.async_client is None
-            and not self.openai_proxy
-        ):
-            self.http_async_client = shared_async_client(
-                self.openai_api_base, self.request_timeout, self.async_transport
-            )
-        BaseChatOpenAI.validate_environment(self)  # type: ignore[operator]
-        return self
 
     @model_validator(mode="after")
     def check_resilience_settings(self) -> Self:
@@ -376,9 +269,6 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
         params[ROUTES_PARAM] = self.router().route_names
         return params
 
-    # ROUTER-INTEGRATION-POINT: every call goes through the router (retries,
-    # fallbacks, breakers, limits); the routes are single-attempt clones whose
-    # gateway errors are translated into helpful ones.
     def router(self) -> Router:
         """The router of this model (built on first use)."""
         if self._router is None:
@@ -396,12 +286,7 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if not self._single_attempt:
-            return self.router().generate(messages, stop, run_manager, **kwargs)
-        try:
-            return super()._generate(messages, stop, run_manager, **kwargs)
-        except (openai.APIError, json.JSONDecodeError) as exc:
-            reraise(exc, self.model_name)
+        return self.router().generate(messages, stop, run_manager, **kwargs)
 
     async def _agenerate(
         self,
@@ -410,16 +295,7 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if not self._single_attempt:
-            return await self.router().agenerate(messages, stop, run_manager, **kwargs)
-        try:
-            payload = self._get_request_payload(messages, stop=stop, **kwargs)
-            if _fastpath.eligible(payload, self):
-                reply = await _fastpath.apost_chat(self.root_async_client, payload)
-                return self._create_chat_result(reply)
-            return await super()._agenerate(messages, stop, run_manager, **kwargs)
-        except (openai.APIError, json.JSONDecodeError) as exc:
-            reraise(exc, self.model_name)
+        return await self.router().agenerate(messages, stop, run_manager, **kwargs)
 
     def _stream(
         self,
@@ -428,13 +304,7 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        if not self._single_attempt:
-            yield from self.router().stream(messages, stop, run_manager, **kwargs)
-            return
-        try:
-            yield from super()._stream(messages, stop, run_manager, **kwargs)
-        except (openai.APIError, json.JSONDecodeError) as exc:
-            reraise(exc, self.model_name)
+        yield from self.router().stream(messages, stop, run_manager, **kwargs)
 
     async def _astream(
         self,
@@ -443,43 +313,5 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        if not self._single_attempt:
-            router = self.router()
-            async for chunk in router.astream(messages, stop, run_manager, **kwargs):
-                yield chunk
-            return
-        try:
-            async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
-                yield chunk
-        except (openai.APIError, json.JSONDecodeError) as exc:
-            reraise(exc, self.model_name)
-
-    @classmethod
-    def list_models(
-        cls,
-        *,
-        api_key: str | SecretStr | None = None,
-        base_url: str | None = None,
-        timeout: float = 10.0,
-    ) -> list[str]:
-        """List the model ids the gateway serves (`GET /models`).
-
-        Args:
-            api_key: defaults to `HOLYSHEEP_API_KEY`.
-            base_url: defaults to `HOLYSHEEP_BASE_URL` or the public gateway.
-            timeout: seconds.
-        """
-        return list_gateway_models(api_key=api_key, base_url=base_url, timeout=timeout)
-
-    @classmethod
-    async def alist_models(
-        cls,
-        *,
-        api_key: str | SecretStr | None = None,
-        base_url: str | None = None,
-        timeout: float = 10.0,
-    ) -> list[str]:
-        """Async version of `list_models`."""
-        return await alist_gateway_models(
-            api_key=api_key, base_url=base_url, timeout=timeout
-        )
+        async for chunk in self.router().astream(messages, stop, run_manager, **kwargs):
+            yield chunk

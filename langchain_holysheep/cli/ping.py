@@ -65,18 +65,15 @@ def _error_kind(exc: BaseException) -> str:
 
 def _model(target: Target, model: str, timeout: float) -> Any:
     """One plain request per call: no retries, fallbacks or circuit breakers."""
-    from langchain_holysheep import ChatHolySheep
-    from langchain_holysheep.resilience.model_router import single_attempt
+    from langchain_holysheep._gateway_model import HolySheepGateway
 
-    return single_attempt(
-        ChatHolySheep(
-            model=model,
-            max_tokens=8,
-            max_retries=0,
-            timeout=timeout,
-            validate_model=False,
-            **target.model_kwargs(),
-        )
+    return HolySheepGateway(
+        model=model,
+        max_tokens=8,
+        max_retries=0,
+        timeout=timeout,
+        validate_model=False,
+        **target.model_kwargs(),
     )
 
 

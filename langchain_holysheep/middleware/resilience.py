@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -21,7 +22,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langgraph.errors import GraphBubbleUp
 
-from langchain_holysheep.middleware._routes import RouteCache
+from langchain_holysheep._contract import METADATA_KEY
+from langchain_holysheep.middleware._routes import RouterCache
 from langchain_holysheep.middleware._runconfig import (
     NOSTREAM_TAG,
     aemit_events,
@@ -30,17 +32,19 @@ from langchain_holysheep.middleware._runconfig import (
 )
 from langchain_holysheep.resilience import (
     Action,
+    AllRoutesFailedError,
     BreakerRegistry,
-    Deadline,
-    DeadlineExceededError,
     ErrorPolicy,
     RateLimiterRegistry,
     RetryPolicy,
+    Router,
     StreamInterruptedError,
     default_policy,
 )
-from langchain_holysheep.resilience.call import CallState
-from langchain_holysheep.resilience.routes import Requirements, Route
+from langchain_holysheep.resilience._call import CallState
+from langchain_holysheep.resilience._drivers import AsyncIO, SyncIO, arun, run
+from langchain_holysheep.resilience._loop import Found, Send, answer_loop
+from langchain_holysheep.resilience.routes import Route
 
 __all__ = ["OnFailure", "ResilienceMiddleware", "StreamingMode"]
 
@@ -170,7 +174,7 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         self.streaming: StreamingMode = streaming
         self._sleep = sleep
         self._asleep = asleep
-        self._routes = RouteCache()
+        self._routers = RouterCache()
 
     # -- routes -----------------------------------------------------------------
     @property
@@ -187,39 +191,50 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
 
         return self._rate_limits or default_rate_limiters()
 
-    def _new_call(self, request: ModelRequest[Any]) -> CallState:
-        routes = self._routes.get(request.model, self.fallbacks, self.timeout)
-        kwargs = {"tools": request.tools} if request.tools else {}
-        return CallState(
-            list(enumerate(routes)),
-            requirements=Requirements.of(request.messages, kwargs),
-            deadline=Deadline(self.deadline),
+    def _router(self, request: ModelRequest[Any]) -> Router:
+        return self._routers.get(request.model, self.fallbacks, self._new_router)
+
+    def _new_router(self, routes: list[Route]) -> Router:
+        return Router(
+            routes,
             error_policy=self.error_policy,
+            retry=self.retry,
             breakers=self.breakers,
             rate_limits=self.rate_limits,
-            requested_model=routes[0].name,
+            deadline=self.deadline,
+            timeout=self.timeout,
+            sleep=self._sleep,
+            asleep=self._asleep,
         )
 
-    def _request_for(
-        self, route: Route, call: CallState, request: ModelRequest[Any]
-    ) -> ModelRequest[Any]:
-        settings = request.model_settings
-        if route.passes_timeout:
-            cap = call.deadline.cap(route.timeout)
-            if cap is not None and not math.isinf(cap):
-                settings = {**settings, "timeout": max(cap, 0.001)}
-        return request.override(model=route.model, model_settings=settings)
+    def _start(self, request: ModelRequest[Any]) -> tuple[Router, CallState, dict]:
+        router = self._router(request)
+        kwargs: dict[str, Any] = {"tools": request.tools} if request.tools else {}
+        call = router.new_call(request.messages, dict(kwargs))
+        return router, call, kwargs
 
-    def _tags(self) -> tuple[str, ...]:
-        return (NOSTREAM_TAG,) if self.streaming == "buffer" else ()
+    def request_for(self, op: Send, request: ModelRequest[Any]) -> ModelRequest[Any]:
+        """The agent's request, sent to the route of `op` (with its timeout)."""
+        settings = request.model_settings
+        timeout = op.kwargs.get("timeout")
+        if timeout is not None and not math.isinf(timeout):
+            settings = {**settings, "timeout": timeout}
+        return request.override(model=op.route.model, model_settings=settings)
+
+    def attempt_scope(self) -> tuple[Any, _TokenWatch | None]:
+        """The config scope of one attempt, and its token watch in live mode."""
+        watch = _TokenWatch() if self.streaming == "live" else None
+        tags = (NOSTREAM_TAG,) if self.streaming == "buffer" else ()
+        return scoped_config(tags=tags, handlers=[watch] if watch else ()), watch
 
     # -- results ----------------------------------------------------------------
-    def _annotate(self, response: Any, call: CallState, idx: int, route: Route) -> Any:
+    def _annotate(self, found: Found, call: CallState) -> Any:
+        idx, route, response = found
         meta = call.metadata(idx, route)
         messages = [response] if isinstance(response, AIMessage) else response.result
         for message in messages:
             if isinstance(message, AIMessage):
-                message.response_metadata["holysheep"] = meta
+                message.response_metadata[METADATA_KEY] = meta
         return response
 
     def _failed(self, exc: Exception, call: CallState) -> ModelResponse[Any]:
@@ -234,167 +249,100 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 f"{type(exc).__name__}: {exc}"
             )
         message = AIMessage(content=text)
-        message.response_metadata["holysheep"] = {
-            "requested_model": call.requested_model,
-            "served_model": None,
-            "attempts": call.attempts,
-            "retries": call.retries,
-            "fallbacks": call.fallbacks,
-            "failures": [f.as_dict() for f in call.failures],
-        }
+        message.response_metadata[METADATA_KEY] = call.metadata(None, None)
         return ModelResponse(result=[message])
 
-    def _give_up(self, exc: Exception, idx: int, route: Route, call: CallState) -> bool:
-        """Record a failed route; `True` when the call must end now."""
-        if isinstance(exc, StreamInterruptedError):
-            return True
-        decision = call.route_failed(idx, route, exc)
-        return decision.action is Action.STOP
-
-    # -- sync -------------------------------------------------------------------
+    # -- drivers (I/O only) ------------------------------------------------------
     def wrap_model_call(
         self,
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> ModelResponse[Any] | AIMessage:
         """Run the model call over the primary and the fallbacks."""
-        call = self._new_call(request)
-
-        def before_sleep(retry_state: Any) -> None:
-            call.on_retry(retry_state)
-            emit_events(call.events)
-
+        router, call, kwargs = self._start(request)
+        io = SyncIO(
+            _Handler(self, request, handler),
+            lambda: emit_events(call.events),
+            self._sleep or time.sleep,
+        )
         try:
-            while (nxt := call.next_route()) is not None:
-                idx, route = nxt
-                retrying = self.retry.retrying(
-                    error_policy=self.error_policy,
-                    deadline=call.deadline,
-                    sleep=self._sleep,
-                    before_sleep=before_sleep,
-                    gateway=route.is_gateway,
-                )
-                try:
-                    response = retrying(
-                        self._attempt, call, idx, route, request, handler
-                    )
-                except Exception as exc:
-                    if self._give_up(exc, idx, route, call):
-                        if isinstance(exc, DeadlineExceededError):
-                            return self._failed(call.all_failed(), call)
-                        raise  # stop errors propagate, as in ModelRetryMiddleware
-                    continue
-                finally:
-                    emit_events(call.events)
-                return self._annotate(response, call, idx, route)
+            found = run(answer_loop(router, call, request.messages, kwargs), io)
+        except AllRoutesFailedError as exc:  # the deadline ended the call
+            return self._failed(exc, call)
+        if found is None:
             return self._failed(call.all_failed(), call)
-        finally:
-            emit_events(call.events)
+        return self._annotate(found, call)
 
-    def _attempt(
-        self,
-        call: CallState,
-        idx: int,
-        route: Route,
-        request: ModelRequest[Any],
-        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
-    ) -> ModelResponse[Any]:
-        attempt = call.admit(idx, route)
-        try:
-            limiter = call.rate_limits.get(route.key)
-            if limiter is not None:
-                limiter.acquire(call.req.rate_tokens, call.deadline)
-        except BaseException:
-            attempt.release()
-            raise
-        call.begin(attempt)
-        watch = _TokenWatch() if self.streaming == "live" else None
-        try:
-            with scoped_config(tags=self._tags(), handlers=[watch] if watch else ()):
-                response = handler(self._request_for(route, call, request))
-        except BaseException as exc:
-            call.attempt_failed(attempt, exc)
-            if watch is not None and watch.text and isinstance(exc, Exception):
-                raise StreamInterruptedError(
-                    "".join(watch.text), route.name, exc, call.failures
-                ) from exc
-            raise
-        call.attempt_ok(attempt)
-        return response
-
-    # -- async ------------------------------------------------------------------
     async def awrap_model_call(
         self,
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any] | AIMessage:
         """Async version of `wrap_model_call`."""
-        call = self._new_call(request)
-
-        async def before_sleep(retry_state: Any) -> None:
-            call.on_retry(retry_state)
-            await aemit_events(call.events)
-
+        router, call, kwargs = self._start(request)
+        io = AsyncIO(
+            _AsyncHandler(self, request, handler),
+            lambda: aemit_events(call.events),
+            self._asleep or asyncio.sleep,
+        )
         try:
-            while (nxt := call.next_route()) is not None:
-                idx, route = nxt
-                retrying = self.retry.aretrying(
-                    error_policy=self.error_policy,
-                    deadline=call.deadline,
-                    sleep=self._asleep,
-                    before_sleep=before_sleep,
-                    gateway=route.is_gateway,
-                )
-                try:
-                    response: ModelResponse[Any] = await retrying(
-                        self._aattempt, call, idx, route, request, handler
-                    )
-                except Exception as exc:
-                    if self._give_up(exc, idx, route, call):
-                        if isinstance(exc, DeadlineExceededError):
-                            return self._failed(call.all_failed(), call)
-                        raise  # stop errors propagate, as in ModelRetryMiddleware
-                    continue
-                finally:
-                    await aemit_events(call.events)
-                return self._annotate(response, call, idx, route)
+            found = await arun(answer_loop(router, call, request.messages, kwargs), io)
+        except AllRoutesFailedError as exc:  # the deadline ended the call
+            return self._failed(exc, call)
+        if found is None:
             return self._failed(call.all_failed(), call)
-        finally:
-            await aemit_events(call.events)
+        return self._annotate(found, call)
 
-    async def _aattempt(
+
+def _interrupted(watch: _TokenWatch | None, op: Send, exc: Exception) -> None:
+    """In live mode, a failure after streamed tokens cannot be hidden: raise."""
+    if watch is not None and watch.text:
+        raise StreamInterruptedError("".join(watch.text), op.route.name, exc) from exc
+
+
+class _Handler:
+    """Attempts as calls of the agent's model-call handler (sync transport)."""
+
+    def __init__(
         self,
-        call: CallState,
-        idx: int,
-        route: Route,
+        mw: ResilienceMiddleware,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
+    ) -> None:
+        self.mw, self.request, self.handler = mw, request, handler
+
+    def send(self, op: Send) -> ModelResponse[Any]:
+        scope, watch = self.mw.attempt_scope()
+        try:
+            with scope:
+                return self.handler(self.mw.request_for(op, self.request))
+        except Exception as exc:
+            _interrupted(watch, op, exc)
+            raise
+
+    def stream(self, op: Any) -> Any:
+        raise NotImplementedError("agent model calls are not streamed by the loop")
+
+
+class _AsyncHandler:
+    """Attempts as calls of the agent's model-call handler (async transport)."""
+
+    def __init__(
+        self,
+        mw: ResilienceMiddleware,
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
-    ) -> ModelResponse[Any]:
-        attempt = call.admit(idx, route)
+    ) -> None:
+        self.mw, self.request, self.handler = mw, request, handler
+
+    async def send(self, op: Send) -> ModelResponse[Any]:
+        scope, watch = self.mw.attempt_scope()
         try:
-            limiter = call.rate_limits.get(route.key)
-            if limiter is not None:
-                await limiter.aacquire(call.req.rate_tokens, call.deadline)
-        except BaseException:
-            attempt.release()
+            with scope:
+                return await self.handler(self.mw.request_for(op, self.request))
+        except Exception as exc:
+            _interrupted(watch, op, exc)
             raise
-        call.begin(attempt)
-        watch = _TokenWatch() if self.streaming == "live" else None
-        limit = None if route.passes_timeout else call.deadline.cap(route.timeout)
-        try:
-            with scoped_config(tags=self._tags(), handlers=[watch] if watch else ()):
-                coro = handler(self._request_for(route, call, request))
-                response: ModelResponse[Any]
-                if limit is None or math.isinf(limit):
-                    response = await coro
-                else:
-                    response = await asyncio.wait_for(coro, max(limit, 0.001))
-        except BaseException as exc:
-            call.attempt_failed(attempt, exc)
-            if watch is not None and watch.text and isinstance(exc, Exception):
-                raise StreamInterruptedError(
-                    "".join(watch.text), route.name, exc, call.failures
-                ) from exc
-            raise
-        call.attempt_ok(attempt)
-        return response
+
+    def stream(self, op: Any) -> Any:
+        raise NotImplementedError("agent model calls are not streamed by the loop")

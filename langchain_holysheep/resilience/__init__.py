@@ -28,6 +28,7 @@ from langchain_holysheep.resilience.errors import (
 )
 from langchain_holysheep.resilience.exceptions import (
     AllRoutesFailedError,
+    AttemptTimeoutError,
     CircuitOpenError,
     DeadlineExceededError,
     FirstTokenTimeoutError,
@@ -47,11 +48,12 @@ from langchain_holysheep.resilience.ratelimit import (
 )
 from langchain_holysheep.resilience.retry import RetryPolicy
 from langchain_holysheep.resilience.routes import Requirements, Route
-from langchain_holysheep.resilience.routing import Router
+from langchain_holysheep.resilience._router import Router
 
 __all__ = [
     "Action",
     "AllRoutesFailedError",
+    "AttemptTimeoutError",
     "BreakerConfig",
     "BreakerKey",
     "BreakerRegistry",

@@ -1,14 +1,13 @@
 """`BreakerRegistry`: the circuit breakers of a process, one per (base URL, model).
 
 Besides one breaker per model, each base URL has a gateway-wide breaker keyed
-`(base_url, "*")`. It counts *gateway-level* signals: connection errors
-(refused, reset, DNS, connect timeouts), and failures while two or more distinct
-models are unhealthy (open, or failing at least half of their recent calls:
-"every model is failing"; a busy model with a few per cent of errors is healthy,
-so independent errors never add up to an outage); any success
-on that base URL counts for it. It also opens when every known model breaker of
-the base URL is open. While it is open the router skips every route on that base
-URL at once and goes straight to the non-gateway fallbacks.
+`(base_url, "*")`. It counts only what proves the gateway itself unreachable:
+refused connections, DNS failures and connect timeouts. An HTTP answer (a 503,
+a 429, a malformed reply) is evidence about one model, never about the gateway,
+so models failing with HTTP errors never make the router skip an untried model
+of the same gateway: each model's own breaker handles it. Any success on that
+base URL counts for the gateway breaker. While it is open the router skips every
+route on that base URL at once and goes straight to the non-gateway fallbacks.
 
 A process-wide registry is returned by `default_registry()`; tests and
 applications can inject their own (`Router(breakers=BreakerRegistry(...))`).
@@ -24,7 +23,6 @@ from langchain_holysheep.resilience.breaker import (
     BreakerConfig,
     BreakerKey,
     BreakerSnapshot,
-    BreakerState,
     CircuitBreaker,
     Listener,
     Transition,
@@ -62,8 +60,6 @@ class BreakerRegistry:
         config: configuration of model breakers.
         gateway_config: configuration of gateway-wide breakers.
         clock: monotonic clock shared by all breakers (injectable in tests).
-        gateway_min_models: distinct failing models that make a failure count
-            as gateway-wide.
 
     Example:
         ```python
@@ -80,17 +76,14 @@ class BreakerRegistry:
         *,
         gateway_config: BreakerConfig | None = None,
         clock: Clock | None = None,
-        gateway_min_models: int = 2,
     ) -> None:
         self.config = config or BreakerConfig()
         self.gateway_config = gateway_config or DEFAULT_GATEWAY_CONFIG
         self._clock = clock
-        self.gateway_min_models = gateway_min_models
         self._lock = threading.Lock()
         self._breakers: dict[BreakerKey, CircuitBreaker] = {}
         self._configs: dict[BreakerKey, BreakerConfig] = {}
         self._listeners: list[Listener] = []
-        self._failing: dict[str, dict[str, float]] = {}
 
     # -- access ---------------------------------------------------------------------
     def get(self, key: BreakerKey) -> CircuitBreaker:
@@ -136,7 +129,6 @@ class BreakerRegistry:
         self.get(key).record_success()
         if gateway:
             base_url = key[0]
-            self._failing.pop(base_url, None)
             gw = self._breakers.get(gateway_key(base_url))
             if gw is not None:
                 gw.record_success()
@@ -158,32 +150,9 @@ class BreakerRegistry:
             connection_level: the server could not be reached at all.
         """
         self.get(key).record_failure(reason)
-        if not gateway:
-            return
-        base_url, model = key
-        if connection_level:
+        if gateway and connection_level:
+            base_url, model = key
             self.gateway(base_url).record_failure(f"{reason} ({model})")
-            return
-        now = self.get(key).clock()
-        horizon = now - self.gateway_config.window
-        with self._lock:
-            failing = self._failing.setdefault(base_url, {})
-            failing[model] = now
-            for name in [m for m, t in failing.items() if t < horizon]:
-                del failing[name]
-            # Independent errors of busy, healthy models are not an outage: only
-            # models that are themselves unhealthy count towards one.
-            names = sorted(
-                m
-                for m in failing
-                if (b := self._breakers.get((base_url, m))) is not None
-                and b.unhealthy()
-            )
-            every = len(names) >= self.gateway_min_models
-        if every:
-            self.gateway(base_url).record_failure(
-                f"every model failing ({', '.join(names)})"
-            )
 
     # -- observation and control ----------------------------------------------------
     def on_transition(self, listener: Listener) -> Callable[[], None]:
@@ -208,17 +177,14 @@ class BreakerRegistry:
             breaker.reset()
 
     def reset_all(self) -> None:
-        """Close every breaker and forget failing-model bookkeeping."""
+        """Close every breaker."""
         for breaker in list(self._breakers.values()):
             breaker.reset()
-        with self._lock:
-            self._failing.clear()
 
     def clear(self) -> None:
         """Drop every breaker (listeners and per-key configs are kept)."""
         with self._lock:
             self._breakers.clear()
-            self._failing.clear()
 
     def _on_transition(self, t: Transition) -> None:
         for listener in self._listeners:
@@ -226,18 +192,6 @@ class BreakerRegistry:
                 listener(t)
             except Exception:  # a listener must never break a call
                 logger.exception("circuit-breaker listener failed")
-        base_url, model = t.key
-        if t.new is not BreakerState.OPEN or model == GATEWAY:
-            return
-        models = [
-            b
-            for (url, m), b in list(self._breakers.items())
-            if url == base_url and m != GATEWAY
-        ]
-        if len(models) >= self.gateway_min_models and all(
-            b.state is BreakerState.OPEN for b in models
-        ):
-            self.gateway(base_url).force_open("every model breaker is open")
 
 
 _DEFAULT: BreakerRegistry | None = None

@@ -36,6 +36,8 @@ from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.utils.uuid import uuid7
 from tenacity import RetryCallState
 
+from langchain_holysheep._contract import ATTEMPT_EVENT, CIRCUIT_EVENT, FALLBACK_EVENT
+
 __all__ = [
     "LiveStreamMixin",
     "ATTEMPT_EVENT",
@@ -49,9 +51,6 @@ __all__ = [
     "pop_stream_scope",
 ]
 
-ATTEMPT_EVENT = "holysheep_attempt"
-FALLBACK_EVENT = "holysheep_fallback"
-CIRCUIT_EVENT = "holysheep_circuit"
 STREAM_KWARG = "_holysheep_stream"
 """The kwarg carrying a live-stream token from `stream()` to `_stream()`."""
 

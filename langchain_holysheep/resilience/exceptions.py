@@ -16,6 +16,7 @@ from langchain_holysheep.errors import HolySheepError
 
 __all__ = [
     "AllRoutesFailedError",
+    "AttemptTimeoutError",
     "CircuitOpenError",
     "DeadlineExceededError",
     "FirstTokenTimeoutError",
@@ -97,6 +98,25 @@ class DeadlineExceededError(ResilienceError, TimeoutError):
         super().__init__(
             f"The call's overall deadline{budget} ran out.{extra} Raise `deadline=` "
             "or lower per-route timeouts and retries."
+        )
+
+
+class AttemptTimeoutError(ResilienceError, TimeoutError):
+    """One attempt took longer than its route's `timeout` (wall-clock).
+
+    The whole attempt counts, however the reply arrives (a reply trickling in
+    byte by byte is cut as surely as a silent one); the router falls over.
+    """
+
+    holysheep_action = "fallback"
+    holysheep_reason = "attempt timeout"
+
+    def __init__(self, model: str, seconds: float) -> None:
+        self.model = model
+        self.seconds = seconds
+        super().__init__(
+            f"The attempt on {model!r} did not complete within its timeout of "
+            f"{seconds:g} s. Raise the route's `timeout`, or add a fallback."
         )
 
 
@@ -196,7 +216,10 @@ class StreamInterruptedError(ResilienceError):
 
     Attributes:
         partial_text: content delivered before the failure.
-        model: the model whose stream broke.
+        model: the model whose stream broke (where the delivered text came from).
+        cause: why it broke.
+        continuation_errors: `(model, error)` of each route that was asked to
+            continue the text and failed or refused.
         failures: every failed attempt of the call.
     """
 
@@ -206,17 +229,24 @@ class StreamInterruptedError(ResilienceError):
         model: str,
         cause: BaseException | None = None,
         failures: Sequence[RouteFailure] = (),
+        continuation_errors: Sequence[tuple[str, BaseException]] = (),
     ) -> None:
         self.partial_text = partial_text
         self.model = model
         self.cause = cause
         self.failures = list(failures)
+        self.continuation_errors = list(continuation_errors)
         why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        tried = "".join(
+            f" Continuation on {name!r} failed: {type(err).__name__}: {err}."
+            for name, err in self.continuation_errors
+        )
         super().__init__(
             f"The stream from {model!r} broke after {len(partial_text)} characters "
-            f"had been delivered{why}. The partial text is in `.partial_text`; "
-            "no route that supports assistant prefill could continue it. Retry the "
-            "call, or use invoke() to get a complete answer with failover."
+            f"had been delivered{why}.{tried} The partial text is in "
+            "`.partial_text`; no route that supports assistant prefill could "
+            "continue it. Retry the call, or use invoke() to get a complete answer "
+            "with failover."
         )
 
 

@@ -61,12 +61,27 @@ def decision_of(retry_state: RetryCallState) -> Decision | None:
     return getattr(retry_state, _DECISION_ATTR, None)
 
 
-class retry_on_policy(retry_base):
-    """Retry when the `ErrorPolicy` says `RETRY`; records the decision."""
+Decide = Callable[[BaseException], Decision]
+"""Returns the decision on a failed attempt (classified once, elsewhere)."""
 
-    def __init__(self, policy: ErrorPolicy, *, gateway: bool = True) -> None:
+
+class retry_on_policy(retry_base):
+    """Retry when the `ErrorPolicy` says `RETRY`; records the decision.
+
+    Args:
+        policy: the classification table.
+        gateway: whether the route is a gateway route (401/403 stop).
+        decide: where the decision comes from when it was already made (the
+            router classifies each failure once, when its attempt ends); by
+            default `policy.classify`.
+    """
+
+    def __init__(
+        self, policy: ErrorPolicy, *, gateway: bool = True, decide: Decide | None = None
+    ) -> None:
         self.policy = policy
         self.gateway = gateway
+        self.decide = decide
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         """Classify the failed attempt; `True` to retry."""
@@ -76,7 +91,10 @@ class retry_on_policy(retry_base):
         exc = outcome.exception()
         if exc is None:
             return False
-        decision = self.policy.classify(exc, gateway=self.gateway)
+        if self.decide is not None:
+            decision = self.decide(exc)
+        else:
+            decision = self.policy.classify(exc, gateway=self.gateway)
         setattr(retry_state, _DECISION_ATTR, decision)
         return decision.action is Action.RETRY
 
@@ -210,6 +228,7 @@ class RetryPolicy:
         before_sleep: BeforeSleep | None = None,
         gateway: bool = True,
         rng: random.Random | None = None,
+        decide: Decide | None = None,
     ) -> Retrying:
         """A tenacity `Retrying` for one route (sync).
 
@@ -220,10 +239,11 @@ class RetryPolicy:
             before_sleep: called before each backoff (report the retry here).
             gateway: whether the route is a gateway route (401/403 stop).
             rng: random source of the jitter.
+            decide: the decision on a failed attempt, when already made.
         """
         return Retrying(
             sleep=sleep or time.sleep,
-            **self._strategies(error_policy, deadline, gateway, rng),
+            **self._strategies(error_policy, deadline, gateway, rng, decide),
             before_sleep=before_sleep,
         )
 
@@ -240,7 +260,7 @@ class RetryPolicy:
         """A tenacity `AsyncRetrying` for one route; see `retrying`."""
         return AsyncRetrying(
             sleep=sleep or asyncio.sleep,
-            **self._strategies(error_policy, deadline, gateway, rng),
+            **self._strategies(error_policy, deadline, gateway, rng, None),
             before_sleep=before_sleep,
         )
 
@@ -250,9 +270,12 @@ class RetryPolicy:
         deadline: Deadline | None,
         gateway: bool,
         rng: random.Random | None,
+        decide: Decide | None,
     ) -> dict[str, Any]:
         return {
-            "retry": retry_on_policy(error_policy or default_policy(), gateway=gateway),
+            "retry": retry_on_policy(
+                error_policy or default_policy(), gateway=gateway, decide=decide
+            ),
             "wait": wait_backoff_or_retry_after(self, rng),
             "stop": stop_on_policy(self, deadline),
             "retry_error_callback": _give_up,

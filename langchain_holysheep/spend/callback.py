@@ -16,6 +16,8 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from langchain_holysheep._contract import ATTEMPT_EVENT, ROUTES_PARAM
+
 from langchain_holysheep.spend import extract
 from langchain_holysheep.spend.attempts import RunState, build_records
 from langchain_holysheep.spend.budget import Budget
@@ -40,10 +42,6 @@ _logger = logging.getLogger(__name__)
 
 #: Run metadata key under which a `Budget` (or a list of them) may be attached.
 BUDGET_METADATA_KEY = "holysheep_budget"
-#: Custom event sent by the router for each upstream attempt.
-ATTEMPT_EVENT = "holysheep_attempt"
-#: Invocation-param key under which a router lists its routes (model ids).
-ROUTES_PARAM = "holysheep_routes"
 _METADATA_KEYS = ("user", "user_id", "thread_id", "session_id", "tenant", "team")
 
 

@@ -288,7 +288,7 @@ async def test_async_generic_timeout_for_non_openai_models(make_chat: MakeChat) 
     msg = await chat.ainvoke("hi")
     assert msg.content == "fast answer"
     assert time.monotonic() - t0 < 1.0
-    assert meta(msg)["failures"][0]["reason"] == "silent timeout"
+    assert meta(msg)["failures"][0]["reason"] == "attempt timeout"
 
 
 def test_deadline_helper_used_by_router() -> None:

@@ -8,16 +8,28 @@ attempt it, retrying per the route's `RetryPolicy` (tenacity) while the
 key, invalid request, content policy, budget) propagate at once. When every
 route failed, `AllRoutesFailedError` lists them all.
 
-`generate` / `agenerate` are here; `stream` / `astream` come from
-`StreamRouting` (`stream_routing.py`) and `AsyncStreamRouting`.
+The decisions live once, in the route loop (`_loop.py`) over a `CallState`;
+`generate`, `agenerate`, `stream` and `astream` below only pick the loop, the
+transport and the driver.
+
+Streams come in two modes:
+
+- **live** (`stream()` / `astream()`): chunks before the first content chunk
+  are held back, so retries and failover stay invisible. Once content has been
+  delivered, a failure either continues on a later route that supports
+  assistant prefill (plain text only, never after tool-call chunks: the
+  delivered text is sent as a trailing assistant message) or raises
+  `StreamInterruptedError` carrying the partial text.
+- **buffered** (`invoke` streaming internally): a route's stream is read to its
+  end before anything is returned, so a failure anywhere restarts on the next
+  route and the answer is never truncated.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import math
-from collections.abc import Callable, Collection, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -26,43 +38,43 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.chat_models import generate_from_stream
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatResult
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
+from langchain_holysheep._contract import METADATA_KEY
 from langchain_holysheep.errors import ConfigurationError
-from langchain_holysheep.resilience.astream_routing import AsyncStreamRouting
+from langchain_holysheep.resilience import _drivers, _loop
+from langchain_holysheep.resilience._call import CallState
+from langchain_holysheep.resilience._streams import StreamWatch
+from langchain_holysheep.resilience._transports import (
+    AsyncModelTransport,
+    ModelTransport,
+)
 from langchain_holysheep.resilience.breaker_registry import (
     BreakerRegistry,
     default_registry,
 )
-from langchain_holysheep.resilience.call import Attempt, CallState
 from langchain_holysheep.resilience.deadline import Clock, Deadline
-from langchain_holysheep.resilience.errors import Action, ErrorPolicy, default_policy
+from langchain_holysheep.resilience.errors import ErrorPolicy, default_policy
 from langchain_holysheep.resilience.events import aemit, emit, pop_stream_scope
-from langchain_holysheep.resilience.exceptions import DeadlineExceededError
 from langchain_holysheep.resilience.ratelimit import (
     RateLimiterRegistry,
     default_rate_limiters,
 )
 from langchain_holysheep.resilience.retry import RetryPolicy
 from langchain_holysheep.resilience.routes import Requirements, Route, sdk_retries
-from langchain_holysheep.resilience.stream_routing import StreamRouting
 
-__all__ = ["Router"]
-
-_ACCEPTS_RUN_MANAGER: dict[Any, bool] = {}
+__all__ = ["Router", "continue_with_prefill"]
 
 
-def _accepts_run_manager(fn: Callable[..., Any]) -> bool:
-    key = getattr(fn, "__func__", fn)
-    known = _ACCEPTS_RUN_MANAGER.get(key)
-    if known is None:
-        known = "run_manager" in inspect.signature(fn).parameters
-        _ACCEPTS_RUN_MANAGER[key] = known
-    return known
+def continue_with_prefill(
+    messages: list[BaseMessage], text: str
+) -> list[BaseMessage]:
+    """The messages asking a route to continue `text` (a trailing AI message)."""
+    return [*messages, AIMessage(content=text)]
 
 
-class Router(StreamRouting, AsyncStreamRouting):
+class Router:
     """Runs one chat-model call over a chain of routes, with retries and failover.
 
     Args:
@@ -82,6 +94,8 @@ class Router(StreamRouting, AsyncStreamRouting):
         stream_internally: `generate` streams (buffered) so that the stream
             limits apply to it too (a chat model with `streaming=True` gets
             the same through LangChain, which then calls `stream`).
+        continuation: `(messages, text) -> messages` asking a route to
+            continue a broken stream's text (default: a trailing AI message).
         clock / sleep / asleep: injectable time (tests).
 
     Example:
@@ -110,6 +124,7 @@ class Router(StreamRouting, AsyncStreamRouting):
         route_factory: Callable[[str], Route | None] | None = None,
         route_filter: Callable[[Any], Collection[str] | None] | None = None,
         stream_internally: bool = False,
+        continuation: Callable[[Any, str], Any] = continue_with_prefill,
         clock: Clock | None = None,
         sleep: Callable[[float], None] | None = None,
         asleep: Callable[[float], Any] | None = None,
@@ -133,6 +148,7 @@ class Router(StreamRouting, AsyncStreamRouting):
         self.route_factory = route_factory
         self.route_filter = route_filter
         self.stream_internally = stream_internally
+        self.continuation = continuation
         self._clock = clock
         self._sleep = sleep
         self._asleep = asleep
@@ -250,13 +266,38 @@ class Router(StreamRouting, AsyncStreamRouting):
             kw["timeout"] = max(cap, 0.001)
         return kw
 
-    # -- sync ------------------------------------------------------------------------
-    def acquire(self, route: Route, call: CallState) -> None:
-        """Wait for the route's rate-limit slot (sync)."""
-        limiter = self.rate_limits.get(route.key)
-        if limiter is not None:
-            limiter.acquire(call.req.rate_tokens, call.deadline)
+    def watch(self, route: Route, call: CallState, kwargs: dict) -> StreamWatch:
+        """The clocks of one streamed attempt on `route`."""
+        timeout, first, stall = self.limits(route)
+        return StreamWatch(
+            route.name,
+            call.deadline,
+            first_token=first,
+            stall=stall,
+            tail=self.tail_timeout,
+            early_finish="response_format" not in kwargs,
+            require_finish=route.passes_timeout,
+            timeout=timeout,
+        )
 
+    def annotate(
+        self, result: ChatResult, call: CallState, idx: int, route: Route
+    ) -> ChatResult:
+        """Attach `response_metadata["holysheep"]` (and `llm_output`)."""
+        meta = call.metadata(idx, route)
+        for gen in result.generations:
+            gen.message.response_metadata[METADATA_KEY] = meta
+        result.llm_output = {**(result.llm_output or {}), METADATA_KEY: meta}
+        return result
+
+    def _start(
+        self, messages: Any, kwargs: dict[str, Any], rm: Any
+    ) -> CallState:
+        call = self.new_call(messages, kwargs, run_id=rm.run_id if rm else None)
+        call.reporting = bool(rm is not None and rm.handlers)
+        return call
+
+    # -- drivers (I/O only) ------------------------------------------------------------
     def generate(
         self,
         messages: list[BaseMessage],
@@ -268,89 +309,19 @@ class Router(StreamRouting, AsyncStreamRouting):
         scope = pop_stream_scope(kwargs)
         rm = run_manager or (scope.run_manager if scope else None)
         if self.wants_internal_stream(kwargs):
-            chunks = self.stream(messages, stop, rm, live=False, **kwargs)
-            return generate_from_stream(chunks)
-        call = self.new_call(messages, kwargs, run_id=rm.run_id if rm else None)
-        call.reporting = bool(rm is not None and rm.handlers)
-
-        def before_sleep(rs: Any) -> None:
-            call.on_retry(rs)
-            emit(rm, call.events)
-
-        try:
-            while (nxt := call.next_route()) is not None:
-                idx, route = nxt
-                retrying = self.retry_policy(route).retrying(
-                    error_policy=self.error_policy,
-                    deadline=call.deadline,
-                    sleep=self._sleep,
-                    before_sleep=before_sleep,
-                    gateway=route.is_gateway,
-                )
-                try:
-                    result = retrying(
-                        self._attempt, call, idx, route, messages, stop, rm, kwargs
-                    )
-                except Exception as exc:
-                    decision = call.route_failed(idx, route, exc)
-                    if decision.action is Action.STOP:
-                        if isinstance(exc, DeadlineExceededError):
-                            raise call.all_failed() from exc
-                        raise
-                    continue
-                finally:
-                    emit(rm, call.events)
-                return self.annotate(result, call, idx, route)
+            return generate_from_stream(
+                self.stream(messages, stop, rm, live=False, **kwargs)
+            )
+        call = self._start(messages, kwargs, rm)
+        io = _drivers.SyncIO(
+            ModelTransport(stop, rm),
+            lambda: emit(rm, call.events),
+            self._sleep or time.sleep,
+        )
+        found = _drivers.run(_loop.answer_loop(self, call, messages, kwargs), io)
+        if found is None:
             raise call.final_error()
-        finally:
-            emit(rm, call.events)
-
-    def _attempt(
-        self,
-        call: CallState,
-        idx: int,
-        route: Route,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        rm: CallbackManagerForLLMRun | None,
-        kwargs: dict[str, Any],
-    ) -> ChatResult:
-        attempt = call.admit(idx, route)
-        try:
-            self.acquire(route, call)
-        except BaseException:
-            attempt.release()
-            raise
-        call.begin(attempt)
-        kw = self.route_kwargs(route, call, kwargs, stream=False)
-        gen = route.model._generate
-        try:
-            if rm is not None and _accepts_run_manager(gen):
-                result = gen(messages, stop=stop, run_manager=rm, **kw)
-            else:
-                result = gen(messages, stop=stop, **kw)
-        except BaseException as exc:
-            call.attempt_failed(attempt, exc)
-            raise
-        call.attempt_ok(attempt)
-        return result
-
-    def annotate(
-        self, result: ChatResult, call: CallState, idx: int, route: Route
-    ) -> ChatResult:
-        """Attach `response_metadata["holysheep"]` (and `llm_output`)."""
-        meta = call.metadata(idx, route)
-        for gen in result.generations:
-            gen.message.response_metadata["holysheep"] = meta
-        result.llm_output = {**(result.llm_output or {}), "holysheep": meta}
-        return result
-
-    # -- async -------------------------------------------------------------------------
-    async def aacquire(self, route: Route, call: CallState) -> None:
-        """Wait for the route's rate-limit slot (async)."""
-        limiter = self.rate_limits.get(route.key)
-        if limiter is not None:
-            await limiter.aacquire(call.req.rate_tokens, call.deadline)
+        return self.annotate(found[2], call, found[0], found[1])
 
     async def agenerate(
         self,
@@ -363,79 +334,59 @@ class Router(StreamRouting, AsyncStreamRouting):
         scope = pop_stream_scope(kwargs)
         rm = run_manager or (scope.async_run_manager if scope else None)
         if self.wants_internal_stream(kwargs):
-            chunks = [
-                c async for c in self.astream(messages, stop, rm, live=False, **kwargs)
-            ]
-            return generate_from_stream(iter(chunks))
-        call = self.new_call(messages, kwargs, run_id=rm.run_id if rm else None)
-        call.reporting = bool(rm is not None and rm.handlers)
-
-        async def before_sleep(rs: Any) -> None:
-            call.on_retry(rs)
-            await aemit(rm, call.events)
-
-        try:
-            while (nxt := call.next_route()) is not None:
-                idx, route = nxt
-                retrying = self.retry_policy(route).aretrying(
-                    error_policy=self.error_policy,
-                    deadline=call.deadline,
-                    sleep=self._asleep,
-                    before_sleep=before_sleep,
-                    gateway=route.is_gateway,
-                )
-                try:
-                    result: ChatResult = await retrying(
-                        self._aattempt, call, idx, route, messages, stop, rm, kwargs
-                    )
-                except Exception as exc:
-                    decision = call.route_failed(idx, route, exc)
-                    if decision.action is Action.STOP:
-                        if isinstance(exc, DeadlineExceededError):
-                            raise call.all_failed() from exc
-                        raise
-                    continue
-                finally:
-                    await aemit(rm, call.events)
-                return self.annotate(result, call, idx, route)
-            raise call.final_error()
-        finally:
-            await aemit(rm, call.events)
-
-    async def _aattempt(
-        self,
-        call: CallState,
-        idx: int,
-        route: Route,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        rm: AsyncCallbackManagerForLLMRun | None,
-        kwargs: dict[str, Any],
-    ) -> ChatResult:
-        attempt: Attempt = call.admit(idx, route)
-        try:
-            await self.aacquire(route, call)
-        except BaseException:
-            attempt.release()
-            raise
-        call.begin(attempt)
-        kw = self.route_kwargs(route, call, kwargs, stream=False)
-        gen = route.model._agenerate
-        if rm is not None and _accepts_run_manager(gen):
-            coro = gen(messages, stop=stop, run_manager=rm, **kw)
-        else:
-            coro = gen(messages, stop=stop, **kw)
-        limit = (
-            None if route.passes_timeout else call.deadline.cap(self.limits(route)[0])
+            chunks = self.astream(messages, stop, rm, live=False, **kwargs)
+            return generate_from_stream(iter([c async for c in chunks]))
+        call = self._start(messages, kwargs, rm)
+        io = _drivers.AsyncIO(
+            AsyncModelTransport(stop, rm),
+            lambda: aemit(rm, call.events),
+            self._asleep or asyncio.sleep,
         )
-        result: ChatResult
-        try:
-            if limit is None or math.isinf(limit):
-                result = await coro
-            else:
-                result = await asyncio.wait_for(coro, limit)
-        except BaseException as exc:
-            call.attempt_failed(attempt, exc)
-            raise
-        call.attempt_ok(attempt)
-        return result
+        loop = _loop.answer_loop(self, call, messages, kwargs)
+        found = await _drivers.arun(loop, io)
+        if found is None:
+            raise call.final_error()
+        return self.annotate(found[2], call, found[0], found[1])
+
+    def stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        *,
+        live: bool | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """One streamed call with failover (sync); see the module docstring."""
+        scope = pop_stream_scope(kwargs)
+        rm = run_manager or (scope.run_manager if scope else None)
+        live = scope is not None if live is None else live
+        call = self._start(messages, kwargs, rm)
+        io = _drivers.SyncIO(
+            ModelTransport(stop), lambda: emit(rm, call.events), self._sleep or time.sleep
+        )
+        loop = _loop.stream_loop(self, call, messages, kwargs, live=live)
+        return _drivers.stream(loop, io)
+
+    async def astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        *,
+        live: bool | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """One streamed call with failover (async); see the module docstring."""
+        scope = pop_stream_scope(kwargs)
+        rm = run_manager or (scope.async_run_manager if scope else None)
+        live = scope is not None if live is None else live
+        call = self._start(messages, kwargs, rm)
+        io = _drivers.AsyncIO(
+            AsyncModelTransport(stop),
+            lambda: aemit(rm, call.events),
+            self._asleep or asyncio.sleep,
+        )
+        loop = _loop.stream_loop(self, call, messages, kwargs, live=live)
+        async for chunk in _drivers.astream(loop, io):
+            yield chunk

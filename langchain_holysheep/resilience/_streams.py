@@ -2,7 +2,9 @@
 
 `StreamWatch` tracks one streamed attempt (chunks, content, finish reason,
 usage) and says how long the next read may wait and what it means when it
-times out. Sources read chunks with such a timeout: `AsyncSource` with asyncio
+times out. The stall limit is about progress of the answer, not bytes on the
+wire: chunks without content (keep-alives, `choices: []`) do not reset it.
+The attempt's `timeout` bounds the whole attempt, wall-clock. Sources read chunks with such a timeout: `AsyncSource` with asyncio
 timeouts; `PumpSource` runs a sync iterator in a daemon thread and waits on a
 queue (a blocked socket read cannot be interrupted otherwise); `DirectSource`
 iterates in the caller's thread when no limit applies.
@@ -28,8 +30,15 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_holysheep.resilience.deadline import Deadline
-from langchain_holysheep.resilience.errors import default_policy
+from langchain_holysheep.resilience.error_facts import (
+    extract,
+    is_connection,
+    is_malformed,
+    is_silent_timeout,
+    is_unreachable,
+)
 from langchain_holysheep.resilience.exceptions import (
+    AttemptTimeoutError,
     DeadlineExceededError,
     FirstTokenTimeoutError,
     StreamFailureError,
@@ -98,11 +107,13 @@ class StreamWatch:
         "finished",
         "first_token",
         "model",
+        "progress_at",
         "require_finish",
         "stall",
         "started",
         "tail",
         "text",
+        "timeout",
         "tool_calls",
         "usage",
     )
@@ -117,6 +128,7 @@ class StreamWatch:
         tail: float,
         early_finish: bool,
         require_finish: bool,
+        timeout: float | None = None,
     ) -> None:
         self.model = model
         self.deadline = deadline
@@ -125,7 +137,9 @@ class StreamWatch:
         self.tail = tail
         self.early_finish = early_finish
         self.require_finish = require_finish
+        self.timeout = timeout
         self.started = deadline.now()
+        self.progress_at = self.started
         self.chunks = 0
         self.content = False
         self.finished = False
@@ -136,26 +150,32 @@ class StreamWatch:
     @property
     def needs_timer(self) -> bool:
         """Whether a limit applies (a sync stream then reads in a pump thread)."""
-        return bool(self.first_token or self.stall or self.deadline.bounded)
+        return bool(
+            self.first_token or self.stall or self.timeout or self.deadline.bounded
+        )
 
     def next_timeout(self) -> tuple[float | None, str]:
         """How long the next read may wait, and what a timeout would mean."""
+        now = self.deadline.now()
         best: float | None = None
         kind = "deadline"
         if self.deadline.bounded:
             best = self.deadline.remaining()
-        now = self.deadline.now()
+        if self.timeout is not None:
+            left = self.started + self.timeout - now
+            if best is None or left < best:
+                best, kind = left, "timeout"
         if self.finished:
             cand, what = self.tail, "tail"
         elif not self.content and self.first_token:
             cand, what = self.started + self.first_token - now, "first_token"
         elif self.content and self.stall:
-            cand, what = self.stall, "stall"
+            cand, what = self.progress_at + self.stall - now, "stall"
         else:
-            return best, kind
+            return (None if best is None else max(best, 0.0)), kind
         if best is None or cand < best:
             return max(cand, 0.0), what
-        return best, kind
+        return max(best, 0.0), kind
 
     def expired(self, kind: str) -> BaseException | None:
         """The error for a timed-out read (`None`: the stream is complete)."""
@@ -169,6 +189,9 @@ class StreamWatch:
         if kind == "stall":
             assert self.stall is not None
             return StreamStallError(self.model, self.stall, chunks=self.chunks)
+        if kind == "timeout":
+            assert self.timeout is not None
+            return AttemptTimeoutError(self.model, self.timeout)
         return DeadlineExceededError(
             self.deadline.seconds, f"The stream from {self.model!r} was still open."
         )
@@ -178,6 +201,7 @@ class StreamWatch:
         self.chunks += 1
         if has_content(chunk):
             self.content = True
+            self.progress_at = self.deadline.now()
             msg = chunk.message
             if isinstance(msg.content, str):
                 self.text.append(msg.content)
@@ -193,11 +217,20 @@ class StreamWatch:
             self.usage = True
 
     def late(self) -> BaseException | None:
-        """An error if a limit passed while chunks trickled in (checked per chunk)."""
-        limit = self.first_token
-        waiting = not self.content and not self.finished and limit is not None
-        if waiting and self.deadline.now() - self.started > (limit or 0.0):
-            return self.expired("first_token")
+        """An error if a limit passed while chunks trickled in (checked per chunk).
+
+        Chunks that carry nothing (no content, no finish) keep a stream busy
+        without progress: they never hold off the first-token or stall limit.
+        """
+        now = self.deadline.now()
+        if not self.finished:
+            limit = self.first_token
+            if not self.content and limit and now - self.started > limit:
+                return self.expired("first_token")
+            if self.content and self.stall and now - self.progress_at > self.stall:
+                return self.expired("stall")
+        if self.timeout is not None and now - self.started > self.timeout:
+            return self.expired("timeout")
         return None
 
     @property
@@ -217,17 +250,21 @@ class StreamWatch:
         return None
 
     def wrap(self, exc: BaseException) -> BaseException:
-        """A mid-stream transport/format failure as a `StreamFailureError`."""
+        """A mid-stream transport/format failure as a `StreamFailureError`.
+
+        Reads the facts of the error (not the policy: the caller classifies
+        the result once).
+        """
         if self.chunks == 0 or isinstance(exc, StreamFailureError):
             return exc
         if not isinstance(exc, Exception):
             return exc
-        decision = default_policy().classify(exc)
-        if decision.reason == "malformed response":
+        info = extract(exc)
+        if is_malformed(info):
             kind = "malformed"
-        elif decision.silent:
+        elif is_silent_timeout(info):
             kind = "stall"
-        elif decision.connection_level or decision.reason == "connection error":
+        elif is_unreachable(info) or is_connection(info):
             kind = "cut"
         else:
             return exc

@@ -1,8 +1,12 @@
-"""`CallState`: the bookkeeping of one routed call (shared by sync and async).
+"""`CallState`: the bookkeeping of one routed call (shared by every driver).
 
-Everything here is synchronous and cheap: breaker admission, outcome recording,
-failure records, pending callback events, and the final metadata. The drivers
-(`routing.py`, `streams.py`) do the I/O and flush `events` to the run manager.
+Everything here is synchronous and cheap: route selection, breaker admission,
+outcome recording, failure records, pending callback events and the final
+metadata. Each failure is classified exactly once, with the call's
+`ErrorPolicy`, when its attempt ends (`attempt_failed`) or when a route is
+refused before any request (`refused`); the `Decision` is kept on the attempt
+and every later step reads it. The loop (`_loop.py`) drives it; the drivers do
+the I/O and flush `events` to the run manager.
 """
 
 from __future__ import annotations
@@ -16,18 +20,17 @@ from langchain_holysheep.resilience.breaker import BreakerState, CircuitBreaker
 from langchain_holysheep.resilience.breaker_registry import BreakerRegistry
 from langchain_holysheep.resilience.deadline import Deadline
 from langchain_holysheep.resilience.errors import Action, Decision, ErrorPolicy
-from langchain_holysheep.resilience.events import (
+from langchain_holysheep._contract import (
     ATTEMPT_EVENT,
     CIRCUIT_EVENT,
     FALLBACK_EVENT,
-    Event,
-    retry_event,
+    CallMetadata,
 )
+from langchain_holysheep.resilience.events import Event, retry_event
 from langchain_holysheep.resilience.exceptions import (
     AllRoutesFailedError,
     CircuitOpenError,
     DeadlineExceededError,
-    RetriesExhaustedError,
     RouteFailure,
 )
 from langchain_holysheep.resilience.ratelimit import RateLimiterRegistry
@@ -54,6 +57,8 @@ class Attempt:
     model_breaker: CircuitBreaker
     gateway_breaker: CircuitBreaker | None
     ended: bool = False
+    decision: Decision | None = None
+    """The policy's decision on this attempt's failure (set once)."""
 
     def release(self) -> None:
         """Give back the breakers' half-open probe permits (no verdict)."""
@@ -99,7 +104,6 @@ class CallState:
         self._clock = deadline.clock
         self._route_started = 0.0
         self._route_attempts = 0
-        self._recorded: set[int] = set()
 
     # -- route selection ------------------------------------------------------------
     def next_route(self, *, need_prefill: bool = False) -> tuple[int, Route] | None:
@@ -187,6 +191,7 @@ class CallState:
         attempt.ended = True
         route = attempt.route
         decision = self.policy.classify(exc, gateway=route.is_gateway)
+        attempt.decision = decision
         if decision.breaker_failure:
             self._watch(
                 attempt,
@@ -216,8 +221,29 @@ class CallState:
             )
         )
         self._attempt_event(attempt, exc, decision, decision.action.value)
-        self._recorded.add(id(exc))
         self.last_error = exc
+        return decision
+
+    def refused(self, idx: int, route: Route, exc: BaseException) -> Decision:
+        """Classify an error raised before any request (open circuit, rate limit).
+
+        Records the failure; the route is then left with `route_failed`.
+        """
+        decision = self.policy.classify(exc, gateway=route.is_gateway)
+        elapsed = (self._clock() - self._route_started) * 1000
+        self.failures.append(
+            RouteFailure(
+                route.name,
+                _short(exc),
+                decision.status,
+                decision.action.value,
+                round(elapsed, 1),
+                decision.reason,
+                idx,
+            )
+        )
+        if not isinstance(exc, CircuitOpenError) or self.last_error is None:
+            self.last_error = exc
         return decision
 
     def on_retry(self, retry_state: Any) -> None:
@@ -227,39 +253,34 @@ class CallState:
             self.events.append(retry_event(retry_state))
 
     # -- routes ---------------------------------------------------------------------
-    def route_failed(self, idx: int, route: Route, exc: BaseException) -> Decision:
-        """Record that a route is done for; returns the decision (STOP or not)."""
-        decision = self.policy.classify(exc, gateway=route.is_gateway)
+    def route_failed(
+        self,
+        idx: int,
+        route: Route,
+        exc: BaseException,
+        decision: Decision,
+        *,
+        exhausted: str | None = None,
+    ) -> None:
+        """Leave a route after `decision` (already recorded; never reclassified).
+
+        `exhausted`: why retrying stopped, when the last decision was RETRY.
+        """
         elapsed = (self._clock() - self._route_started) * 1000
-        if isinstance(exc, RetriesExhaustedError) and self.failures:
+        if exhausted is not None and self.failures:
             last = self.failures[-1]
             self.failures[-1] = replace(
-                last, action="fallback", reason=f"{last.reason}; {exc.reason}"
+                last, action="fallback", reason=f"{last.reason}; {exhausted}"
             )
-        elif id(exc) not in self._recorded:
-            self.failures.append(
-                RouteFailure(
-                    route.name,
-                    _short(exc),
-                    decision.status,
-                    decision.action.value,
-                    round(elapsed, 1),
-                    decision.reason,
-                    idx,
-                )
-            )
-        if not isinstance(exc, CircuitOpenError) or self.last_error is None:
-            self.last_error = exc
         if decision.prefer_larger_context and route.context_window:
             floor = route.context_window + 1
             old = self.req.min_context or 0
             self.req = replace(self.req, min_context=max(old, floor))
-        if decision.action is not Action.STOP:
+        stops = decision.action is Action.STOP and exhausted is None
+        if not stops:
             self.fallbacks += 1
-            self._fallback_event(
-                idx, route, decision.reason, exc, decision.status, elapsed
-            )
-        return decision
+            reason = decision.reason if exhausted is None else exhausted
+            self._fallback_event(idx, route, reason, exc, decision.status, elapsed)
 
     def final_error(self) -> BaseException:
         """What to raise when no route is left.
@@ -269,8 +290,6 @@ class CallState:
         `AllRoutesFailedError` (with the last error as `__cause__`).
         """
         last = self.last_error
-        if isinstance(last, RetriesExhaustedError):
-            last = last.last_error
         single = self.planned == 1 and not (
             self.deadline.bounded and self.deadline.expired
         )
@@ -286,17 +305,18 @@ class CallState:
             detail = f"deadline of {self.deadline.seconds:g} s exceeded"
         return AllRoutesFailedError(self.failures, detail)
 
-    def metadata(self, idx: int, route: Route) -> dict[str, Any]:
-        """`response_metadata["holysheep"]` of the answer."""
-        meta: dict[str, Any] = {
+    def metadata(self, idx: int | None, route: Route | None) -> CallMetadata:
+        """`response_metadata["holysheep"]` of the answer (`None`: no answer)."""
+        meta: CallMetadata = {
             "requested_model": self.requested_model,
-            "served_model": route.name,
-            "route_index": idx,
+            "served_model": None if route is None else route.name,
             "attempts": self.attempts,
             "retries": self.retries,
             "fallbacks": self.fallbacks,
             "failures": [f.as_dict() for f in self.failures],
         }
+        if idx is not None:
+            meta["route_index"] = idx
         if self.continued_from:
             meta["continued_from"] = list(self.continued_from)
         return meta

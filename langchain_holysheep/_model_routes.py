@@ -1,8 +1,13 @@
-"""Build the `Router` of a `ChatHolySheep` from its fields.
+"""Build the `Router` of a `ChatHolySheep` from its fields (and wire budgets in).
 
-The primary route and every gateway fallback are *single-attempt clones* of
-the model (same key, URL, clients and settings; another model id; the router
-off; the OpenAI SDK's retries off). Fallbacks may be gateway model ids, any
+The primary route and every gateway fallback are single-attempt
+`HolySheepGateway` models with the chat model's settings (same key, URL,
+connection pools and sampling settings; another model id; the OpenAI SDK's
+retries off). Budgets that downgraded a run restrict its routes through the
+router's `route_filter` (the spend side's in-flight reservations): the chat
+model wires spend into routing, neither package imports the other.
+
+Fallbacks may be gateway model ids, any
 `BaseChatModel` (a provider's own endpoint, a local vLLM server), `Route`s, or
 dicts with per-route settings:
 
@@ -30,6 +35,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from langchain_holysheep._gateway_model import HolySheepGateway, gateway_copy
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.resilience.breaker import BreakerConfig
@@ -40,7 +46,7 @@ from langchain_holysheep.resilience.breaker_registry import (
 from langchain_holysheep.resilience.ratelimit import RateLimit, default_rate_limiters
 from langchain_holysheep.resilience.retry import RetryPolicy
 from langchain_holysheep.resilience.routes import Route
-from langchain_holysheep.resilience.routing import Router
+from langchain_holysheep.resilience import Router
 from langchain_holysheep.spend.inflight import allowed_routes
 
 __all__ = [
@@ -48,8 +54,8 @@ __all__ = [
     "ROUTE_SETTINGS",
     "build_router",
     "check_settings",
+    "fallback_route",
     "gateway_enabled",
-    "single_attempt",
 ]
 
 ENABLED_ENV = "HOLYSHEEP_ENABLED"
@@ -75,19 +81,8 @@ def gateway_enabled() -> bool:
     return os.environ.get(ENABLED_ENV, "true").strip().lower() not in _FALSE
 
 
-def single_attempt(model: Any, name: str | None = None) -> Any:
-    """A copy of a `ChatHolySheep` that makes one plain attempt (no router)."""
-    update: dict[str, Any] = {"fallbacks": [], "streaming": False}
-    if name:
-        update["model_name"] = name
-    clone = model.model_copy(update=update)
-    clone._single_attempt = True
-    clone._router = None
-    return clone
-
-
 def _is_holysheep(model: Any) -> bool:
-    return hasattr(model, "_single_attempt") and hasattr(model, "holysheep_api_base")
+    return isinstance(model, HolySheepGateway)
 
 
 def _number(value: Any) -> float | None:
@@ -99,7 +94,7 @@ def _number(value: Any) -> float | None:
 def _gateway_route(model: Any, name: str, settings: Mapping[str, Any]) -> Route:
     cat = default_catalogue()
     resolved = cat.check(name) if model.validate_model else cat.resolve(name) or name
-    return _route(single_attempt(model, resolved), {"is_gateway": True, **settings})
+    return _route(gateway_copy(model, resolved), {"is_gateway": True, **settings})
 
 
 def _route(model: BaseChatModel, settings: Mapping[str, Any]) -> Route:
@@ -136,7 +131,7 @@ def fallback_route(owner: Any, spec: Any, defaults: Mapping[str, Any]) -> Route:
         return _gateway_route(owner, spec, settings)
     if _is_holysheep(spec):
         settings.setdefault("is_gateway", True)
-        return _route(single_attempt(spec), settings)
+        return _route(gateway_copy(spec), settings)
     if isinstance(spec, BaseChatModel):
         settings.setdefault("is_gateway", False)
         return _route(spec, settings)
@@ -222,7 +217,7 @@ def build_router(model: Any) -> Router:
     primary = {"timeout": timeout} if timeout is not None else {}
     if model.rate_limit is not None:
         primary["rate_limit"] = model.rate_limit
-    routes = [_route(single_attempt(model), {"is_gateway": True, **primary})]
+    routes = [_route(gateway_copy(model), {"is_gateway": True, **primary})]
     routes += [fallback_route(model, spec, {}) for spec in model.fallbacks]
 
     def extra_route(name: str) -> Route:
@@ -239,4 +234,5 @@ def build_router(model: Any) -> Router:
         gateway_enabled=gateway_enabled,
         route_factory=extra_route,
         route_filter=allowed_routes,
+        timeout=timeout,
     )

@@ -1,0 +1,292 @@
+"""`HolySheepGateway`: one attempt on one gateway model (a partner-sized model).
+
+Like LangChain's `ChatXAI` or `ChatDeepSeek`, a small `BaseChatOpenAI` subclass
+that overrides only what differs for the gateway: its key and URL from the
+environment, streamed usage on, model aliases and typo detection from the
+catalogue, chat completions only, a lean async request path, and gateway
+errors translated into helpful ones. It makes exactly one attempt per call (the
+OpenAI SDK's own retries are off when it serves as a route); `ChatHolySheep`
+routes every call over such models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import openai
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import LangSmithParams
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.utils import from_env, secret_from_env
+from langchain_openai.chat_models.base import BaseChatOpenAI
+from pydantic import ConfigDict, Field, SecretStr, model_validator
+from typing_extensions import Self
+
+from langchain_holysheep import _fastpath
+from langchain_holysheep._gateway import (
+    DEFAULT_BASE_URL,
+    alist_gateway_models,
+    list_gateway_models,
+    reraise,
+    resolve_api_key,
+)
+from langchain_holysheep._http import (
+    AsyncTransportKind,
+    aiohttp_available,
+    shared_async_client,
+)
+from langchain_holysheep.catalogue import default_catalogue
+from langchain_holysheep.errors import ConfigurationError
+
+__all__ = ["HolySheepGateway", "gateway_copy"]
+
+_NOT_COPIED = frozenset(
+    {
+        "client",
+        "async_client",
+        "root_client",
+        "root_async_client",
+        "openai_api_key",
+        "openai_api_base",
+        "callbacks",
+        "callback_manager",
+        "cache",
+        "rate_limiter",
+        "verbose",
+        "tags",
+        "metadata",
+    }
+)
+
+
+class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
+    """One HolySheep gateway model, one attempt per call (no routing).
+
+    Most users want `ChatHolySheep`, which routes every call (retries,
+    fallbacks, breakers, limits, budgets) over models of this class. Use this
+    class directly for a bare single-attempt model, e.g. as a fallback route of
+    another router.
+
+    Key init args:
+        model: gateway model id or alias (resolved at construction).
+        api_key: HolySheep key (`HOLYSHEEP_API_KEY` if not given).
+        base_url: gateway URL (`HOLYSHEEP_BASE_URL`, default the public gateway).
+        validate_model: reject likely typos of catalogue ids (default True).
+        async_transport: `"httpx"` (default) or `"aiohttp"`.
+
+    Example:
+        ```python
+        from langchain_holysheep import HolySheepGateway
+
+        HolySheepGateway(model="deepseek-v3.2", max_retries=0).invoke("hi")
+        ```
+    """
+
+    model_name: str = Field(default="gpt-4.1", alias="model")
+    """Gateway model id or alias (aliases resolve at construction)."""
+
+    holysheep_api_key: SecretStr | None = Field(
+        alias="api_key",
+        default_factory=secret_from_env("HOLYSHEEP_API_KEY", default=None),
+    )
+    """HolySheep API key; read from `HOLYSHEEP_API_KEY` if not given."""
+
+    holysheep_api_base: str = Field(
+        alias="base_url",
+        default_factory=from_env("HOLYSHEEP_BASE_URL", default=DEFAULT_BASE_URL),
+    )
+    """Gateway base URL; read from `HOLYSHEEP_BASE_URL` if not given."""
+
+    openai_api_key: SecretStr | None = Field(default=None, exclude=True)  # type: ignore[assignment]
+    openai_api_base: str | None = Field(default=None, exclude=True)
+
+    stream_usage: bool | None = True
+    """Include token usage in streamed responses (on by default)."""
+
+    validate_model: bool = True
+    """Reject likely typos of catalogue model ids at construction."""
+
+    async_transport: AsyncTransportKind = "httpx"
+    """Async HTTP transport: `"httpx"` (default) or `"aiohttp"` (needs the
+    `aiohttp` extra; about twice the async throughput at high concurrency, see
+    BENCHMARKS.md; aiohttp logs "Unclosed client session" when an event loop
+    that used it ends).
+
+    Either way the async client keeps one connection pool per event loop, so the
+    model works across `asyncio.run()` calls and test loops.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Secrets and the environment variables they are read from."""
+        return {"holysheep_api_key": "HOLYSHEEP_API_KEY"}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """Serialisable with LangChain's `dumps` (the key stays a secret ref)."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """Namespace used by LangChain serialisation."""
+        return ["langchain_holysheep", "chat_models"]
+
+    @property
+    def _llm_type(self) -> str:
+        return "holysheep-gateway"
+
+    def _get_ls_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "holysheep"
+        return params
+
+    def _use_responses_api(self, payload: dict) -> bool:
+        # The gateway serves chat completions only.
+        return False
+
+    @model_validator(mode="after")
+    def validate_environment(self) -> Self:
+        """Check the key and the model id, then build the OpenAI clients."""
+        self.holysheep_api_key = resolve_api_key(self.holysheep_api_key)
+        catalogue = default_catalogue()
+        if self.validate_model:
+            self.model_name = catalogue.check(self.model_name)
+        else:
+            self.model_name = catalogue.resolve(self.model_name) or self.model_name
+        self.openai_api_key = self.holysheep_api_key
+        self.openai_api_base = self.holysheep_api_base.rstrip("/")
+        if self.async_transport == "aiohttp" and not aiohttp_available():
+            raise ConfigurationError(
+                "async_transport='aiohttp' needs aiohttp: "
+                "pip install 'langchain-holysheep[aiohttp]'"
+            )
+        if (
+            self.http_async_client is None
+            and self.async_client is None
+            and not self.openai_proxy
+        ):
+            self.http_async_client = shared_async_client(
+                self.openai_api_base, self.request_timeout, self.async_transport
+            )
+        BaseChatOpenAI.validate_environment(self)  # type: ignore[operator]
+        return self
+
+    # -- one attempt, gateway errors translated ---------------------------------------
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        try:
+            return super()._generate(messages, stop, run_manager, **kwargs)
+        except (openai.APIError, json.JSONDecodeError) as exc:
+            reraise(exc, self.model_name)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        try:
+            payload = self._get_request_payload(messages, stop=stop, **kwargs)
+            if _fastpath.eligible(payload, self):
+                reply = await _fastpath.apost_chat(self.root_async_client, payload)
+                return self._create_chat_result(reply)
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)
+        except (openai.APIError, json.JSONDecodeError) as exc:
+            reraise(exc, self.model_name)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        try:
+            yield from super()._stream(messages, stop, run_manager, **kwargs)
+        except (openai.APIError, json.JSONDecodeError) as exc:
+            reraise(exc, self.model_name)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        try:
+            async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
+                yield chunk
+        except (openai.APIError, json.JSONDecodeError) as exc:
+            reraise(exc, self.model_name)
+
+
+    @classmethod
+    def list_models(
+        cls,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> list[str]:
+        """List the model ids the gateway serves (`GET /models`).
+
+        Args:
+            api_key: defaults to `HOLYSHEEP_API_KEY`.
+            base_url: defaults to `HOLYSHEEP_BASE_URL` or the public gateway.
+            timeout: seconds.
+        """
+        return list_gateway_models(api_key=api_key, base_url=base_url, timeout=timeout)
+
+    @classmethod
+    async def alist_models(
+        cls,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> list[str]:
+        """Async version of `list_models`."""
+        return await alist_gateway_models(
+            api_key=api_key, base_url=base_url, timeout=timeout
+        )
+
+
+def gateway_copy(model: HolySheepGateway, model_id: str | None = None) -> HolySheepGateway:
+    """A single-attempt `HolySheepGateway` with `model`'s settings.
+
+    Same key, URL, sampling settings and HTTP connection pools; another model id
+    if given; the OpenAI SDK's retries off (the router retries); no callbacks
+    (the routed call's run reports).
+    """
+    fields = {
+        name: getattr(model, name)
+        for name in HolySheepGateway.model_fields
+        if name not in _NOT_COPIED and name in model.model_fields_set | _ALWAYS
+    }
+    fields["model_name"] = model_id or model.model_name
+    fields["max_retries"] = 0
+    fields["validate_model"] = False
+    fields["holysheep_api_key"] = model.holysheep_api_key
+    fields["holysheep_api_base"] = model.holysheep_api_base
+    fields["http_async_client"] = model.http_async_client
+    fields["http_client"] = model.http_client
+    return HolySheepGateway.model_validate(fields)
+
+
+_ALWAYS = frozenset({"stream_usage", "async_transport", "request_timeout"})

@@ -1,0 +1,211 @@
+"""Drivers: perform a route loop's operations, sync or async (I/O only).
+
+A driver steps a loop generator (`_loop.py`): it performs each operation with
+a transport (`_transports.py`), sends the result back or throws the error in,
+flushes the call's pending callback events, and yields delivered chunks. It
+closes what the loop left open when the consumer stops early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+from langchain_holysheep.resilience._bounded import BoundExceeded, run_bounded
+from langchain_holysheep.resilience._loop import (
+    Acquire,
+    Close,
+    Deliver,
+    Loop,
+    Open,
+    Read,
+    Send,
+    Sleep,
+)
+from langchain_holysheep.resilience._streams import (
+    AsyncSource,
+    DirectSource,
+    PumpSource,
+)
+from langchain_holysheep.resilience._transports import AsyncTransport, Transport
+
+__all__ = ["AsyncIO", "SyncIO", "arun", "astream", "run", "stream"]
+
+_timeout = getattr(asyncio, "timeout", None)
+
+
+class SyncIO:
+    """Blocking I/O for a loop: a transport, a sleep function, event flushing."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        flush: Callable[[], None],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.transport = transport
+        self.flush = flush
+        self.sleep = sleep
+        self.sources: list[Any] = []
+
+    def perform(self, op: Any) -> Any:
+        """Perform one operation; its result goes back to the loop."""
+        kind = type(op)
+        if kind is Read:
+            return op.source.next(op.timeout)
+        if kind is Send:
+            if op.timeout is None:
+                return self.transport.send(op)
+            try:
+                return run_bounded(lambda: self.transport.send(op), op.timeout)
+            except BoundExceeded:
+                raise op.expired() from None
+        if kind is Open:
+            it = self.transport.stream(op)
+            source = PumpSource(lambda: it) if op.timed else DirectSource(lambda: it)
+            self.sources.append(source)
+            return source
+        if kind is Close:
+            self.sources.remove(op.source)
+            op.source.close()
+        elif kind is Sleep:
+            self.sleep(op.seconds)
+        elif kind is Acquire:
+            op.limiter.acquire(op.tokens, op.call.deadline)
+        return None
+
+    def close(self) -> None:
+        """Close what the loop left open."""
+        while self.sources:
+            self.sources.pop().close()
+
+
+def stream(loop: Loop, io: SyncIO) -> Iterator[Any]:
+    """Drive `loop`, yielding delivered chunks; returns the loop's value."""
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                op = loop.send(value) if error is None else loop.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                io.flush()
+            value = error = None
+            if type(op) is Deliver:
+                yield op.chunk
+                continue
+            try:
+                value = io.perform(op)
+            except BaseException as exc:
+                error = exc
+    finally:
+        loop.close()
+        io.close()
+
+
+def run(loop: Loop, io: SyncIO) -> Any:
+    """Drive a reply loop to its value."""
+    try:
+        next(stream(loop, io))
+    except StopIteration as stop:
+        return stop.value
+    raise AssertionError("a reply loop delivered a chunk")
+
+
+class AsyncIO:
+    """Async I/O for a loop: a transport, a sleep coroutine, event flushing."""
+
+    def __init__(
+        self,
+        transport: AsyncTransport,
+        flush: Callable[[], Awaitable[None]],
+        sleep: Callable[[float], Awaitable[Any]],
+    ) -> None:
+        self.transport = transport
+        self.flush = flush
+        self.sleep = sleep
+        self.sources: list[AsyncSource] = []
+
+    async def perform(self, op: Any) -> Any:
+        """Perform one operation; its result goes back to the loop."""
+        kind = type(op)
+        if kind is Read:
+            return await op.source.next(op.timeout)
+        if kind is Send:
+            if op.timeout is None:
+                return await self.transport.send(op)
+            return await _bounded(self.transport.send(op), op)
+        if kind is Open:
+            source = AsyncSource(self.transport.stream(op))
+            self.sources.append(source)
+            return source
+        if kind is Close:
+            self.sources.remove(op.source)
+            await op.source.close()
+        elif kind is Sleep:
+            await self.sleep(op.seconds)
+        elif kind is Acquire:
+            await op.limiter.aacquire(op.tokens, op.call.deadline)
+        return None
+
+    async def close(self) -> None:
+        """Close what the loop left open."""
+        while self.sources:
+            await self.sources.pop().close()
+
+
+async def _bounded(coro: Awaitable[Any], op: Send) -> Any:
+    assert op.timeout is not None
+    if _timeout is None:  # Python 3.10
+        try:
+            return await asyncio.wait_for(coro, max(op.timeout, 0.0))
+        except asyncio.TimeoutError:
+            raise op.expired() from None
+    cm = _timeout(max(op.timeout, 0.0))
+    try:
+        async with cm:
+            return await coro
+    except TimeoutError:
+        if cm.expired():
+            raise op.expired() from None
+        raise
+
+
+async def astream(
+    loop: Loop, io: AsyncIO, out: list[Any] | None = None
+) -> AsyncIterator[Any]:
+    """Drive `loop`, yielding delivered chunks; its value goes to `out`."""
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                op = loop.send(value) if error is None else loop.throw(error)
+            except StopIteration as stop:
+                if out is not None:
+                    out.append(stop.value)
+                return
+            finally:
+                await io.flush()
+            value = error = None
+            if type(op) is Deliver:
+                yield op.chunk
+                continue
+            try:
+                value = await io.perform(op)
+            except BaseException as exc:
+                error = exc
+    finally:
+        loop.close()
+        await io.close()
+
+
+async def arun(loop: Loop, io: AsyncIO) -> Any:
+    """Drive a reply loop to its value (async)."""
+    out: list[Any] = []
+    async for _ in astream(loop, io, out):
+        raise AssertionError("a reply loop delivered a chunk")
+    return out[0]

@@ -1,0 +1,425 @@
+"""The route loop, written once, as generators of I/O operations.
+
+`answer_loop` (one reply) and `stream_loop` (chunks) hold every decision of a
+call: which route next, admission by its breakers, its rate-limit slot, retries
+on tenacity's own iteration protocol (`Retrying.iter`: attempt, sleep, or done),
+what a failure means (classified once, by `CallState`), falling over, stream
+rescue. They do no I/O: they yield operations (`Send`, `Open`, `Read`, `Close`,
+`Sleep`, `Acquire`, `Deliver`) that a driver (`_drivers.py`) performs with a
+transport and sends the result back (or throws the error in). The sync, async,
+stream and astream drivers, and the agent middleware, only call, `await` and
+`yield`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from langchain_core.outputs import ChatGenerationChunk
+from tenacity import DoAttempt, DoSleep, RetryCallState
+
+from langchain_holysheep.resilience._call import Attempt, CallState
+from langchain_holysheep.resilience._rescue import StreamRescue
+from langchain_holysheep.resilience._streams import (
+    ReadTimeout,
+    StreamWatch,
+    final_chunk,
+)
+from langchain_holysheep.resilience.errors import Action, Decision
+from langchain_holysheep.resilience.exceptions import (
+    AttemptTimeoutError,
+    DeadlineExceededError,
+    RetriesExhaustedError,
+    StreamInterruptedError,
+)
+from langchain_holysheep.resilience.ratelimit import RateLimiter
+from langchain_holysheep.resilience.routes import Route
+
+if TYPE_CHECKING:
+    from langchain_holysheep.resilience._router import Router
+
+__all__ = [
+    "Acquire",
+    "Close",
+    "Deliver",
+    "Loop",
+    "Op",
+    "Open",
+    "Read",
+    "Send",
+    "Sleep",
+    "answer_loop",
+    "stream_loop",
+]
+
+
+# -- operations ----------------------------------------------------------------------
+@dataclass(slots=True)
+class Send:
+    """Make one non-streaming attempt; the driver sends back the reply.
+
+    `timeout`: wall-clock bound of the attempt (`None`: unbounded).
+    """
+
+    route: Route
+    messages: Any
+    kwargs: dict[str, Any]
+    timeout: float | None
+    call: CallState
+
+    def expired(self) -> BaseException:
+        """The error for an attempt cut at `timeout`."""
+        if self.call.deadline.expired:
+            return DeadlineExceededError(self.call.deadline.seconds)
+        return AttemptTimeoutError(self.route.name, self.timeout or 0.0)
+
+
+@dataclass(slots=True)
+class Open:
+    """Open a streamed attempt; the driver sends back a chunk source.
+
+    `timed`: reads need timeouts (a sync driver then reads in a pump thread).
+    """
+
+    route: Route
+    messages: Any
+    kwargs: dict[str, Any]
+    timed: bool
+
+
+@dataclass(slots=True)
+class Read:
+    """Read the next chunk (`None` at the end); may throw `ReadTimeout`."""
+
+    source: Any
+    timeout: float | None
+
+
+@dataclass(slots=True)
+class Close:
+    """Close a source (the HTTP response)."""
+
+    source: Any
+
+
+@dataclass(slots=True)
+class Sleep:
+    """Back off before the next attempt."""
+
+    seconds: float
+
+
+@dataclass(slots=True)
+class Acquire:
+    """Wait for a rate-limit slot (may throw `RateLimitTimeoutError`)."""
+
+    limiter: RateLimiter
+    tokens: int
+    call: CallState
+
+
+@dataclass(slots=True)
+class Deliver:
+    """Hand a chunk to the consumer of the stream."""
+
+    chunk: ChatGenerationChunk
+
+
+Op: TypeAlias = Send | Open | Read | Close | Sleep | Acquire | Deliver
+Loop: TypeAlias = Generator[Op, Any, Any]
+Body = Callable[[int, Route, Attempt], Loop]
+Found: TypeAlias = tuple[int, Route, Any]
+
+
+@dataclass
+class _Holder:
+    attempt: Attempt | None = None
+    decisions: dict[int, Decision] = field(default_factory=dict)
+
+    def decide(self, exc: BaseException) -> Decision:
+        return self.decisions[id(exc)]
+
+
+# -- the loop over routes ------------------------------------------------------------
+def _stop_error(
+    call: CallState, exc: BaseException, rescue: StreamRescue | None
+) -> BaseException:
+    """What a STOP decision raises."""
+    if rescue is not None and rescue.broken is not None:
+        rescue.refused(exc)
+        return rescue.error(call.failures)
+    if isinstance(exc, DeadlineExceededError):
+        err = call.all_failed()
+        err.__cause__ = exc
+        return err
+    if isinstance(exc, StreamInterruptedError):
+        exc.failures = list(call.failures)
+    return exc
+
+
+def routes_loop(
+    router: Router, call: CallState, body: Body, rescue: StreamRescue | None = None
+) -> Generator[Op, Any, Found | None]:
+    """Try the routes in order; the first success is `(index, route, value)`.
+
+    `body(idx, route, attempt)` is one attempt's I/O (a sub-loop). Returns
+    `None` when no route is left; raises what a STOP decision raises.
+    """
+    while True:
+        slot = call.next_route(need_prefill=rescue is not None and rescue.active)
+        if slot is None:
+            return None
+        idx, route = slot
+        if rescue is not None and rescue.active:
+            rescue.trying(route.name)
+        found = yield from _route_attempts(router, call, idx, route, body, rescue)
+        if found is not None:
+            return found
+
+
+def _route_attempts(
+    router: Router,
+    call: CallState,
+    idx: int,
+    route: Route,
+    body: Body,
+    rescue: StreamRescue | None,
+) -> Generator[Op, Any, Found | None]:
+    """Every attempt on one route (tenacity decides retry / sleep / give up)."""
+    holder = _Holder()
+    retrying = router.retry_policy(route).retrying(
+        error_policy=call.policy,
+        deadline=call.deadline,
+        before_sleep=call.on_retry,
+        gateway=route.is_gateway,
+        decide=holder.decide,
+    )
+    retrying.begin()
+    state = RetryCallState(retrying, fn=None, args=(), kwargs={})
+    while True:
+        try:
+            do = retrying.iter(state)
+        except RetriesExhaustedError as exc:
+            last = exc.last_error
+            call.route_failed(idx, route, last, holder.decide(last), exhausted=exc.reason)
+            if rescue is not None:
+                rescue.refused(last)
+            return None
+        except Exception as exc:  # not retryable: tenacity re-raised it
+            decision = holder.decide(exc)
+            call.route_failed(idx, route, exc, decision)
+            if decision.action is Action.STOP:
+                raise _stop_error(call, exc, rescue) from None
+            if rescue is not None:
+                rescue.refused(exc)
+            return None
+        if isinstance(do, DoSleep):
+            state.prepare_for_next_attempt()
+            yield Sleep(float(do))
+            continue
+        if not isinstance(do, DoAttempt):
+            return idx, route, do
+        try:
+            attempt = yield from _admit(call, idx, route)
+        except Exception as exc:  # refused before any request
+            decision = call.refused(idx, route, exc)
+            call.route_failed(idx, route, exc, decision)
+            if decision.action is Action.STOP:
+                raise _stop_error(call, exc, rescue) from exc
+            if rescue is not None:
+                rescue.refused(exc)
+            return None
+        try:
+            value = yield from body(idx, route, attempt)
+        except BaseException as exc:
+            decision = call.attempt_failed(attempt, exc)
+            if decision is None:  # cancelled: no verdict
+                raise
+            holder.decisions[id(exc)] = decision
+            state.set_exception(sys.exc_info())  # type: ignore[arg-type]
+        else:
+            state.set_result(value)
+
+
+def _admit(call: CallState, idx: int, route: Route) -> Generator[Op, Any, Attempt]:
+    """Claim the breakers, then the rate-limit slot; the attempt has begun."""
+    attempt = call.admit(idx, route)
+    limiter = call.rate_limits.get(route.key)
+    if limiter is not None:
+        try:
+            yield Acquire(limiter, call.req.rate_tokens, call)
+        except BaseException:
+            attempt.release()
+            raise
+    return call.begin(attempt)
+
+
+def _bound(router: Router, route: Route, call: CallState) -> float | None:
+    """The wall-clock bound of one attempt: its timeout, capped by the deadline.
+
+    A short grace lets the HTTP client's own timeout (same value, passed as
+    `timeout=`) report first when it applies, with its more specific reason
+    (e.g. a silent route); the bound catches replies that trickle in.
+    """
+    cap = call.deadline.cap(router.limits(route)[0])
+    if cap is None:
+        return None
+    return cap + min(_GRACE_MAX, _GRACE_MIN + _GRACE_FRACTION * cap)
+
+
+_GRACE_MIN, _GRACE_FRACTION, _GRACE_MAX = 0.05, 0.05, 0.5
+
+
+# -- one reply -----------------------------------------------------------------------
+def answer_loop(
+    router: Router, call: CallState, messages: Any, kwargs: dict[str, Any]
+) -> Generator[Op, Any, Found | None]:
+    """One reply with failover: `(index, route, reply)` of the route that answered.
+
+    `None` when every route failed or was skipped (`call.final_error()` says
+    why); a STOP decision raises.
+    """
+
+    def body(idx: int, route: Route, attempt: Attempt) -> Loop:
+        kw = router.route_kwargs(route, call, kwargs, stream=False)
+        reply = yield Send(route, messages, kw, _bound(router, route, call), call)
+        call.attempt_ok(attempt)
+        return reply
+
+    return (yield from routes_loop(router, call, body))
+
+
+# -- streams -------------------------------------------------------------------------
+@dataclass(slots=True)
+class Opened:
+    """A streamed attempt: the chunks read so far, and the rest if live."""
+
+    attempt: Attempt
+    watch: StreamWatch
+    prelude: list[ChatGenerationChunk]
+    source: Any = None  # a live source still to drain, or None when complete
+
+
+def _read(source: Any, watch: StreamWatch) -> Generator[Op, Any, Any]:
+    """The next chunk under the watch's limits (`None` at the end)."""
+    timeout, kind = watch.next_timeout()
+    try:
+        chunk = yield Read(source, timeout)
+    except ReadTimeout:
+        err = watch.expired(kind)
+        if err is None:
+            return None
+        raise err from None
+    if chunk is None:
+        return None
+    watch.saw(chunk)
+    late = watch.late()
+    if late is not None:
+        raise late
+    return chunk
+
+
+def _drain(source: Any, watch: StreamWatch, out: list[Any] | None) -> Loop:
+    """Read to the end (into `out`, or delivered live); raise if cut short."""
+    while not watch.complete:
+        chunk = yield from _read(source, watch)
+        if chunk is None:
+            break
+        if out is None:
+            yield Deliver(chunk)
+        else:
+            out.append(chunk)
+    err = watch.incomplete()
+    if err is not None:
+        raise err
+
+
+def _open(
+    router: Router,
+    call: CallState,
+    route: Route,
+    attempt: Attempt,
+    messages: Any,
+    kwargs: dict[str, Any],
+    live: bool,
+) -> Generator[Op, Any, Opened]:
+    """Open a stream and read it up to its first content (live) or its end."""
+    watch = router.watch(route, call, kwargs)
+    kw = router.route_kwargs(route, call, kwargs, stream=True)
+    source = yield Open(route, messages, kw, watch.needs_timer)
+    prelude: list[ChatGenerationChunk] = []
+    try:
+        while not watch.complete:
+            chunk = yield from _read(source, watch)
+            if chunk is None:
+                break
+            prelude.append(chunk)
+            if live and watch.content:
+                return Opened(attempt, watch, prelude, source)
+        err = watch.incomplete()
+        if err is not None:
+            raise err
+    except BaseException as exc:
+        yield Close(source)
+        wrapped = watch.wrap(exc)
+        if wrapped is exc:
+            raise
+        raise wrapped from exc
+    yield Close(source)
+    call.attempt_ok(attempt)
+    return Opened(attempt, watch, prelude)
+
+
+def stream_loop(
+    router: Router,
+    call: CallState,
+    messages: Any,
+    kwargs: dict[str, Any],
+    *,
+    live: bool,
+) -> Loop:
+    """A streamed call with failover; see `Router.stream` for the two modes."""
+    rescue = StreamRescue(messages, router.continuation)
+
+    def body(idx: int, route: Route, attempt: Attempt) -> Loop:
+        msgs = rescue.messages()
+        return (yield from _open(router, call, route, attempt, msgs, kwargs, live))
+
+    last: ChatGenerationChunk | None = None
+    while True:
+        found = yield from routes_loop(router, call, body, rescue)
+        if found is None:
+            if rescue.broken is not None:
+                raise rescue.error(call.failures)
+            raise call.final_error()
+        idx, route, opened = found
+        try:
+            for chunk in opened.prelude:
+                last = chunk
+                yield Deliver(chunk)
+            if opened.source is not None:
+                yield from _drain(opened.source, opened.watch, None)
+        except Exception as exc:
+            if opened.source is None:
+                raise
+            yield Close(opened.source)
+            wrapped = opened.watch.wrap(exc)
+            decision = call.attempt_failed(opened.attempt, wrapped)
+            assert decision is not None
+            rescue.broke(route.name, wrapped, opened.watch)
+            call.route_failed(idx, route, wrapped, decision)
+            if decision.action is Action.STOP or rescue.tool_calls:
+                raise rescue.error(call.failures) from exc
+            call.continued_from.append(route.name)
+            continue
+        except BaseException:
+            opened.attempt.release()
+            raise
+        if opened.source is not None:
+            yield Close(opened.source)
+            call.attempt_ok(opened.attempt)
+        yield Deliver(final_chunk(last, dict(call.metadata(idx, route))))
+        return
