@@ -53,8 +53,8 @@ class OpenAICallbackCompat:
     drop-in for langchain-community's `get_openai_callback()` (its
     `OpenAICallbackHandler`) and for langchain-core's
     `get_usage_metadata_callback()`: the same attribute names, the same counts,
-    and a `str()` in the same format, with prices for every gateway model
-    rather than OpenAI's alone.
+    and a `str()` in the same format; prices come from the catalogue and your
+    overrides (`PriceBook`), not from OpenAI's price table.
 
     Token counts are what the server billed: for every call that answered they
     equal `get_openai_callback()`'s; a call that failed after its usage was
