@@ -25,6 +25,7 @@ from langchain_holysheep.spend.budget_errors import BudgetError
 from langchain_holysheep.spend.estimate import estimate_prompt_tokens
 from langchain_holysheep.spend.inflight import RESERVATIONS, allowed_routes
 from langchain_holysheep.spend.logfilter import quiet_budget_refusals
+from langchain_holysheep.spend.openai_compat import OpenAICallbackCompat
 from langchain_holysheep.spend.pricing import PriceBook
 from langchain_holysheep.spend.records import TokenUsage
 from langchain_holysheep.spend.sinks import RecordSink
@@ -56,14 +57,18 @@ def _budgets_in(metadata: Mapping[str, Any] | None) -> list[Budget]:
     return []
 
 
-class HolySheepCallbackHandler(BaseCallbackHandler):
+class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
     """Prices every chat-model run it sees and enforces budgets before the call.
 
     Works with any LangChain chat model (`ChatHolySheep`, `ChatOpenAI`, ...).
     Spend is attributed to the model that answered
-    (`response_metadata["model_name"]`). Budgets attached to the handler, or to
-    a run through `config={"metadata": {"holysheep_budget": budget}}`, reserve
-    the call's worst-case cost in `on_chat_model_start`; a refusal raises
+    (`response_metadata["model_name"]`). It reads like the handlers of
+    `get_openai_callback()` and `get_usage_metadata_callback()`
+    (`prompt_tokens`, `total_cost`, `usage_metadata`, ... see
+    `OpenAICallbackCompat`), and `str(handler)` prints the same summary.
+    Budgets attached to the handler, or to a run through
+    `config={"metadata": {"holysheep_budget": budget}}`, reserve the call's
+    worst-case cost in `on_chat_model_start`; a refusal raises
     `BudgetExceededError` there, so no request is sent (`raise_error=True`).
     Any other problem in the handler is logged, never raised.
 
@@ -82,6 +87,7 @@ class HolySheepCallbackHandler(BaseCallbackHandler):
         handler = HolySheepCallbackHandler(budget=Budget("1.00"))
         llm.invoke("hi", config={"callbacks": [handler]})
         print(handler.report())
+        print(handler)  # Tokens Used: ... Total Cost (USD): $...
         ```
     """
 
@@ -124,11 +130,6 @@ class HolySheepCallbackHandler(BaseCallbackHandler):
     def report(self) -> SpendReport:
         """The tracker's report."""
         return self.tracker.report()
-
-    @property
-    def total_cost(self) -> Decimal:
-        """Priced spend in USD (full precision)."""
-        return self.tracker.total_cost
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(budgets={len(self.budgets)}, {self.tracker!r})"
@@ -330,6 +331,13 @@ class HolySheepCallbackHandler(BaseCallbackHandler):
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Price the answer, settle the reservations, record the call."""
+        try:
+            named = extract.usage_metadata_of(response)
+            if named is not None:
+                for tracker in self._trackers:
+                    tracker.record_usage_metadata(*named)
+        except Exception:
+            _logger.exception("HolySheep spend: could not read run %s usage", run_id)
         self._finish(run_id, response, None)
 
     def on_llm_error(

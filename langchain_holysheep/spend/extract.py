@@ -12,6 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.messages import AIMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration
+
 from langchain_holysheep.spend.records import TokenUsage
 
 __all__ = [
@@ -21,6 +25,7 @@ __all__ = [
     "final_message",
     "max_tokens_of",
     "requested_model_of",
+    "usage_metadata_of",
     "usage_of",
 ]
 
@@ -81,6 +86,29 @@ def usage_of(response: Any) -> TokenUsage | None:
     if isinstance(token_usage, Mapping) and token_usage:
         return usage_from_openai(token_usage)
     return None
+
+
+def usage_metadata_of(response: Any) -> tuple[str, UsageMetadata] | None:
+    """`(model_name, usage_metadata)` of a run's answer, read as LangChain reads it.
+
+    The same reading as langchain-core's `UsageMetadataCallbackHandler`: the
+    first generation's `AIMessage`, its `usage_metadata` and
+    `response_metadata["model_name"]`; `None` if either is missing.
+    """
+    try:
+        generation = response.generations[0][0]
+    except (AttributeError, IndexError, TypeError):
+        return None
+    if not isinstance(generation, ChatGeneration):
+        return None
+    message = generation.message
+    if not isinstance(message, AIMessage):
+        return None
+    usage = message.usage_metadata
+    model_name = message.response_metadata.get("model_name")
+    if not usage or not model_name:
+        return None
+    return str(model_name), usage
 
 
 def requested_model_of(

@@ -9,12 +9,15 @@ Prometheus, ...). `global_tracker()` is the process-wide instance used by
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+from langchain_core.messages.ai import UsageMetadata, add_usage
 
 from langchain_holysheep.spend.pricing import PriceBook
 from langchain_holysheep.spend.records import CallRecord
@@ -141,6 +144,7 @@ class SpendTracker:
         self._ttft = LogHistogram()
         self._recent = SlidingCounter(self._span, 60, self._clock)
         self._recent_latency = RecentHistogram(300.0)
+        self._usage_metadata: dict[str, UsageMetadata] = {}
 
     # -- sinks ------------------------------------------------------------------
     def add_sink(self, sink: RecordSink) -> None:
@@ -250,6 +254,14 @@ class SpendTracker:
         else:
             stats.unpriced += 1
 
+    def record_usage_metadata(self, model_name: str, usage: UsageMetadata) -> None:
+        """Add an answer's `usage_metadata` to `model_name`'s (`add_usage`)."""
+        with self._lock:
+            known = self._usage_metadata.get(model_name)
+            self._usage_metadata[model_name] = (
+                copy.deepcopy(usage) if known is None else add_usage(known, usage)
+            )
+
     def record_rejected(self, count: int = 1) -> None:
         """Count calls refused by a budget (nothing was sent for them)."""
         with self._lock:
@@ -266,6 +278,12 @@ class SpendTracker:
         """Priced spend in USD, full precision."""
         with self._lock:
             return self._cost
+
+    @property
+    def usage_metadata(self) -> dict[str, UsageMetadata]:
+        """Summed `usage_metadata` of the answers, by `model_name` (a copy)."""
+        with self._lock:
+            return copy.deepcopy(self._usage_metadata)
 
     @property
     def failover_rate(self) -> float | None:

@@ -1,5 +1,9 @@
 """ChatHolySheep over real HTTP against the simulator: usage, tools, errors."""
 
+import logging
+import traceback
+
+import openai
 import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_core.prompts import ChatPromptTemplate
@@ -9,6 +13,7 @@ from langchain_holysheep import (
     ChatHolySheep,
     GatewayAuthenticationError,
     ModelNotServedError,
+    RetryPolicy,
 )
 from langchain_holysheep.simulator import Fault, GatewaySimulator
 
@@ -157,3 +162,32 @@ async def test_aiohttp_transport_treats_a_reset_as_a_dropped_connection(
     assert gateway.state is BreakerState.CLOSED
     assert sim.log.count("gpt-4.1") == 3  # retried, not skipped as unreachable
     assert sim.log.count("deepseek-v3.2") == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_key_never_leaks_from_a_server_error(
+    stream: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A forced 500 fails the call; the key is in no part of the error or the logs."""
+    secret = "hs-integration-secret-4711"
+    caplog.set_level(logging.DEBUG)
+    with GatewaySimulator(api_key=secret) as sim:
+        sim.script("gpt-4.1", [], then=Fault.status(500))
+        model = ChatHolySheep(
+            base_url=sim.base_url,
+            api_key=secret,  # type: ignore[arg-type]
+            model="gpt-4.1",
+            retry=RetryPolicy.none(),
+        )
+        with pytest.raises(openai.APIStatusError) as info:
+            list(model.stream("hi")) if stream else model.invoke("hi")
+        assert [r.status for r in sim.log.records()] == [500]
+    assert info.value.status_code == 500
+    assert "500" in caplog.text  # the HTTP clients' debug logs were captured
+    error: BaseException | None = info.value
+    while error is not None:  # the error and everything chained to it
+        assert secret not in str(error) and secret not in repr(error)
+        assert secret not in repr(vars(error))
+        error = error.__cause__ or error.__context__
+    assert secret not in "".join(traceback.format_exception(info.value))
+    assert secret not in caplog.text

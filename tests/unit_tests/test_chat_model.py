@@ -1,4 +1,6 @@
 import logging
+import re
+import traceback
 
 import pytest
 from langchain_core.load import dumps
@@ -9,6 +11,7 @@ from langchain_holysheep import (
     MissingAPIKeyError,
     UnknownModelError,
 )
+from langchain_holysheep.catalogue import default_catalogue
 
 SECRET = "hs-very-secret-key-123"
 
@@ -33,6 +36,21 @@ def test_key_and_url_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert model.root_client.api_key == SECRET  # whitespace never reaches the wire
 
 
+def _respelled_catalogue_id() -> tuple[str, str]:
+    """A catalogue id with its punctuation changed, and that id.
+
+    `Catalogue.suggest` documents the rule: a name equal to a known id up to case
+    and punctuation is a likely typo, so construction rejects it. Derived from
+    the catalogue in force, the name stays rejected whatever ids it gains.
+    """
+    catalogue = default_catalogue()
+    for known in catalogue.model_ids():
+        respelled = re.sub(r"[^a-zA-Z0-9]", "_", known)
+        if respelled != known and catalogue.resolve(respelled) is None:
+            return respelled, known
+    raise AssertionError("no catalogue id has punctuation to change")
+
+
 def test_key_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     model = ChatHolySheep(model="gpt-4.1", api_key=SECRET)
@@ -42,10 +60,17 @@ def test_key_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     assert SECRET not in str(model.model_dump())
     assert SECRET not in model.model_dump_json()
     assert SECRET not in caplog.text
-    try:
-        ChatHolySheep(model="gpt4.1", api_key=SECRET)
-    except UnknownModelError as exc:
-        assert SECRET not in str(exc) and SECRET not in repr(exc)
+
+    typo, known = _respelled_catalogue_id()
+    with pytest.raises(UnknownModelError, match=re.escape(repr(known))) as info:
+        ChatHolySheep(model=typo, api_key=SECRET)
+    error: BaseException | None = info.value
+    while error is not None:  # the error and everything chained to it
+        assert SECRET not in str(error) and SECRET not in repr(error)
+        assert SECRET not in str(vars(error))
+        error = error.__cause__ or error.__context__
+    assert SECRET not in "".join(traceback.format_exception(info.value))
+    assert SECRET not in caplog.text
 
 
 def test_typo_fails_at_construction_and_override() -> None:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -300,17 +302,41 @@ def test_downgrade_exposes_allowed_routes() -> None:
     assert allowed_routes(uuid4()) is None
 
 
-def test_handler_internal_errors_never_break_the_call(fake: FakeChat) -> None:
+def test_handler_internal_errors_never_break_the_call(
+    fake: FakeChat, caplog: pytest.LogCaptureFixture
+) -> None:
     class BadBook(PriceBook):
         def cost(self, *a, **k):  # type: ignore[no-untyped-def]
             raise RuntimeError("bug")
 
-    tracker = SpendTracker(BadBook())
-    fake.invoke("x", config={"callbacks": [HolySheepCallbackHandler(tracker=tracker)]})
-    handler = HolySheepCallbackHandler()
-    handler.on_llm_end(None, run_id=uuid4())  # unknown run: ignored
-    handler.on_llm_new_token("x", run_id=uuid4())
-    handler.on_custom_event("holysheep_attempt", "junk", run_id=uuid4())
+    caplog.set_level(logging.ERROR, logger="langchain_holysheep.spend.callback")
+    handler = HolySheepCallbackHandler(tracker=SpendTracker(BadBook()))
+    answer = fake.invoke("x", config={"callbacks": [handler]})
+    assert answer.content == "hello world" and fake.calls == 1
+    assert "could not record run" in caplog.text and "RuntimeError: bug" in caplog.text
+    assert handler.report().calls == 0 and handler._runs == {}
+
+    stray = HolySheepCallbackHandler()  # events of runs it never saw start
+    stray.on_llm_end(None, run_id=uuid4())
+    stray.on_llm_new_token("x", run_id=uuid4())
+    stray.on_custom_event("holysheep_attempt", "junk", run_id=uuid4())
+    assert stray.report().calls == 0 and stray.usage_metadata == {}
+    assert stray._runs == {} and stray._roots == {}
+
+
+def test_usage_metadata_is_a_copy_and_copies_of_the_handler_are_it(
+    fake: FakeChat,
+) -> None:
+    with get_holysheep_callback() as cb:
+        fake.invoke("x")
+    assert copy.copy(cb) is cb and copy.deepcopy(cb) is cb
+    fake.invoke("x", config=copy.deepcopy({"callbacks": [cb]}))  # still feeds cb
+    usage = cb.usage_metadata
+    assert usage["gpt-4.1"]["input_tokens"] == 2000 == cb.prompt_tokens
+    usage["gpt-4.1"]["input_tokens"] = 0
+    assert cb.usage_metadata["gpt-4.1"]["input_tokens"] == 2000
+    cb.tracker.reset()
+    assert cb.usage_metadata == {} and cb.prompt_tokens == 0
 
 
 def test_handler_state_is_cleaned(fake: FakeChat) -> None:
