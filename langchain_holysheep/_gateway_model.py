@@ -235,7 +235,6 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         except (openai.APIError, json.JSONDecodeError) as exc:
             reraise(exc, self.model_name)
 
-
     @classmethod
     def list_models(
         cls,
@@ -267,7 +266,9 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         )
 
 
-def gateway_copy(model: HolySheepGateway, model_id: str | None = None) -> HolySheepGateway:
+def gateway_copy(
+    model: HolySheepGateway, model_id: str | None = None
+) -> HolySheepGateway:
     """A single-attempt `HolySheepGateway` with `model`'s settings.
 
     Same key, URL, sampling settings and HTTP connection pools; another model id

@@ -6,6 +6,7 @@ every call through (`fallbacks=`, `retry=`, `breaker=`, `rate_limit=`,
 `deadline=`, `first_token_timeout=`, `stall_timeout=`).
 """
 
+from langchain_holysheep.resilience._router import Router
 from langchain_holysheep.resilience.breaker import (
     BreakerConfig,
     BreakerKey,
@@ -48,7 +49,6 @@ from langchain_holysheep.resilience.ratelimit import (
 )
 from langchain_holysheep.resilience.retry import RetryPolicy
 from langchain_holysheep.resilience.routes import Requirements, Route
-from langchain_holysheep.resilience._router import Router
 
 __all__ = [
     "Action",

@@ -16,16 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from langchain_holysheep.resilience.breaker import BreakerState, CircuitBreaker
-from langchain_holysheep.resilience.breaker_registry import BreakerRegistry
-from langchain_holysheep.resilience.deadline import Deadline
-from langchain_holysheep.resilience.errors import Action, Decision, ErrorPolicy
 from langchain_holysheep._contract import (
     ATTEMPT_EVENT,
     CIRCUIT_EVENT,
     FALLBACK_EVENT,
     CallMetadata,
 )
+from langchain_holysheep.resilience.breaker import BreakerState, CircuitBreaker
+from langchain_holysheep.resilience.breaker_registry import BreakerRegistry
+from langchain_holysheep.resilience.deadline import Deadline
+from langchain_holysheep.resilience.errors import Action, Decision, ErrorPolicy
 from langchain_holysheep.resilience.events import Event, retry_event
 from langchain_holysheep.resilience.exceptions import (
     AllRoutesFailedError,

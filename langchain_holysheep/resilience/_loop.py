@@ -204,7 +204,9 @@ def _route_attempts(
             do = retrying.iter(state)
         except RetriesExhaustedError as exc:
             last = exc.last_error
-            call.route_failed(idx, route, last, holder.decide(last), exhausted=exc.reason)
+            call.route_failed(
+                idx, route, last, holder.decide(last), exhausted=exc.reason
+            )
             if rescue is not None:
                 rescue.refused(last)
             return None
@@ -235,10 +237,10 @@ def _route_attempts(
         try:
             value = yield from body(idx, route, attempt)
         except BaseException as exc:
-            decision = call.attempt_failed(attempt, exc)
-            if decision is None:  # cancelled: no verdict
+            failed = call.attempt_failed(attempt, exc)
+            if failed is None:  # cancelled: no verdict
                 raise
-            holder.decisions[id(exc)] = decision
+            holder.decisions[id(exc)] = failed
             state.set_exception(sys.exc_info())  # type: ignore[arg-type]
         else:
             state.set_result(value)

@@ -67,9 +67,7 @@ from langchain_holysheep.resilience.routes import Requirements, Route, sdk_retri
 __all__ = ["Router", "continue_with_prefill"]
 
 
-def continue_with_prefill(
-    messages: list[BaseMessage], text: str
-) -> list[BaseMessage]:
+def continue_with_prefill(messages: list[BaseMessage], text: str) -> list[BaseMessage]:
     """The messages asking a route to continue `text` (a trailing AI message)."""
     return [*messages, AIMessage(content=text)]
 
@@ -290,9 +288,7 @@ class Router:
         result.llm_output = {**(result.llm_output or {}), METADATA_KEY: meta}
         return result
 
-    def _start(
-        self, messages: Any, kwargs: dict[str, Any], rm: Any
-    ) -> CallState:
+    def _start(self, messages: Any, kwargs: dict[str, Any], rm: Any) -> CallState:
         call = self.new_call(messages, kwargs, run_id=rm.run_id if rm else None)
         call.reporting = bool(rm is not None and rm.handlers)
         return call
@@ -363,7 +359,9 @@ class Router:
         live = scope is not None if live is None else live
         call = self._start(messages, kwargs, rm)
         io = _drivers.SyncIO(
-            ModelTransport(stop), lambda: emit(rm, call.events), self._sleep or time.sleep
+            ModelTransport(stop),
+            lambda: emit(rm, call.events),
+            self._sleep or time.sleep,
         )
         loop = _loop.stream_loop(self, call, messages, kwargs, live=live)
         return _drivers.stream(loop, io)

@@ -4,10 +4,11 @@
 usage) and says how long the next read may wait and what it means when it
 times out. The stall limit is about progress of the answer, not bytes on the
 wire: chunks without content (keep-alives, `choices: []`) do not reset it.
-The attempt's `timeout` bounds the whole attempt, wall-clock. Sources read chunks with such a timeout: `AsyncSource` with asyncio
-timeouts; `PumpSource` runs a sync iterator in a daemon thread and waits on a
-queue (a blocked socket read cannot be interrupted otherwise); `DirectSource`
-iterates in the caller's thread when no limit applies.
+The attempt's `timeout` bounds the whole attempt, wall-clock. Sources read
+chunks with such a timeout: `AsyncSource` with asyncio timeouts; `PumpSource`
+runs a sync iterator in a daemon thread and waits on a queue (a blocked socket
+read cannot be interrupted otherwise); `DirectSource` iterates in the caller's
+thread when no limit applies.
 
 A stream that sent its finish reason and its usage is complete: it is closed at
 once, without waiting for `data: [DONE]` (a server that never sends it cannot

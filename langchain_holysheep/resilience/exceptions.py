@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from langchain_holysheep._contract import FailureRecord
 from langchain_holysheep.errors import HolySheepError
 
 __all__ = [
@@ -196,7 +197,7 @@ class RouteFailure:
     reason: str = ""
     route_index: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> FailureRecord:
         """A JSON-friendly dict (the `response_metadata` form)."""
         return {
             "model": self.model,

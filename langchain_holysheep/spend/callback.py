@@ -17,7 +17,6 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_holysheep._contract import ATTEMPT_EVENT, ROUTES_PARAM
-
 from langchain_holysheep.spend import extract
 from langchain_holysheep.spend.attempts import RunState, build_records
 from langchain_holysheep.spend.budget import Budget

@@ -14,9 +14,9 @@ from langchain_holysheep.resilience import (
     BreakerRegistry,
     RateLimiterRegistry,
     RetryPolicy,
+    Router,
 )
 from langchain_holysheep.resilience.routes import Route
-from langchain_holysheep.resilience import Router
 from langchain_holysheep.simulator import GatewaySimulator
 from tests.integration_tests.resilience.routed import RoutedChat
 

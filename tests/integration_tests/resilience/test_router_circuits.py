@@ -11,7 +11,6 @@ import pytest
 from langchain_openai import ChatOpenAI
 
 from langchain_holysheep.resilience import (
-    AllRoutesFailedError,
     BreakerConfig,
     BreakerRegistry,
     BreakerState,

@@ -114,9 +114,9 @@ def test_each_failure_is_classified_exactly_once() -> None:
     a = Flaky(script=list(errors))
     b = Flaky(answer="from b")
     policy = CountingPolicy()
-    result = make_router(Route(a, name="a"), Route(b, name="b"), policy=policy).generate(
-        MSGS
-    )
+    result = make_router(
+        Route(a, name="a"), Route(b, name="b"), policy=policy
+    ).generate(MSGS)
     assert result.generations[0].message.content == "from b"
     assert a.calls == 3
     assert policy.seen == errors  # once each, in order, nothing else
@@ -128,9 +128,9 @@ def test_the_users_overrides_decide_retry_and_fallover() -> None:
     a = Flaky(script=[ModelAPIError("500")])
     b = Flaky(answer="from b")
     policy = CountingPolicy(overrides={ModelAPIError: "fallback"})
-    result = make_router(Route(a, name="a"), Route(b, name="b"), policy=policy).generate(
-        MSGS
-    )
+    result = make_router(
+        Route(a, name="a"), Route(b, name="b"), policy=policy
+    ).generate(MSGS)
     assert a.calls == 1  # the override: no retry on the same route
     assert len(policy.seen) == 1
     failure = result.generations[0].message.response_metadata["holysheep"]["failures"]
@@ -166,7 +166,9 @@ def test_a_broken_stream_is_classified_once() -> None:
 # -- the loop is a generator of operations (no I/O inside) ----------------------------
 def test_the_loop_yields_operations_for_a_driver() -> None:
     a = Flaky()
-    router = make_router(Route(a, name="a"), retry=RetryPolicy(max_attempts=2, jitter=False))
+    router = make_router(
+        Route(a, name="a"), retry=RetryPolicy(max_attempts=2, jitter=False)
+    )
     call = router.new_call(MSGS, {})
     loop = answer_loop(router, call, MSGS, {})
     op = next(loop)
@@ -186,7 +188,9 @@ def test_the_loop_yields_operations_for_a_driver() -> None:
 
 def test_no_route_left_returns_none_and_final_error_lists_them() -> None:
     a = Flaky(script=[ModelAPIError("500")] * 3)
-    router = make_router(Route(a, name="a"), Route(Flaky(script=[ModelAPIError("x")] * 3), name="b"))
+    router = make_router(
+        Route(a, name="a"), Route(Flaky(script=[ModelAPIError("x")] * 3), name="b")
+    )
     call = router.new_call(MSGS, {})
     loop = answer_loop(router, call, MSGS, {})
     op = next(loop)
@@ -204,8 +208,13 @@ def test_no_route_left_returns_none_and_final_error_lists_them() -> None:
 # -- stream rescue --------------------------------------------------------------------
 def _watch_with(text: list[str]) -> StreamWatch:
     watch = StreamWatch(
-        "a", Deadline(None), first_token=None, stall=None, tail=0.1,
-        early_finish=True, require_finish=True,
+        "a",
+        Deadline(None),
+        first_token=None,
+        stall=None,
+        tail=0.1,
+        early_finish=True,
+        require_finish=True,
     )
     for t in text:
         watch.saw(ChatGenerationChunk(message=AIMessageChunk(content=t)))

@@ -19,6 +19,7 @@ from langchain_holysheep.resilience import (
     BreakerRegistry,
     RateLimiterRegistry,
     RetryPolicy,
+    Router,
 )
 from langchain_holysheep.resilience.routes import (
     Requirements,
@@ -27,7 +28,6 @@ from langchain_holysheep.resilience.routes import (
     sdk_retries,
     without_sdk_retries,
 )
-from langchain_holysheep.resilience import Router
 from tests.unit_tests.resilience.fakes import FakeClock
 
 MSGS: list[BaseMessage] = [HumanMessage("hello")]
