@@ -177,20 +177,6 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         self._routers = RouterCache()
 
     # -- routes -----------------------------------------------------------------
-    @property
-    def breakers(self) -> BreakerRegistry:
-        """The breaker registry in use."""
-        from langchain_holysheep.resilience import default_registry
-
-        return self._breakers or default_registry()
-
-    @property
-    def rate_limits(self) -> RateLimiterRegistry:
-        """The rate-limiter registry in use."""
-        from langchain_holysheep.resilience import default_rate_limiters
-
-        return self._rate_limits or default_rate_limiters()
-
     def _router(self, request: ModelRequest[Any]) -> Router:
         return self._routers.get(request.model, self.fallbacks, self._new_router)
 
@@ -199,8 +185,8 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
             routes,
             error_policy=self.error_policy,
             retry=self.retry,
-            breakers=self.breakers,
-            rate_limits=self.rate_limits,
+            breakers=self._breakers,
+            rate_limits=self._rate_limits,
             deadline=self.deadline,
             timeout=self.timeout,
             sleep=self._sleep,

@@ -208,18 +208,7 @@ class CallState:
                 attempt.gateway_breaker.release()
         if decision.retry_after_s:
             self.rate_limits.penalize(route.key, decision.retry_after_s)
-        elapsed = (self._clock() - attempt.started) * 1000
-        self.failures.append(
-            RouteFailure(
-                route.name,
-                _short(exc),
-                decision.status,
-                decision.action.value,
-                round(elapsed, 1),
-                decision.reason,
-                attempt.index,
-            )
-        )
+        self._record(route, exc, decision, attempt.started, attempt.index)
         self._attempt_event(attempt, exc, decision, decision.action.value)
         self.last_error = exc
         return decision
@@ -230,7 +219,20 @@ class CallState:
         Records the failure; the route is then left with `route_failed`.
         """
         decision = self.policy.classify(exc, gateway=route.is_gateway)
-        elapsed = (self._clock() - self._route_started) * 1000
+        self._record(route, exc, decision, self._route_started, idx)
+        if not isinstance(exc, CircuitOpenError) or self.last_error is None:
+            self.last_error = exc
+        return decision
+
+    def _record(
+        self,
+        route: Route,
+        exc: BaseException,
+        decision: Decision,
+        started: float,
+        idx: int,
+    ) -> None:
+        elapsed = (self._clock() - started) * 1000
         self.failures.append(
             RouteFailure(
                 route.name,
@@ -242,9 +244,6 @@ class CallState:
                 idx,
             )
         )
-        if not isinstance(exc, CircuitOpenError) or self.last_error is None:
-            self.last_error = exc
-        return decision
 
     def on_retry(self, retry_state: Any) -> None:
         """Tenacity `before_sleep`: a retry on the same route is coming."""

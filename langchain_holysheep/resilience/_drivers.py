@@ -81,27 +81,49 @@ class SyncIO:
             self.sources.pop().close()
 
 
+class _Steps:
+    """Steps a loop: sends it each result, or throws each error in."""
+
+    __slots__ = ("error", "loop", "result", "value")
+
+    def __init__(self, loop: Loop) -> None:
+        self.loop = loop
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.result: Any = None
+
+    def next(self) -> Any:
+        """The next operation, or `_DONE` (then the loop's value is `result`)."""
+        value, error = self.value, self.error
+        self.value = self.error = None
+        try:
+            if error is None:
+                return self.loop.send(value)
+            return self.loop.throw(error)
+        except StopIteration as stop:
+            self.result = stop.value
+            return _DONE
+
+
+_DONE = object()
+
+
 def stream(loop: Loop, io: SyncIO) -> Iterator[Any]:
     """Drive `loop`, yielding delivered chunks; returns the loop's value."""
-    value: Any = None
-    error: BaseException | None = None
+    steps = _Steps(loop)
     try:
-        while True:
-            try:
-                op = loop.send(value) if error is None else loop.throw(error)
-            except StopIteration as stop:
-                return stop.value
-            finally:
-                io.flush()
-            value = error = None
+        while (op := steps.next()) is not _DONE:
+            io.flush()
             if type(op) is Deliver:
                 yield op.chunk
                 continue
             try:
-                value = io.perform(op)
+                steps.value = io.perform(op)
             except BaseException as exc:
-                error = exc
+                steps.error = exc
+        return steps.result
     finally:
+        io.flush()
         loop.close()
         io.close()
 
@@ -178,27 +200,21 @@ async def astream(
     loop: Loop, io: AsyncIO, out: list[Any] | None = None
 ) -> AsyncIterator[Any]:
     """Drive `loop`, yielding delivered chunks; its value goes to `out`."""
-    value: Any = None
-    error: BaseException | None = None
+    steps = _Steps(loop)
     try:
-        while True:
-            try:
-                op = loop.send(value) if error is None else loop.throw(error)
-            except StopIteration as stop:
-                if out is not None:
-                    out.append(stop.value)
-                return
-            finally:
-                await io.flush()
-            value = error = None
+        while (op := steps.next()) is not _DONE:
+            await io.flush()
             if type(op) is Deliver:
                 yield op.chunk
                 continue
             try:
-                value = await io.perform(op)
+                steps.value = await io.perform(op)
             except BaseException as exc:
-                error = exc
+                steps.error = exc
+        if out is not None:
+            out.append(steps.result)
     finally:
+        await io.flush()
         loop.close()
         await io.close()
 

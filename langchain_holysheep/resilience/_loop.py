@@ -211,12 +211,7 @@ def _route_attempts(
                 rescue.refused(last)
             return None
         except Exception as exc:  # not retryable: tenacity re-raised it
-            decision = holder.decide(exc)
-            call.route_failed(idx, route, exc, decision)
-            if decision.action is Action.STOP:
-                raise _stop_error(call, exc, rescue) from None
-            if rescue is not None:
-                rescue.refused(exc)
+            _leave(call, idx, route, exc, holder.decide(exc), rescue)
             return None
         if isinstance(do, DoSleep):
             state.prepare_for_next_attempt()
@@ -227,12 +222,7 @@ def _route_attempts(
         try:
             attempt = yield from _admit(call, idx, route)
         except Exception as exc:  # refused before any request
-            decision = call.refused(idx, route, exc)
-            call.route_failed(idx, route, exc, decision)
-            if decision.action is Action.STOP:
-                raise _stop_error(call, exc, rescue) from exc
-            if rescue is not None:
-                rescue.refused(exc)
+            _leave(call, idx, route, exc, call.refused(idx, route, exc), rescue)
             return None
         try:
             value = yield from body(idx, route, attempt)
@@ -244,6 +234,22 @@ def _route_attempts(
             state.set_exception(sys.exc_info())  # type: ignore[arg-type]
         else:
             state.set_result(value)
+
+
+def _leave(
+    call: CallState,
+    idx: int,
+    route: Route,
+    exc: BaseException,
+    decision: Decision,
+    rescue: StreamRescue | None,
+) -> None:
+    """Leave a route after a FALLBACK decision; raise on STOP."""
+    call.route_failed(idx, route, exc, decision)
+    if decision.action is Action.STOP:
+        raise _stop_error(call, exc, rescue) from None
+    if rescue is not None:
+        rescue.refused(exc)
 
 
 def _admit(call: CallState, idx: int, route: Route) -> Generator[Op, Any, Attempt]:

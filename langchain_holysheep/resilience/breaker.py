@@ -142,6 +142,35 @@ class Transition:
 Listener = Callable[[Transition], Any]
 
 
+class Listeners:
+    """Subscribers to transitions (thread-safe; a failing one never breaks a call)."""
+
+    __slots__ = ("_items", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: tuple[Listener, ...] = ()
+
+    def add(self, listener: Listener) -> Callable[[], None]:
+        """Subscribe `listener`; returns a function that unsubscribes it."""
+        with self._lock:
+            self._items = (*self._items, listener)
+
+        def remove() -> None:
+            with self._lock:
+                self._items = tuple(x for x in self._items if x is not listener)
+
+        return remove
+
+    def notify(self, transition: Transition) -> None:
+        """Tell every subscriber."""
+        for listener in self._items:
+            try:
+                listener(transition)
+            except Exception:  # a listener must never break a call
+                logger.exception("circuit-breaker listener failed")
+
+
 class CircuitBreaker:
     """A circuit breaker for one key (`(base_url, model)`).
 
@@ -176,7 +205,7 @@ class CircuitBreaker:
         self.config = config or BreakerConfig()
         self._clock: Clock = clock or time.monotonic
         self._lock = threading.Lock()
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners()
         n = self.config.buckets
         self._width = self.config.window / n
         self._ids = [-1] * n
@@ -226,14 +255,7 @@ class CircuitBreaker:
 
     def on_transition(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(Transition)` on every state change; returns a remover."""
-        with self._lock:
-            self._listeners = [*self._listeners, listener]
-
-        def remove() -> None:
-            with self._lock:
-                self._listeners = [x for x in self._listeners if x is not listener]
-
-        return remove
+        return self._listeners.add(listener)
 
     def rejects(self) -> bool:
         """Whether `allow()` would refuse now (open, cooling down); claims nothing."""
@@ -400,11 +422,7 @@ class CircuitBreaker:
         return Transition(self.key, old, new, reason, now)
 
     def _notify(self, transition: Transition) -> None:
-        for listener in self._listeners:
-            try:
-                listener(transition)
-            except Exception:  # a listener must never break a call
-                logger.exception("circuit-breaker listener failed")
+        self._listeners.notify(transition)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker({self.key!r}, state={self._state.value})"

@@ -25,6 +25,7 @@ from langchain_holysheep.resilience.breaker import (
     BreakerSnapshot,
     CircuitBreaker,
     Listener,
+    Listeners,
     Transition,
 )
 from langchain_holysheep.resilience.deadline import Clock
@@ -83,7 +84,7 @@ class BreakerRegistry:
         self._lock = threading.Lock()
         self._breakers: dict[BreakerKey, CircuitBreaker] = {}
         self._configs: dict[BreakerKey, BreakerConfig] = {}
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners()
 
     # -- access ---------------------------------------------------------------------
     def get(self, key: BreakerKey) -> CircuitBreaker:
@@ -157,14 +158,7 @@ class BreakerRegistry:
     # -- observation and control ----------------------------------------------------
     def on_transition(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(Transition)` on any breaker's change; returns a remover."""
-        with self._lock:
-            self._listeners = [*self._listeners, listener]
-
-        def remove() -> None:
-            with self._lock:
-                self._listeners = [x for x in self._listeners if x is not listener]
-
-        return remove
+        return self._listeners.add(listener)
 
     def snapshot(self) -> Mapping[BreakerKey, BreakerSnapshot]:
         """Snapshots of every breaker, by key."""
@@ -187,11 +181,7 @@ class BreakerRegistry:
             self._breakers.clear()
 
     def _on_transition(self, t: Transition) -> None:
-        for listener in self._listeners:
-            try:
-                listener(t)
-            except Exception:  # a listener must never break a call
-                logger.exception("circuit-breaker listener failed")
+        self._listeners.notify(t)
 
 
 _DEFAULT: BreakerRegistry | None = None

@@ -65,57 +65,57 @@ class Event:
     data: Any
 
 
+def _take(run_manager: AnyRunManager | None, events: list[Event]) -> list[Event]:
+    """The events to deliver now (the list is cleared either way)."""
+    pending = list(events) if run_manager is not None and run_manager.handlers else []
+    events.clear()
+    return pending
+
+
+def _custom(run_manager: AnyRunManager, event: Event) -> tuple[tuple, dict]:
+    """`(args, kwargs)` of `handle_event` for a custom event of the run."""
+    args = (
+        run_manager.handlers,
+        "on_custom_event",
+        "ignore_custom_event",
+        event.name,
+        event.data,
+    )
+    kwargs = {
+        "run_id": run_manager.run_id,
+        "tags": run_manager.tags,
+        "metadata": run_manager.metadata,
+    }
+    return args, kwargs
+
+
 def emit(run_manager: CallbackManagerForLLMRun | None, events: list[Event]) -> None:
     """Deliver `events` to a sync run manager's handlers, then clear the list."""
     if not events:
         return
-    if run_manager is None or not run_manager.handlers:
-        events.clear()
-        return
-    pending = list(events)
-    events.clear()
-    for event in pending:
+    for event in _take(run_manager, events):
+        assert run_manager is not None
         if event.name == "retry":
             run_manager.on_retry(event.data)
         else:
-            handle_event(
-                run_manager.handlers,
-                "on_custom_event",
-                "ignore_custom_event",
-                event.name,
-                event.data,
-                run_id=run_manager.run_id,
-                tags=run_manager.tags,
-                metadata=run_manager.metadata,
-            )
+            args, kwargs = _custom(run_manager, event)
+            handle_event(*args, **kwargs)
 
 
 async def aemit(run_manager: AnyRunManager | None, events: list[Event]) -> None:
     """Deliver `events` to a run manager (sync or async), then clear the list."""
     if not events:
         return
-    if run_manager is None or not run_manager.handlers:
-        events.clear()
-        return
     if isinstance(run_manager, CallbackManagerForLLMRun):
         emit(run_manager, events)
         return
-    pending = list(events)
-    events.clear()
-    for event in pending:
+    for event in _take(run_manager, events):
+        assert run_manager is not None
         if event.name == "retry":
             await run_manager.on_retry(event.data)
         else:
-            await ahandle_event(
-                run_manager.handlers,
-                "on_custom_event",
-                "ignore_custom_event",
-                event.name,
-                event.data,
-                run_id=run_manager.run_id,
-                tags=run_manager.tags,
-                metadata=run_manager.metadata,
-            )
+            args, kwargs = _custom(run_manager, event)
+            await ahandle_event(*args, **kwargs)
 
 
 def retry_event(retry_state: RetryCallState) -> Event:
@@ -149,35 +149,20 @@ def _run_managers(
         config.get("metadata"),
         getattr(model, "metadata", None),
     )
+    manager = (AsyncCallbackManager if is_async else CallbackManager).configure(*args)
+    fields = {
+        "run_id": run_id,
+        "handlers": manager.handlers,
+        "inheritable_handlers": manager.inheritable_handlers,
+        "parent_run_id": manager.parent_run_id,
+        "tags": manager.tags,
+        "inheritable_tags": manager.inheritable_tags,
+        "metadata": manager.metadata,
+        "inheritable_metadata": manager.inheritable_metadata,
+    }
     if is_async:
-        acm = AsyncCallbackManager.configure(*args)
-        return StreamScope(
-            None,
-            AsyncCallbackManagerForLLMRun(
-                run_id=run_id,
-                handlers=acm.handlers,
-                inheritable_handlers=acm.inheritable_handlers,
-                parent_run_id=acm.parent_run_id,
-                tags=acm.tags,
-                inheritable_tags=acm.inheritable_tags,
-                metadata=acm.metadata,
-                inheritable_metadata=acm.inheritable_metadata,
-            ),
-        )
-    cm = CallbackManager.configure(*args)
-    return StreamScope(
-        CallbackManagerForLLMRun(
-            run_id=run_id,
-            handlers=cm.handlers,
-            inheritable_handlers=cm.inheritable_handlers,
-            parent_run_id=cm.parent_run_id,
-            tags=cm.tags,
-            inheritable_tags=cm.inheritable_tags,
-            metadata=cm.metadata,
-            inheritable_metadata=cm.inheritable_metadata,
-        ),
-        None,
-    )
+        return StreamScope(None, AsyncCallbackManagerForLLMRun(**fields))
+    return StreamScope(CallbackManagerForLLMRun(**fields), None)
 
 
 @contextmanager
