@@ -162,7 +162,7 @@ def holysheep_policy_kwargs(scale: float = 1.0) -> dict[str, Any]:
     )
     breaker: Any = model_breaker
     if scale != 1.0:  # the gateway-wide breaker's durations scale too: own registry
-        from langchain_holysheep.resilience.breaker_registry import (
+        from langchain_holysheep.resilience._breakers import (
             DEFAULT_GATEWAY_CONFIG as G,
         )
 

@@ -39,14 +39,14 @@ from langchain_holysheep._gateway_model import HolySheepGateway, gateway_copy
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.resilience import Router
-from langchain_holysheep.resilience.breaker import BreakerConfig
-from langchain_holysheep.resilience.breaker_registry import (
+from langchain_holysheep.resilience._breaker import BreakerConfig
+from langchain_holysheep.resilience._breakers import (
     BreakerRegistry,
     default_registry,
 )
-from langchain_holysheep.resilience.ratelimit import RateLimit, default_rate_limiters
-from langchain_holysheep.resilience.retry import RetryPolicy
-from langchain_holysheep.resilience.routes import Route
+from langchain_holysheep.resilience._ratelimit import RateLimit, default_rate_limiters
+from langchain_holysheep.resilience._retry import RetryPolicy
+from langchain_holysheep.resilience._routes import Route
 from langchain_holysheep.spend.inflight import allowed_routes
 
 __all__ = [

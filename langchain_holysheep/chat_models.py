@@ -19,7 +19,7 @@ from langchain_holysheep._gateway import DEFAULT_BASE_URL
 from langchain_holysheep._gateway_model import HolySheepGateway
 from langchain_holysheep._model_routes import build_router, check_settings
 from langchain_holysheep.resilience import ErrorPolicy, RateLimit, RetryPolicy, Router
-from langchain_holysheep.resilience.events import LiveStreamMixin
+from langchain_holysheep.resilience._events import LiveStreamMixin
 from langchain_holysheep.spend.budget import Budget
 from langchain_holysheep.spend.callback import HolySheepCallbackHandler
 

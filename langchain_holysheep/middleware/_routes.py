@@ -9,7 +9,7 @@ from langchain_core.language_models import BaseChatModel
 
 from langchain_holysheep._model_routes import fallback_route
 from langchain_holysheep.resilience import Router
-from langchain_holysheep.resilience.routes import Route
+from langchain_holysheep.resilience._routes import Route
 
 __all__ = ["RouterCache"]
 

@@ -6,8 +6,7 @@ every call through (`fallbacks=`, `retry=`, `breaker=`, `rate_limit=`,
 `deadline=`, `first_token_timeout=`, `stall_timeout=`).
 """
 
-from langchain_holysheep.resilience._router import Router
-from langchain_holysheep.resilience.breaker import (
+from langchain_holysheep.resilience._breaker import (
     BreakerConfig,
     BreakerKey,
     BreakerSnapshot,
@@ -15,19 +14,13 @@ from langchain_holysheep.resilience.breaker import (
     CircuitBreaker,
     Transition,
 )
-from langchain_holysheep.resilience.breaker_registry import (
+from langchain_holysheep.resilience._breakers import (
     BreakerRegistry,
     default_registry,
     gateway_key,
 )
-from langchain_holysheep.resilience.deadline import Deadline
-from langchain_holysheep.resilience.errors import (
-    Action,
-    Decision,
-    ErrorPolicy,
-    default_policy,
-)
-from langchain_holysheep.resilience.exceptions import (
+from langchain_holysheep.resilience._deadline import Deadline
+from langchain_holysheep.resilience._exceptions import (
     AllRoutesFailedError,
     AttemptTimeoutError,
     CircuitOpenError,
@@ -41,14 +34,21 @@ from langchain_holysheep.resilience.exceptions import (
     StreamInterruptedError,
     StreamStallError,
 )
-from langchain_holysheep.resilience.ratelimit import (
+from langchain_holysheep.resilience._policy import (
+    Action,
+    Decision,
+    ErrorPolicy,
+    default_policy,
+)
+from langchain_holysheep.resilience._ratelimit import (
     RateLimit,
     RateLimiter,
     RateLimiterRegistry,
     default_rate_limiters,
 )
-from langchain_holysheep.resilience.retry import RetryPolicy
-from langchain_holysheep.resilience.routes import Requirements, Route
+from langchain_holysheep.resilience._retry import RetryPolicy
+from langchain_holysheep.resilience._router import Router
+from langchain_holysheep.resilience._routes import Requirements, Route
 
 __all__ = [
     "Action",

@@ -22,19 +22,19 @@ from langchain_holysheep._contract import (
     FALLBACK_EVENT,
     CallMetadata,
 )
-from langchain_holysheep.resilience.breaker import BreakerState, CircuitBreaker
-from langchain_holysheep.resilience.breaker_registry import BreakerRegistry
-from langchain_holysheep.resilience.deadline import Deadline
-from langchain_holysheep.resilience.errors import Action, Decision, ErrorPolicy
-from langchain_holysheep.resilience.events import Event, retry_event
-from langchain_holysheep.resilience.exceptions import (
+from langchain_holysheep.resilience._breaker import BreakerState, CircuitBreaker
+from langchain_holysheep.resilience._breakers import BreakerRegistry
+from langchain_holysheep.resilience._deadline import Deadline
+from langchain_holysheep.resilience._events import Event, retry_event
+from langchain_holysheep.resilience._exceptions import (
     AllRoutesFailedError,
     CircuitOpenError,
     DeadlineExceededError,
     RouteFailure,
 )
-from langchain_holysheep.resilience.ratelimit import RateLimiterRegistry
-from langchain_holysheep.resilience.routes import Requirements, Route
+from langchain_holysheep.resilience._policy import Action, Decision, ErrorPolicy
+from langchain_holysheep.resilience._ratelimit import RateLimiterRegistry
+from langchain_holysheep.resilience._routes import Requirements, Route
 
 __all__ = ["Attempt", "CallState"]
 

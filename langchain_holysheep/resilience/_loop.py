@@ -22,21 +22,21 @@ from langchain_core.outputs import ChatGenerationChunk
 from tenacity import DoAttempt, DoSleep, RetryCallState
 
 from langchain_holysheep.resilience._call import Attempt, CallState
-from langchain_holysheep.resilience._rescue import StreamRescue
-from langchain_holysheep.resilience._streams import (
-    ReadTimeout,
-    StreamWatch,
-    final_chunk,
-)
-from langchain_holysheep.resilience.errors import Action, Decision
-from langchain_holysheep.resilience.exceptions import (
+from langchain_holysheep.resilience._exceptions import (
     AttemptTimeoutError,
     DeadlineExceededError,
     RetriesExhaustedError,
     StreamInterruptedError,
 )
-from langchain_holysheep.resilience.ratelimit import RateLimiter
-from langchain_holysheep.resilience.routes import Route
+from langchain_holysheep.resilience._policy import Action, Decision
+from langchain_holysheep.resilience._ratelimit import RateLimiter
+from langchain_holysheep.resilience._rescue import StreamRescue
+from langchain_holysheep.resilience._routes import Route
+from langchain_holysheep.resilience._streams import (
+    ReadTimeout,
+    StreamWatch,
+    final_chunk,
+)
 
 if TYPE_CHECKING:
     from langchain_holysheep.resilience._router import Router

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_holysheep.resilience._streams import StreamWatch
-from langchain_holysheep.resilience.exceptions import (
+from langchain_holysheep.resilience._exceptions import (
     RouteFailure,
     StreamInterruptedError,
 )
+from langchain_holysheep.resilience._streams import StreamWatch
 
 __all__ = ["Continuation", "StreamRescue"]
 

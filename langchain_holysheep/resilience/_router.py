@@ -44,25 +44,25 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_holysheep._contract import METADATA_KEY
 from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.resilience import _drivers, _loop
+from langchain_holysheep.resilience._breakers import (
+    BreakerRegistry,
+    default_registry,
+)
 from langchain_holysheep.resilience._call import CallState
+from langchain_holysheep.resilience._deadline import Clock, Deadline
+from langchain_holysheep.resilience._events import aemit, emit, pop_stream_scope
+from langchain_holysheep.resilience._policy import ErrorPolicy, default_policy
+from langchain_holysheep.resilience._ratelimit import (
+    RateLimiterRegistry,
+    default_rate_limiters,
+)
+from langchain_holysheep.resilience._retry import RetryPolicy
+from langchain_holysheep.resilience._routes import Requirements, Route, sdk_retries
 from langchain_holysheep.resilience._streams import StreamWatch
 from langchain_holysheep.resilience._transports import (
     AsyncModelTransport,
     ModelTransport,
 )
-from langchain_holysheep.resilience.breaker_registry import (
-    BreakerRegistry,
-    default_registry,
-)
-from langchain_holysheep.resilience.deadline import Clock, Deadline
-from langchain_holysheep.resilience.errors import ErrorPolicy, default_policy
-from langchain_holysheep.resilience.events import aemit, emit, pop_stream_scope
-from langchain_holysheep.resilience.ratelimit import (
-    RateLimiterRegistry,
-    default_rate_limiters,
-)
-from langchain_holysheep.resilience.retry import RetryPolicy
-from langchain_holysheep.resilience.routes import Requirements, Route, sdk_retries
 
 __all__ = ["Router", "continue_with_prefill"]
 

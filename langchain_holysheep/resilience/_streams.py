@@ -30,15 +30,15 @@ from typing import Any
 from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_holysheep.resilience.deadline import Deadline
-from langchain_holysheep.resilience.error_facts import (
+from langchain_holysheep.resilience._deadline import Deadline
+from langchain_holysheep.resilience._error_facts import (
     extract,
     is_connection,
     is_malformed,
     is_silent_timeout,
     is_unreachable,
 )
-from langchain_holysheep.resilience.exceptions import (
+from langchain_holysheep.resilience._exceptions import (
     AttemptTimeoutError,
     DeadlineExceededError,
     FirstTokenTimeoutError,

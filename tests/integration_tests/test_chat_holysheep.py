@@ -148,7 +148,7 @@ async def test_aiohttp_transport_treats_a_reset_as_a_dropped_connection(
 ) -> None:
     """aiohttp reports resets as connect timeouts; ours must not call it an outage."""
     from langchain_holysheep.resilience import default_registry
-    from langchain_holysheep.resilience.breaker import BreakerState
+    from langchain_holysheep.resilience._breaker import BreakerState
 
     sim.script("gpt-4.1", [], then=Fault.reset())
     model = _model(

@@ -16,7 +16,7 @@ from langchain_holysheep.resilience import (
     RetryPolicy,
     Router,
 )
-from langchain_holysheep.resilience.routes import Route
+from langchain_holysheep.resilience._routes import Route
 from langchain_holysheep.simulator import GatewaySimulator
 from tests.integration_tests.resilience.routed import RoutedChat
 

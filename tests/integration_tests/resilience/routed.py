@@ -17,7 +17,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
-from langchain_holysheep.resilience.events import LiveStreamMixin
+from langchain_holysheep.resilience._events import LiveStreamMixin
 
 
 class RoutedChat(LiveStreamMixin, BaseChatModel):

@@ -18,7 +18,7 @@ from langchain_holysheep.resilience import (
     RateLimiterRegistry,
     gateway_key,
 )
-from langchain_holysheep.resilience.routes import Route
+from langchain_holysheep.resilience._routes import Route
 from langchain_holysheep.simulator import Fault, GatewaySimulator
 from tests.integration_tests.resilience.conftest import Recorder
 from tests.integration_tests.resilience.routed import RoutedChat

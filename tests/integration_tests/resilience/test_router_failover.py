@@ -17,7 +17,7 @@ from langchain_holysheep.resilience import (
     Deadline,
     RetryPolicy,
 )
-from langchain_holysheep.resilience.routes import Route
+from langchain_holysheep.resilience._routes import Route
 from langchain_holysheep.simulator import Fault, GatewaySimulator
 from tests.integration_tests.resilience.routed import RoutedChat
 

@@ -171,7 +171,7 @@ def test_stream_without_done_is_finalised_with_usage(
 def test_stream_without_done_or_usage_finalised_after_tail(
     sim: GatewaySimulator, openai_model: Callable[..., Any], make_chat: MakeChat
 ) -> None:
-    from langchain_holysheep.resilience.routes import Route
+    from langchain_holysheep.resilience._routes import Route
 
     sim.script("gpt-4.1", [Fault.no_done(hang=True)])
     route = Route.of(openai_model("gpt-4.1"), is_gateway=True)

@@ -25,7 +25,7 @@ from langchain_holysheep.resilience import (
     default_registry,
     gateway_key,
 )
-from langchain_holysheep.resilience.breaker import LEGAL_TRANSITIONS
+from langchain_holysheep.resilience._breaker import LEGAL_TRANSITIONS
 from tests.unit_tests.resilience.fakes import FakeClock
 
 CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN

@@ -25,11 +25,11 @@ from langchain_holysheep.resilience import (
     Router,
     StreamInterruptedError,
 )
+from langchain_holysheep.resilience._deadline import Deadline
 from langchain_holysheep.resilience._loop import Send, Sleep, answer_loop
 from langchain_holysheep.resilience._rescue import StreamRescue
 from langchain_holysheep.resilience._router import continue_with_prefill
 from langchain_holysheep.resilience._streams import StreamWatch
-from langchain_holysheep.resilience.deadline import Deadline
 from tests.unit_tests.resilience.fakes import FakeClock
 
 MSGS: list[BaseMessage] = [HumanMessage("hello")]

@@ -25,7 +25,7 @@ from langchain_holysheep.resilience import (
     StreamStallError,
     default_policy,
 )
-from langchain_holysheep.resilience.errors import parse_retry_after
+from langchain_holysheep.resilience._policy import parse_retry_after
 from tests.unit_tests.resilience.fakes import (
     langchain_wrapped,
     status_error,

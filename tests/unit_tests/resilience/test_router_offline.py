@@ -21,7 +21,7 @@ from langchain_holysheep.resilience import (
     RetryPolicy,
     Router,
 )
-from langchain_holysheep.resilience.routes import (
+from langchain_holysheep.resilience._routes import (
     Requirements,
     Route,
     estimate_tokens,

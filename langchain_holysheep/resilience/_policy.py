@@ -30,7 +30,7 @@ from langchain_core.exceptions import (
     ModelRateLimitError,
 )
 
-from langchain_holysheep.resilience.error_facts import (
+from langchain_holysheep.resilience._error_facts import (
     ErrorInfo,
     extract,
     has_own_action,

@@ -21,8 +21,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from langchain_holysheep.catalogue import Capabilities, default_catalogue
-from langchain_holysheep.resilience.breaker import BreakerKey
-from langchain_holysheep.resilience.retry import RetryPolicy
+from langchain_holysheep.resilience._breaker import BreakerKey
+from langchain_holysheep.resilience._retry import RetryPolicy
 
 __all__ = [
     "Requirements",

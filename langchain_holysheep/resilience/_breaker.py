@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from langchain_holysheep.resilience.deadline import Clock
+from langchain_holysheep.resilience._deadline import Clock
 
 __all__ = [
     "BreakerConfig",

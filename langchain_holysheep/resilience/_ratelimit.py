@@ -19,8 +19,8 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 
-from langchain_holysheep.resilience.deadline import Clock, Deadline
-from langchain_holysheep.resilience.exceptions import RateLimitTimeoutError
+from langchain_holysheep.resilience._deadline import Clock, Deadline
+from langchain_holysheep.resilience._exceptions import RateLimitTimeoutError
 
 __all__ = [
     "RateLimit",

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 
-from langchain_holysheep.resilience.breaker import (
+from langchain_holysheep.resilience._breaker import (
     BreakerConfig,
     BreakerKey,
     BreakerSnapshot,
@@ -28,7 +28,7 @@ from langchain_holysheep.resilience.breaker import (
     Listeners,
     Transition,
 )
-from langchain_holysheep.resilience.deadline import Clock
+from langchain_holysheep.resilience._deadline import Clock
 
 __all__ = [
     "DEFAULT_GATEWAY_CONFIG",

@@ -34,14 +34,14 @@ from tenacity.retry import retry_base
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from langchain_holysheep.resilience.deadline import Deadline
-from langchain_holysheep.resilience.errors import (
+from langchain_holysheep.resilience._deadline import Deadline
+from langchain_holysheep.resilience._exceptions import RetriesExhaustedError
+from langchain_holysheep.resilience._policy import (
     Action,
     Decision,
     ErrorPolicy,
     default_policy,
 )
-from langchain_holysheep.resilience.exceptions import RetriesExhaustedError
 
 __all__ = [
     "RetryPolicy",
