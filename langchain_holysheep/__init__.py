@@ -2,6 +2,7 @@
 
 from importlib import metadata
 
+from langchain_holysheep._gateway_model import HolySheepGateway
 from langchain_holysheep.catalogue import (
     Catalogue,
     ModelInfo,
@@ -21,20 +22,32 @@ from langchain_holysheep.errors import (
 )
 from langchain_holysheep.resilience import (
     AllRoutesFailedError,
+    AttemptTimeoutError,
     BreakerConfig,
+    CircuitOpenError,
+    DeadlineExceededError,
     ErrorPolicy,
+    FirstTokenTimeoutError,
     RateLimit,
+    RateLimitTimeoutError,
+    ResilienceError,
+    RetriesExhaustedError,
     RetryPolicy,
     Route,
+    StreamFailureError,
     StreamInterruptedError,
+    StreamStallError,
 )
 from langchain_holysheep.spend import (
     Budget,
+    BudgetError,
     BudgetExceededError,
     HolySheepCallbackHandler,
+    LedgerError,
     PriceBook,
     SpendReport,
     SQLiteLedger,
+    UnpricedCallError,
     get_holysheep_callback,
     ledger_report,
 )
@@ -46,6 +59,19 @@ except metadata.PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "AllRoutesFailedError",
+    "AttemptTimeoutError",
+    "BudgetError",
+    "CircuitOpenError",
+    "DeadlineExceededError",
+    "FirstTokenTimeoutError",
+    "HolySheepGateway",
+    "LedgerError",
+    "RateLimitTimeoutError",
+    "ResilienceError",
+    "RetriesExhaustedError",
+    "StreamFailureError",
+    "StreamStallError",
+    "UnpricedCallError",
     "BreakerConfig",
     "ErrorPolicy",
     "RateLimit",

@@ -1,7 +1,40 @@
-"""The exceptions raised by `langchain_holysheep`.
+"""The exceptions raised by `langchain_holysheep`: one hierarchy.
 
 Every error says what went wrong and what to do next. None of them ever contains
 an API key: messages are built from model ids, URLs and server reasons only.
+Every public exception is importable from the package root
+(`from langchain_holysheep import CircuitOpenError`)::
+
+    HolySheepError
+    ├── ConfigurationError                 a setting cannot work (at construction)
+    │   ├── MissingAPIKeyError             no key given, HOLYSHEEP_API_KEY unset
+    │   ├── UnknownModelError              unknown id, or a likely typo of one
+    │   │   └── ModelNotServedError        the gateway answered 404 for the model
+    │   └── PricingError                   a price file or override is invalid
+    ├── GatewayAuthenticationError         401/403 from the gateway
+    ├── ResponseFormatError                a reply that is not a usable completion
+    ├── LedgerError                        the spend ledger cannot be read/written
+    │   └── LedgerClosedError
+    ├── ResilienceError                    raised by the router
+    │   ├── AllRoutesFailedError           every route failed or was skipped
+    │   ├── StreamInterruptedError         a live stream broke after content
+    │   ├── CircuitOpenError               (per route) its breaker is open
+    │   ├── RateLimitTimeoutError          (per route) no slot before the deadline
+    │   ├── DeadlineExceededError          the call's deadline passed (TimeoutError)
+    │   ├── AttemptTimeoutError            one attempt passed its timeout
+    │   ├── RetriesExhaustedError          (per route) retries used up
+    │   └── StreamFailureError             (per route) a stream cut/stalled/malformed
+    │       ├── FirstTokenTimeoutError
+    │       └── StreamStallError
+    └── BudgetError                        spend limits (never retried)
+        ├── BudgetExceededError            a call does not fit a budget
+        ├── SpendLimitExceededError        an agent's run/thread limit (from
+        │                                  langchain_holysheep.middleware)
+        └── UnpricedCallError              an unpriced model under a money cap
+
+Per-route errors are what the router records in `failures`; what reaches the
+caller is `AllRoutesFailedError` (or, for a chain of one route, the route's own
+error, so `except openai.RateLimitError` keeps working).
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ from langchain_holysheep.resilience import (
 )
 from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._drivers import AsyncIO, SyncIO, arun, run
-from langchain_holysheep.resilience._loop import Found, Send, answer_loop
+from langchain_holysheep.resilience._loop import Found, answer_loop
+from langchain_holysheep.resilience._ops import Send
 from langchain_holysheep.resilience._routes import Route
 
 __all__ = ["OnFailure", "ResilienceMiddleware", "StreamingMode"]

@@ -25,10 +25,10 @@ from langchain_holysheep.resilience._breaker import (
     BreakerSnapshot,
     CircuitBreaker,
     Listener,
-    Listeners,
     Transition,
 )
 from langchain_holysheep.resilience._deadline import Clock
+from langchain_holysheep.resilience._listeners import Listeners
 
 __all__ = [
     "DEFAULT_GATEWAY_CONFIG",

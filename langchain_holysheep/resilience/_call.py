@@ -20,7 +20,10 @@ from langchain_holysheep._contract import (
     ATTEMPT_EVENT,
     CIRCUIT_EVENT,
     FALLBACK_EVENT,
+    AttemptEvent,
     CallMetadata,
+    CircuitEvent,
+    FallbackEvent,
 )
 from langchain_holysheep.resilience._breaker import BreakerState, CircuitBreaker
 from langchain_holysheep.resilience._breakers import BreakerRegistry
@@ -341,24 +344,18 @@ class CallState:
     def _circuit_event(
         self, breaker: CircuitBreaker, old: BreakerState, route: Route
     ) -> None:
-        if not self.reporting:
-            return
-        snap = breaker.snapshot()
-        self.events.append(
-            Event(
-                CIRCUIT_EVENT,
-                {
-                    "model": breaker.key[1],
-                    "base_url": breaker.key[0],
-                    "old": old.value,
-                    "new": snap.state.value,
-                    "reason": snap.last_failure
-                    if snap.state is BreakerState.OPEN
-                    else "",
-                    "route_model": route.name,
-                },
-            )
-        )
+        if self.reporting:
+            snap = breaker.snapshot()
+            opened = snap.state is BreakerState.OPEN
+            payload: CircuitEvent = {
+                "model": breaker.key[1],
+                "base_url": breaker.key[0],
+                "old": old.value,
+                "new": snap.state.value,
+                "reason": snap.last_failure if opened else "",
+                "route_model": route.name,
+            }
+            self.events.append(Event(CIRCUIT_EVENT, payload))
 
     def _attempt_event(
         self,
@@ -367,22 +364,17 @@ class CallState:
         decision: Decision | None,
         action: str,
     ) -> None:
-        if not self.reporting:
-            return
-        self.events.append(
-            Event(
-                ATTEMPT_EVENT,
-                {
-                    "model": attempt.route.name,
-                    "route_index": attempt.index,
-                    "attempt": self.attempts,
-                    "error": None if exc is None else _short(exc),
-                    "status": None if decision is None else decision.status,
-                    "action": action,
-                    "elapsed_ms": round((self._clock() - attempt.started) * 1000, 1),
-                },
-            )
-        )
+        if self.reporting:
+            payload: AttemptEvent = {
+                "model": attempt.route.name,
+                "route_index": attempt.index,
+                "attempt": self.attempts,
+                "error": None if exc is None else _short(exc),
+                "status": None if decision is None else decision.status,
+                "action": action,
+                "elapsed_ms": round((self._clock() - attempt.started) * 1000, 1),
+            }
+            self.events.append(Event(ATTEMPT_EVENT, payload))
 
     def _fallback_event(
         self,
@@ -393,22 +385,16 @@ class CallState:
         status: int | None,
         elapsed_ms: float,
     ) -> None:
-        if not self.reporting:
-            return
-        nxt = self.queue[0][1].name if self.queue else None
-        self.events.append(
-            Event(
-                FALLBACK_EVENT,
-                {
-                    "model": route.name,
-                    "route_index": idx,
-                    "next_model": nxt,
-                    "attempt": self.attempts,
-                    "error": reason if exc is None else _short(exc),
-                    "reason": reason,
-                    "status": status,
-                    "action": "fallback",
-                    "elapsed_ms": round(elapsed_ms, 1),
-                },
-            )
-        )
+        if self.reporting:
+            payload: FallbackEvent = {
+                "model": route.name,
+                "route_index": idx,
+                "next_model": self.queue[0][1].name if self.queue else None,
+                "attempt": self.attempts,
+                "error": reason if exc is None else _short(exc),
+                "reason": reason,
+                "status": status,
+                "action": "fallback",
+                "elapsed_ms": round(elapsed_ms, 1),
+            }
+            self.events.append(Event(FALLBACK_EVENT, payload))

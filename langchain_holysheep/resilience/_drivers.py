@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from langchain_holysheep.resilience._bounded import BoundExceeded, run_bounded
-from langchain_holysheep.resilience._loop import (
+from langchain_holysheep.resilience._ops import (
     Acquire,
     Close,
     Deliver,

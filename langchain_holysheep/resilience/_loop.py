@@ -5,10 +5,10 @@ call: which route next, admission by its breakers, its rate-limit slot, retries
 on tenacity's own iteration protocol (`Retrying.iter`: attempt, sleep, or done),
 what a failure means (classified once, by `CallState`), falling over, stream
 rescue. They do no I/O: they yield operations (`Send`, `Open`, `Read`, `Close`,
-`Sleep`, `Acquire`, `Deliver`) that a driver (`_drivers.py`) performs with a
-transport and sends the result back (or throws the error in). The sync, async,
-stream and astream drivers, and the agent middleware, only call, `await` and
-`yield`.
+`Sleep`, `Acquire`, `Deliver`, in `_ops.py`) that a driver (`_drivers.py`)
+performs with a transport and sends the result back (or throws the error in).
+The sync, async, stream and astream drivers, and the agent middleware, only
+call, `await` and `yield`.
 """
 
 from __future__ import annotations
@@ -23,13 +23,22 @@ from tenacity import DoAttempt, DoSleep, RetryCallState
 
 from langchain_holysheep.resilience._call import Attempt, CallState
 from langchain_holysheep.resilience._exceptions import (
-    AttemptTimeoutError,
     DeadlineExceededError,
     RetriesExhaustedError,
     StreamInterruptedError,
 )
+from langchain_holysheep.resilience._ops import (
+    Acquire,
+    Close,
+    Deliver,
+    Loop,
+    Op,
+    Open,
+    Read,
+    Send,
+    Sleep,
+)
 from langchain_holysheep.resilience._policy import Action, Decision
-from langchain_holysheep.resilience._ratelimit import RateLimiter
 from langchain_holysheep.resilience._rescue import StreamRescue
 from langchain_holysheep.resilience._routes import Route
 from langchain_holysheep.resilience._streams import (
@@ -42,94 +51,13 @@ if TYPE_CHECKING:
     from langchain_holysheep.resilience._router import Router
 
 __all__ = [
-    "Acquire",
-    "Close",
-    "Deliver",
+    "Found",
     "Loop",
-    "Op",
-    "Open",
-    "Read",
-    "Send",
-    "Sleep",
     "answer_loop",
     "stream_loop",
 ]
 
 
-# -- operations ----------------------------------------------------------------------
-@dataclass(slots=True)
-class Send:
-    """Make one non-streaming attempt; the driver sends back the reply.
-
-    `timeout`: wall-clock bound of the attempt (`None`: unbounded).
-    """
-
-    route: Route
-    messages: Any
-    kwargs: dict[str, Any]
-    timeout: float | None
-    call: CallState
-
-    def expired(self) -> BaseException:
-        """The error for an attempt cut at `timeout`."""
-        if self.call.deadline.expired:
-            return DeadlineExceededError(self.call.deadline.seconds)
-        return AttemptTimeoutError(self.route.name, self.timeout or 0.0)
-
-
-@dataclass(slots=True)
-class Open:
-    """Open a streamed attempt; the driver sends back a chunk source.
-
-    `timed`: reads need timeouts (a sync driver then reads in a pump thread).
-    """
-
-    route: Route
-    messages: Any
-    kwargs: dict[str, Any]
-    timed: bool
-
-
-@dataclass(slots=True)
-class Read:
-    """Read the next chunk (`None` at the end); may throw `ReadTimeout`."""
-
-    source: Any
-    timeout: float | None
-
-
-@dataclass(slots=True)
-class Close:
-    """Close a source (the HTTP response)."""
-
-    source: Any
-
-
-@dataclass(slots=True)
-class Sleep:
-    """Back off before the next attempt."""
-
-    seconds: float
-
-
-@dataclass(slots=True)
-class Acquire:
-    """Wait for a rate-limit slot (may throw `RateLimitTimeoutError`)."""
-
-    limiter: RateLimiter
-    tokens: int
-    call: CallState
-
-
-@dataclass(slots=True)
-class Deliver:
-    """Hand a chunk to the consumer of the stream."""
-
-    chunk: ChatGenerationChunk
-
-
-Op: TypeAlias = Send | Open | Read | Close | Sleep | Acquire | Deliver
-Loop: TypeAlias = Generator[Op, Any, Any]
 Body = Callable[[int, Route, Attempt], Loop]
 Found: TypeAlias = tuple[int, Route, Any]
 

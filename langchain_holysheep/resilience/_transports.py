@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
-from langchain_holysheep.resilience._loop import Open, Send
+from langchain_holysheep.resilience._ops import Open, Send
 
 __all__ = [
     "AsyncModelTransport",

@@ -26,7 +26,8 @@ from langchain_holysheep.resilience import (
     StreamInterruptedError,
 )
 from langchain_holysheep.resilience._deadline import Deadline
-from langchain_holysheep.resilience._loop import Send, Sleep, answer_loop
+from langchain_holysheep.resilience._loop import answer_loop
+from langchain_holysheep.resilience._ops import Send, Sleep
 from langchain_holysheep.resilience._rescue import StreamRescue
 from langchain_holysheep.resilience._router import continue_with_prefill
 from langchain_holysheep.resilience._streams import StreamWatch
