@@ -14,13 +14,14 @@ from langchain.agents import create_agent
 from langchain.agents.middleware import (
     ModelCallLimitMiddleware,
     ModelFallbackMiddleware,
+    ModelRetryMiddleware,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_holysheep import ChatHolySheep
+from langchain_holysheep import ChatHolySheep, get_holysheep_callback
 from langchain_holysheep.middleware import (
     ResilienceMiddleware,
     SpendLimitExceededError,
@@ -34,7 +35,12 @@ from langchain_holysheep.resilience import (
     StreamInterruptedError,
 )
 from langchain_holysheep.simulator import Fault, GatewaySimulator
-from langchain_holysheep.spend import PriceBook, TokenUsage
+from langchain_holysheep.spend import (
+    Budget,
+    BudgetExceededError,
+    PriceBook,
+    TokenUsage,
+)
 
 FAST = RetryPolicy(max_attempts=2, initial=0.01, max_backoff=0.02, min_wait=0.01)
 
@@ -338,3 +344,83 @@ def test_spend_is_priced_by_the_served_model_under_model_fallback_middleware(
     assert out["run_spend_usd"] == billed_cost(sim)
     gpt_price = PriceBook(use_env=False).price("gpt-4.1")
     assert gpt_price is not None and out["run_spend_usd"] > 0
+
+
+# -- refusal messages ---------------------------------------------------------------
+# max_tokens=20 at $1000 per 1M output tokens: every call's worst case is $0.0200.
+def test_budget_refusal_names_the_total_window_once(sim: GatewaySimulator) -> None:
+    budget = Budget("0.015", window="total", name="team")
+    with (
+        get_holysheep_callback(budget=budget, pricebook=STEEP),
+        pytest.raises(BudgetExceededError) as info,
+    ):
+        holysheep(sim, max_tokens=20).invoke("hello")
+    assert str(info.value) == (
+        "Budget 'team' exceeded (window: total): limit $0.0150, spent $0.0000, "
+        "reserved by calls in flight $0.0000, left $0.0150; this call for gpt-4.1 "
+        "needs up to $0.0200 (worst case: prompt x input price + max_tokens x "
+        "output price). No request was sent. Set a lower max_tokens, use a cheaper "
+        "model, raise the limit, or reset the budget."
+    )
+    assert sim.log.count() == 0
+
+
+# -- composition with LangChain's middleware -----------------------------------------
+def test_budget_refusal_is_not_retried_by_model_retry_middleware(
+    sim: GatewaySimulator,
+) -> None:
+    # A budget from the surrounding block: LangChain's default retry_on reads
+    # the ModelError taxonomy and passes the refusal on at once.
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[ModelRetryMiddleware(initial_delay=0, jitter=False)],
+    )
+    with (
+        get_holysheep_callback(
+            budget=Budget("0.015", window="total"), pricebook=STEEP
+        ) as cb,
+        pytest.raises(BudgetExceededError),
+    ):
+        agent.invoke(ASK_WEATHER)
+    assert cb.report().rejected == 1
+    assert sim.log.count() == 0
+
+
+def test_spend_limit_outside_model_retry_ends_the_run(sim: GatewaySimulator) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(run_limit="0.015", pricebook=STEEP),
+            ModelRetryMiddleware(initial_delay=0, jitter=False),
+        ],
+    )
+    final = agent.invoke(ASK_WEATHER)["messages"][-1]
+    assert final.text.startswith("I have stopped here: the spend limit of this run")
+    assert final.response_metadata["holysheep_spend"]["limit_reached"] == "run"
+    assert sim.log.count() == 0
+
+
+def test_model_retry_outside_spend_limit_does_not_retry_the_refusal(
+    sim: GatewaySimulator,
+) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            ModelRetryMiddleware(initial_delay=0, jitter=False),
+            SpendLimitMiddleware(
+                run_limit="0.015", pricebook=STEEP, exit_behavior="error"
+            ),
+        ],
+    )
+    with pytest.raises(SpendLimitExceededError):
+        agent.invoke(ASK_WEATHER)
+    assert sim.log.count() == 0
+
+
+# -- a budget that cannot be checked refuses the call --------------------------------
+
+
+# -- arguments are checked at construction -------------------------------------------
