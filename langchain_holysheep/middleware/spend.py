@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
@@ -13,11 +13,11 @@ from langgraph.channels.untracked_value import UntrackedValue
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
-from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.middleware._runconfig import (
     quiet_budget_refusals,
     scoped_config,
 )
+from langchain_holysheep.middleware._validate import check_spend_limit_args
 from langchain_holysheep.spend import (
     Budget,
     BudgetError,
@@ -65,20 +65,6 @@ class SpendLimitExceededError(BudgetError):
         )
 
 
-def _money(value: Decimal | str | int | float | None, name: str) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigurationError(
-            f"{name} must be an amount in USD, got {value!r}"
-        ) from None
-    if not amount.is_finite() or amount <= 0:
-        raise ConfigurationError(f"{name} must be > 0 USD, got {value!r}")
-    return amount
-
-
 class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
     """Caps what an agent may spend, per run and per thread, in money.
 
@@ -108,6 +94,10 @@ class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
         pricebook: the prices (default: catalogue + `HOLYSHEEP_PRICING_FILE`).
         allow_unpriced: let calls to unpriced models through (default `True`).
 
+    Raises:
+        ConfigurationError: at construction, for an argument that cannot work
+            (the message names it and says what to pass).
+
     Example:
         ```python
         from langchain.agents import create_agent
@@ -136,18 +126,15 @@ class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
         allow_unpriced: bool = True,
     ) -> None:
         super().__init__()
-        self.run_limit = _money(run_limit, "run_limit")
-        self.thread_limit = _money(thread_limit, "thread_limit")
-        if self.run_limit is None and self.thread_limit is None:
-            raise ConfigurationError(
-                "SpendLimitMiddleware needs run_limit and/or thread_limit (USD)."
-            )
-        if exit_behavior not in ("end", "error"):
-            raise ConfigurationError(
-                f"exit_behavior must be 'end' or 'error', got {exit_behavior!r}"
-            )
-        self.exit_behavior = exit_behavior
-        self.pricebook = pricebook or PriceBook()
+        self.run_limit, self.thread_limit = check_spend_limit_args(
+            run_limit=run_limit,
+            thread_limit=thread_limit,
+            exit_behavior=exit_behavior,
+            pricebook=pricebook,
+            allow_unpriced=allow_unpriced,
+        )
+        self.exit_behavior: Literal["end", "error"] = exit_behavior
+        self.pricebook = pricebook if pricebook is not None else PriceBook()
         self.allow_unpriced = allow_unpriced
         quiet_budget_refusals()
 

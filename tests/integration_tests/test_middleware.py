@@ -6,6 +6,7 @@ which request, what failed, what was billed.
 
 from __future__ import annotations
 
+import importlib.util
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,7 @@ from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_holysheep import ChatHolySheep, get_holysheep_callback
+from langchain_holysheep.errors import ConfigurationError, UnknownModelError
 from langchain_holysheep.middleware import (
     ResilienceMiddleware,
     SpendLimitExceededError,
@@ -31,6 +33,7 @@ from langchain_holysheep.resilience import (
     AllRoutesFailedError,
     BreakerConfig,
     BreakerRegistry,
+    RateLimit,
     RetryPolicy,
     StreamInterruptedError,
 )
@@ -348,6 +351,8 @@ def test_spend_is_priced_by_the_served_model_under_model_fallback_middleware(
 
 # -- refusal messages ---------------------------------------------------------------
 # max_tokens=20 at $1000 per 1M output tokens: every call's worst case is $0.0200.
+
+
 def test_budget_refusal_names_the_total_window_once(sim: GatewaySimulator) -> None:
     budget = Budget("0.015", window="total", name="team")
     with (
@@ -424,3 +429,123 @@ def test_model_retry_outside_spend_limit_does_not_retry_the_refusal(
 
 
 # -- arguments are checked at construction -------------------------------------------
+def test_a_bad_pricebook_fails_before_anything_is_sent(sim: GatewaySimulator) -> None:
+    with pytest.raises(ConfigurationError, match=r"pricebook must be a PriceBook"):
+        agent = create_agent(
+            holysheep(sim, max_tokens=20),
+            tools=TOOLS,
+            middleware=[SpendLimitMiddleware(run_limit="1", pricebook="x")],  # type: ignore[arg-type]
+        )
+        agent.invoke(ASK_WEATHER)
+    assert sim.log.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pricebook": "x"}, r"pricebook must be a PriceBook .* got 'x' \(str\)"),
+        ({"pricebook": "prices.toml"}, r"PriceBook\.from_file\(path\)"),
+        (
+            {"pricebook": {"m": {"input": "1", "output": "2"}}},
+            r"PriceBook\(\{\.\.\.\}\)",
+        ),
+        ({"allow_unpriced": "no"}, r"allow_unpriced must be True or False, got 'no'"),
+        ({"allow_unpriced": 0}, r"allow_unpriced must be True or False, got 0 \(int\)"),
+        ({"exit_behavior": "stop"}, r"exit_behavior must be 'end' or 'error'"),
+        ({"run_limit": "abc"}, r"run_limit must be an amount in USD such as '0.50'"),
+        ({"run_limit": True}, r"run_limit must be an amount in USD"),
+        ({"run_limit": [1]}, r"run_limit must be an amount in USD"),
+        ({"run_limit": "0"}, r"run_limit must be a finite amount of USD above 0"),
+        ({"run_limit": -1}, r"run_limit must be a finite amount of USD above 0"),
+        ({"run_limit": float("nan")}, r"run_limit must be a finite amount"),
+        ({"run_limit": "Infinity"}, r"run_limit must be a finite amount"),
+        ({"thread_limit": "1,5"}, r"thread_limit must be an amount in USD"),
+        ({"run_limit": None}, r"needs run_limit and/or thread_limit"),
+    ],
+)
+def test_spend_limit_arguments_are_checked(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        SpendLimitMiddleware(**{"run_limit": "1", **kwargs})
+
+
+def test_spend_limits_read_numeric_strings_as_decimal() -> None:
+    mw = SpendLimitMiddleware(run_limit=" 0.50 ", thread_limit=0.1)
+    assert (mw.run_limit, mw.thread_limit) == (Decimal("0.50"), Decimal("0.1"))
+    assert isinstance(mw.run_limit, Decimal)
+    assert SpendLimitMiddleware(thread_limit=2).thread_limit == Decimal(2)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((123,), {}, r"fallback #1 is 123 \(int\): pass a chat model instance"),
+        (("gemini-2.5-flash", None), {}, r"fallback #2 is None"),
+        (({"model": "deepseek-v3.2"},), {}, r"configure the model itself"),
+        ((["gemini-2.5-flash"],), {}, r"Fallbacks are positional arguments"),
+        (("",), {}, r"fallback #1 is an empty string"),
+        (("opneai:gpt-4.1",), {}, r"init_chat_model does not know the provider"),
+        (("openai:",), {}, r"is not a 'provider:model' string"),
+        ((), {"retry": "fast"}, r"retry must be a RetryPolicy .* use max_retries=N"),
+        ((), {"breakers": "x"}, r"breakers must be a BreakerRegistry"),
+        ((), {"breakers": BreakerConfig()}, r"breakers=BreakerRegistry\(config\)"),
+        ((), {"rate_limits": RateLimit(requests_per_minute=5)}, r"registry\.configure"),
+        ((), {"error_policy": {429: "fallback"}}, r"error_policy must be an? Error"),
+        (
+            (),
+            {"deadline": "10"},
+            r"deadline must be a number of seconds .* '10' \(str\)",
+        ),
+        ((), {"deadline": 0}, r"deadline must be more than 0 seconds"),
+        ((), {"deadline": float("nan")}, r"deadline must be more than 0 seconds"),
+        ((), {"timeout": -1}, r"timeout must be more than 0 seconds"),
+        ((), {"timeout": True}, r"timeout must be a number of seconds"),
+        ((), {"max_retries": 1.5}, r"max_retries must be a whole number .* 1\.5"),
+        ((), {"max_retries": True}, r"max_retries must be a whole number"),
+        ((), {"max_retries": -1}, r"max_retries must be 0 or more"),
+        ((), {"on_failure": "ignore"}, r"on_failure must be 'error' or 'continue'"),
+        ((), {"streaming": "fast"}, r"streaming must be 'buffer' or 'live'"),
+        ((), {"sleep": 0.1}, r"sleep must be a function or None"),
+    ],
+)
+def test_resilience_arguments_are_checked(
+    args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ResilienceMiddleware(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"), [("gpt-4.1-turbo", "gpt-4.1"), ("gtp-4.1", "gpt-4.1")]
+)
+def test_mistyped_fallback_ids_fail_at_construction(typo: str, meant: str) -> None:
+    with pytest.raises(UnknownModelError) as info:
+        ResilienceMiddleware("gemini-2.5-flash", typo)
+    assert meant in info.value.suggestions
+    assert "It is ResilienceMiddleware fallback #2." in str(info.value)
+    assert f"ChatHolySheep(model={typo!r}, validate_model=False)" in str(info.value)
+
+
+def test_provider_package_must_be_installed() -> None:
+    if importlib.util.find_spec("langchain_ibm") is not None:
+        pytest.skip("langchain-ibm is installed here")
+    with pytest.raises(ConfigurationError, match=r"pip install langchain-ibm"):
+        ResilienceMiddleware("ibm:granite-3-8b-instruct")
+
+
+def test_valid_resilience_arguments_are_accepted(sim: GatewaySimulator) -> None:
+    mw = ResilienceMiddleware(
+        "sonnet",  # an alias
+        "brand-new-gateway-model",  # unknown, but no typo of a known id
+        "openai:gpt-4.1",
+        openai_model(sim, "deepseek-v3.2"),
+        max_retries=0,
+        deadline=10,
+        timeout=2.5,
+        retry=FAST,
+        breakers=BreakerRegistry(),
+        on_failure=lambda exc: "sorry",
+        streaming="live",
+    )
+    assert len(mw.fallbacks) == 4
