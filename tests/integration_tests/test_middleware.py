@@ -44,6 +44,7 @@ from langchain_holysheep.spend import (
     PriceBook,
     TokenUsage,
 )
+from langchain_holysheep.spend.budget_errors import BudgetCheckError
 
 FAST = RetryPolicy(max_attempts=2, initial=0.01, max_backoff=0.02, min_wait=0.01)
 
@@ -351,6 +352,77 @@ def test_spend_is_priced_by_the_served_model_under_model_fallback_middleware(
 
 # -- refusal messages ---------------------------------------------------------------
 # max_tokens=20 at $1000 per 1M output tokens: every call's worst case is $0.0200.
+FIRST_CALL_REFUSED = (
+    "Agent spend limit reached: this {scope} has spent $0.0000 of its {scope}_limit "
+    "of $0.0150 ($0.0150 left), and the next model call (gpt-4.1) could cost up to "
+    "$0.0200 (worst case: prompt x input price + max_tokens x output price). No "
+    "request was sent. Set a lower max_tokens on the model, use a cheaper model, "
+    "raise {scope}_limit, or {fresh}."
+)
+
+
+@pytest.mark.parametrize(
+    ("scope", "fresh"), [("run", "start a new run"), ("thread", "use a new thread")]
+)
+def test_refusal_message_reads_cleanly(
+    sim: GatewaySimulator, scope: str, fresh: str
+) -> None:
+    limits = {f"{scope}_limit": "0.015"}
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(**limits, pricebook=STEEP, exit_behavior="error")
+        ],
+        checkpointer=InMemorySaver(),
+    )
+    config: Any = {"configurable": {"thread_id": "t-1"}}
+    with pytest.raises(SpendLimitExceededError) as info:
+        agent.invoke(ASK_WEATHER, config)
+    assert str(info.value) == FIRST_CALL_REFUSED.format(scope=scope, fresh=fresh)
+    assert (info.value.requested, info.value.model) == (Decimal("0.02"), "gpt-4.1")
+    assert sim.log.count() == 0
+
+
+def test_final_message_when_the_first_call_does_not_fit(sim: GatewaySimulator) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[SpendLimitMiddleware(run_limit="0.015", pricebook=STEEP)],
+    )
+    final = agent.invoke(ASK_WEATHER)["messages"][-1]
+    assert final.text == (
+        "I have stopped here: the spend limit of this run is reached ($0.0000 spent "
+        "of $0.0150), and the next model call could cost more than what is left."
+    )
+    assert sim.log.count() == 0
+
+
+@pytest.mark.filterwarnings("ignore:No price is known for model 'mystery-model'")
+def test_unpriced_refusal_says_so(sim: GatewaySimulator) -> None:
+    agent = create_agent(
+        openai_model(sim, "mystery-model"),
+        tools=[],
+        middleware=[
+            SpendLimitMiddleware(
+                run_limit="1",
+                pricebook=PriceBook(use_env=False),
+                allow_unpriced=False,
+                exit_behavior="error",
+            )
+        ],
+    )
+    with pytest.raises(SpendLimitExceededError) as info:
+        agent.invoke({"messages": [("user", "hello")]})
+    assert str(info.value) == (
+        "Agent spend limit of this run cannot be checked: no price is known for "
+        "'mystery-model', so the next model call's cost cannot be counted against "
+        "run_limit ($0.0000 spent of $1.0000). No request was sent. Add a price "
+        "(pricebook=PriceBook({...}) or $HOLYSHEEP_PRICING_FILE) or pass "
+        "allow_unpriced=True."
+    )
+    assert info.value.unpriced == ["mystery-model"]
+    assert sim.log.count() == 0
 
 
 def test_budget_refusal_names_the_total_window_once(sim: GatewaySimulator) -> None:
@@ -407,6 +479,27 @@ def test_spend_limit_outside_model_retry_ends_the_run(sim: GatewaySimulator) -> 
     assert sim.log.count() == 0
 
 
+def test_refusal_swallowed_by_an_inner_middleware_still_ends_the_run(
+    sim: GatewaySimulator,
+) -> None:
+    # retry_on=(Exception,) retries anything, and on_failure="continue" turns
+    # the last failure into an answer: the limit still decides.
+    retry_all = ModelRetryMiddleware(
+        retry_on=(Exception,), initial_delay=0, jitter=False
+    )
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(run_limit="0.015", pricebook=STEEP),
+            retry_all,
+        ],
+    )
+    final = agent.invoke(ASK_WEATHER)["messages"][-1]
+    assert final.text.startswith("I have stopped here: the spend limit of this run")
+    assert sim.log.count() == 0
+
+
 def test_model_retry_outside_spend_limit_does_not_retry_the_refusal(
     sim: GatewaySimulator,
 ) -> None:
@@ -425,7 +518,79 @@ def test_model_retry_outside_spend_limit_does_not_retry_the_refusal(
     assert sim.log.count() == 0
 
 
+def test_model_fallback_outside_spend_limit_does_not_switch_model(
+    sim: GatewaySimulator,
+) -> None:
+    # deepseek-v3.2 (catalogue prices) would fit where gpt-4.1 does not: an
+    # "error" refusal must still stop the run, not become a switch of model.
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            ModelFallbackMiddleware(openai_model(sim, "deepseek-v3.2")),
+            SpendLimitMiddleware(
+                run_limit="0.015", pricebook=STEEP, exit_behavior="error"
+            ),
+        ],
+    )
+    with pytest.raises(SpendLimitExceededError) as info:
+        agent.invoke(ASK_WEATHER)
+    assert info.value.model == "gpt-4.1"
+    assert sim.log.count() == 0
+
+
+async def test_async_model_fallback_inside_spend_limit_does_not_switch_model(
+    sim: GatewaySimulator,
+) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(run_limit="0.015", pricebook=STEEP),
+            ModelFallbackMiddleware(openai_model(sim, "deepseek-v3.2")),
+        ],
+    )
+    out = await agent.ainvoke(ASK_WEATHER)
+    assert out["messages"][-1].text.startswith(
+        "I have stopped here: the spend limit of this run"
+    )
+    assert sim.log.count() == 0
+
+
 # -- a budget that cannot be checked refuses the call --------------------------------
+class _UnreachablePrices(PriceBook):
+    """Prices from a service that is down: every worst case fails."""
+
+    def worst_case_cost(self, *args: Any, **kwargs: Any) -> Decimal | None:
+        raise ConnectionError("price service unreachable")
+
+
+@pytest.mark.parametrize("exit_behavior", ["end", "error"])
+def test_reservation_failure_fails_closed(
+    sim: GatewaySimulator, exit_behavior: Any
+) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(
+                run_limit="1",
+                pricebook=_UnreachablePrices(use_env=False),
+                exit_behavior=exit_behavior,
+            ),
+            ModelRetryMiddleware(initial_delay=0, jitter=False),
+        ],
+    )
+    with pytest.raises(BudgetCheckError) as info:
+        agent.invoke(ASK_WEATHER)
+    assert str(info.value) == (
+        "Budget 'agent run' could not reserve the worst-case cost of this call to "
+        "gpt-4.1 (the cause is in the log of langchain_holysheep.spend.callback), "
+        "so the call was refused: no request was sent. Fix the cause (usually the "
+        "prices: pass a PriceBook, e.g. PriceBook({'my-model': {'input': '1.00', "
+        "'output': '3.00'}})) and run again."
+    )
+    assert sim.log.count() == 0
 
 
 # -- arguments are checked at construction -------------------------------------------
@@ -549,3 +714,23 @@ def test_valid_resilience_arguments_are_accepted(sim: GatewaySimulator) -> None:
         streaming="live",
     )
     assert len(mw.fallbacks) == 4
+
+
+def test_another_budgets_refusal_passes_through_unchanged(
+    sim: GatewaySimulator,
+) -> None:
+    # The team budget refuses, not the agent's run limit: the caller gets the
+    # team budget's refusal, not a run ended for a limit that was not reached.
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[SpendLimitMiddleware(run_limit="1", pricebook=STEEP)],
+    )
+    team = Budget("0.015", window="total", name="team")
+    with (
+        get_holysheep_callback(budget=team, pricebook=STEEP),
+        pytest.raises(BudgetExceededError) as info,
+    ):
+        agent.invoke(ASK_WEATHER)
+    assert info.value.budget == "team"
+    assert sim.log.count() == 0
