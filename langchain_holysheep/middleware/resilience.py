@@ -153,15 +153,22 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         asleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(max_retries, bool) or max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
-        if streaming not in ("buffer", "live"):
-            raise ValueError(f"streaming must be 'buffer' or 'live', got {streaming!r}")
-        if on_failure not in ("error", "continue") and not callable(on_failure):
-            raise ValueError("on_failure must be 'error', 'continue' or a callable")
-        for name, value in (("deadline", deadline), ("timeout", timeout)):
-            if value is not None and (math.isnan(value) or value <= 0):
-                raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
+        from langchain_holysheep.middleware._validate import check_resilience_args
+
+        check_resilience_args(
+            fallbacks,
+            max_retries=max_retries,
+            retry=retry,
+            error_policy=error_policy,
+            deadline=deadline,
+            timeout=timeout,
+            breakers=breakers,
+            rate_limits=rate_limits,
+            on_failure=on_failure,
+            streaming=streaming,
+            sleep=sleep,
+            asleep=asleep,
+        )
         self.fallbacks = fallbacks
         self.retry = retry or RetryPolicy(max_attempts=max_retries + 1)
         self.error_policy = (error_policy or default_policy()).with_overrides(

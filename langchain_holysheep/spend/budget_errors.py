@@ -6,17 +6,74 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from langchain_core.exceptions import ModelError
+
 from langchain_holysheep.errors import HolySheepError
 from langchain_holysheep.spend.pricing import format_money
 
-__all__ = ["BudgetError", "BudgetExceededError", "ThresholdEvent", "UnpricedCallError"]
+__all__ = [
+    "BudgetCheckError",
+    "BudgetError",
+    "BudgetExceededError",
+    "ThresholdEvent",
+    "UnpricedCallError",
+    "display_places",
+    "window_label",
+]
 
 _ZERO = Decimal(0)
+_MIN_PLACES, _MAX_PLACES = 4, 10
 
 
-class BudgetError(HolySheepError):
-    """A call was refused by a budget before anything was sent."""
+def display_places(
+    *amounts: Decimal, larger: tuple[Decimal, Decimal] | None = None
+) -> int:
+    """Decimal places that show `amounts` (USD) without misleading rounding.
 
+    Four places, or more (up to ten) so that no amount above zero shows as
+    `$0.0000` and, when `larger=(a, b)` with `a > b`, `a` shows as larger than
+    `b` (a refusal never reads "needs up to $0.0001, left $0.0001").
+    """
+    for places in range(_MIN_PLACES, _MAX_PLACES + 1):
+        step = Decimal(1).scaleb(-places)
+        if any(a > 0 and a.quantize(step) == 0 for a in amounts):
+            continue
+        if (
+            larger is not None
+            and larger[0] > larger[1]
+            and larger[0].quantize(step) <= larger[1].quantize(step)
+        ):
+            continue
+        return places
+    return _MAX_PLACES
+
+
+def window_label(window: str, window_id: str) -> str:
+    """A budget window as a reader says it: `"day 2026-11-03"`, `"this run"`.
+
+    The id of a `"run"` window is an internal run key and the `"total"` window
+    has no id of its own, so neither is shown.
+    """
+    if window == "run":
+        return "this run"
+    if window == "total" or not window_id or window_id == window:
+        return window
+    if window == "hour":
+        return f"hour {window_id}:00"
+    return f"{window} {window_id}"
+
+
+class BudgetError(HolySheepError, ModelError):
+    """A call was refused by a budget before anything was sent.
+
+    A LangChain `ModelError` with `is_retryable = False`: sending the same
+    request again cannot succeed, so LangChain's `ModelRetryMiddleware` (its
+    default `retry_on`) and `Runnable` retry helpers built on the taxonomy pass
+    it on at once. `holysheep_action = "stop"` tells our own routers the same:
+    no retry, no fallback.
+    """
+
+    is_retryable = False
     holysheep_action = "stop"  # the router never retries or falls back on it
 
 
@@ -53,9 +110,17 @@ class BudgetExceededError(BudgetError):
         self.reserved, self.requested = reserved, requested
         self.window, self.window_id = window, window_id
         self.scope, self.scope_key, self.model = scope, scope_key, model
+        self.resets_at = resets_at
         who = "" if scope == "global" else f" for {scope}={scope_key!r}"
         call = f" for {model}" if model else ""
         left = max(limit - spent - reserved, _ZERO)
+        places = display_places(
+            limit, spent, reserved, left, requested, larger=(requested, left)
+        )
+
+        def usd(amount: Decimal) -> str:
+            return format_money(amount, places=places)
+
         when = (
             f"wait for the {window} window to roll over at {resets_at}"
             if resets_at
@@ -64,12 +129,13 @@ class BudgetExceededError(BudgetError):
             else "reset the budget"
         )
         super().__init__(
-            f"Budget {budget!r} exceeded{who} (window {window} {window_id}): limit "
-            f"{format_money(limit)}, spent {format_money(spent)}, reserved by calls "
-            f"in flight {format_money(reserved)}, left {format_money(left)}; this "
-            f"call{call} needs up to {format_money(requested)} (worst case: prompt "
-            "x input price + max_tokens x output price). No request was sent. "
-            f"Set a lower max_tokens, use a cheaper model, raise the limit, or {when}."
+            f"Budget {budget!r} exceeded{who} (window: "
+            f"{window_label(window, window_id)}): limit {usd(limit)}, spent "
+            f"{usd(spent)}, reserved by calls in flight {usd(reserved)}, left "
+            f"{usd(left)}; this call{call} needs up to {usd(requested)} (worst "
+            "case: prompt x input price + max_tokens x output price). No request "
+            f"was sent. Set a lower max_tokens, use a cheaper model, raise the "
+            f"limit, or {when}."
         )
 
 
@@ -83,6 +149,41 @@ class UnpricedCallError(BudgetError):
             f"{', '.join(map(repr, models))}, so the call's cost cannot be reserved. "
             "No request was sent. Add a price (PriceBook overrides or "
             "$HOLYSHEEP_PRICING_FILE) or use Budget(strict=False)."
+        )
+
+
+class BudgetCheckError(BudgetError):
+    """A budget could not reserve a call's worst case, so the call was refused.
+
+    Budgets fail closed: when the worst case of a call cannot be worked out or
+    reserved (a price book that raises, unreadable call parameters), the call
+    is not sent unchecked.
+
+    Attributes:
+        budget: the budget's name.
+        model: the model of the refused call, if known.
+        cause: the exception that stopped the check, if known (`__cause__` too).
+    """
+
+    def __init__(
+        self,
+        budget: str,
+        model: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        self.budget, self.model, self.cause = budget, model, cause
+        call = f" to {model}" if model else ""
+        why = (
+            f"{type(cause).__name__}: {cause}"
+            if cause is not None
+            else "the cause is in the log of langchain_holysheep.spend.callback"
+        )
+        super().__init__(
+            f"Budget {budget!r} could not reserve the worst-case cost of this "
+            f"call{call} ({why}), so the call was refused: no request was sent. "
+            "Fix the cause (usually the prices: pass a PriceBook, e.g. "
+            "PriceBook({'my-model': {'input': '1.00', 'output': '3.00'}})) and "
+            "run again."
         )
 
 

@@ -6,6 +6,7 @@ which request, what failed, what was billed.
 
 from __future__ import annotations
 
+import importlib.util
 from decimal import Decimal
 from typing import Any
 
@@ -14,13 +15,15 @@ from langchain.agents import create_agent
 from langchain.agents.middleware import (
     ModelCallLimitMiddleware,
     ModelFallbackMiddleware,
+    ModelRetryMiddleware,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_holysheep import ChatHolySheep
+from langchain_holysheep import ChatHolySheep, get_holysheep_callback
+from langchain_holysheep.errors import ConfigurationError, UnknownModelError
 from langchain_holysheep.middleware import (
     ResilienceMiddleware,
     SpendLimitExceededError,
@@ -30,11 +33,18 @@ from langchain_holysheep.resilience import (
     AllRoutesFailedError,
     BreakerConfig,
     BreakerRegistry,
+    RateLimit,
     RetryPolicy,
     StreamInterruptedError,
 )
 from langchain_holysheep.simulator import Fault, GatewaySimulator
-from langchain_holysheep.spend import PriceBook, TokenUsage
+from langchain_holysheep.spend import (
+    Budget,
+    BudgetExceededError,
+    PriceBook,
+    TokenUsage,
+)
+from langchain_holysheep.spend.budget_errors import BudgetCheckError
 
 FAST = RetryPolicy(max_attempts=2, initial=0.01, max_backoff=0.02, min_wait=0.01)
 
@@ -338,3 +348,389 @@ def test_spend_is_priced_by_the_served_model_under_model_fallback_middleware(
     assert out["run_spend_usd"] == billed_cost(sim)
     gpt_price = PriceBook(use_env=False).price("gpt-4.1")
     assert gpt_price is not None and out["run_spend_usd"] > 0
+
+
+# -- refusal messages ---------------------------------------------------------------
+# max_tokens=20 at $1000 per 1M output tokens: every call's worst case is $0.0200.
+FIRST_CALL_REFUSED = (
+    "Agent spend limit reached: this {scope} has spent $0.0000 of its {scope}_limit "
+    "of $0.0150 ($0.0150 left), and the next model call (gpt-4.1) could cost up to "
+    "$0.0200 (worst case: prompt x input price + max_tokens x output price). No "
+    "request was sent. Set a lower max_tokens on the model, use a cheaper model, "
+    "raise {scope}_limit, or {fresh}."
+)
+
+
+@pytest.mark.parametrize(
+    ("scope", "fresh"), [("run", "start a new run"), ("thread", "use a new thread")]
+)
+def test_refusal_message_reads_cleanly(
+    sim: GatewaySimulator, scope: str, fresh: str
+) -> None:
+    limits = {f"{scope}_limit": "0.015"}
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(**limits, pricebook=STEEP, exit_behavior="error")
+        ],
+        checkpointer=InMemorySaver(),
+    )
+    config: Any = {"configurable": {"thread_id": "t-1"}}
+    with pytest.raises(SpendLimitExceededError) as info:
+        agent.invoke(ASK_WEATHER, config)
+    assert str(info.value) == FIRST_CALL_REFUSED.format(scope=scope, fresh=fresh)
+    assert (info.value.requested, info.value.model) == (Decimal("0.02"), "gpt-4.1")
+    assert sim.log.count() == 0
+
+
+def test_final_message_when_the_first_call_does_not_fit(sim: GatewaySimulator) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[SpendLimitMiddleware(run_limit="0.015", pricebook=STEEP)],
+    )
+    final = agent.invoke(ASK_WEATHER)["messages"][-1]
+    assert final.text == (
+        "I have stopped here: the spend limit of this run is reached ($0.0000 spent "
+        "of $0.0150), and the next model call could cost more than what is left."
+    )
+    assert sim.log.count() == 0
+
+
+@pytest.mark.filterwarnings("ignore:No price is known for model 'mystery-model'")
+def test_unpriced_refusal_says_so(sim: GatewaySimulator) -> None:
+    agent = create_agent(
+        openai_model(sim, "mystery-model"),
+        tools=[],
+        middleware=[
+            SpendLimitMiddleware(
+                run_limit="1",
+                pricebook=PriceBook(use_env=False),
+                allow_unpriced=False,
+                exit_behavior="error",
+            )
+        ],
+    )
+    with pytest.raises(SpendLimitExceededError) as info:
+        agent.invoke({"messages": [("user", "hello")]})
+    assert str(info.value) == (
+        "Agent spend limit of this run cannot be checked: no price is known for "
+        "'mystery-model', so the next model call's cost cannot be counted against "
+        "run_limit ($0.0000 spent of $1.0000). No request was sent. Add a price "
+        "(pricebook=PriceBook({...}) or $HOLYSHEEP_PRICING_FILE) or pass "
+        "allow_unpriced=True."
+    )
+    assert info.value.unpriced == ["mystery-model"]
+    assert sim.log.count() == 0
+
+
+def test_budget_refusal_names_the_total_window_once(sim: GatewaySimulator) -> None:
+    budget = Budget("0.015", window="total", name="team")
+    with (
+        get_holysheep_callback(budget=budget, pricebook=STEEP),
+        pytest.raises(BudgetExceededError) as info,
+    ):
+        holysheep(sim, max_tokens=20).invoke("hello")
+    assert str(info.value) == (
+        "Budget 'team' exceeded (window: total): limit $0.0150, spent $0.0000, "
+        "reserved by calls in flight $0.0000, left $0.0150; this call for gpt-4.1 "
+        "needs up to $0.0200 (worst case: prompt x input price + max_tokens x "
+        "output price). No request was sent. Set a lower max_tokens, use a cheaper "
+        "model, raise the limit, or reset the budget."
+    )
+    assert sim.log.count() == 0
+
+
+# -- composition with LangChain's middleware -----------------------------------------
+def test_budget_refusal_is_not_retried_by_model_retry_middleware(
+    sim: GatewaySimulator,
+) -> None:
+    # A budget from the surrounding block: LangChain's default retry_on reads
+    # the ModelError taxonomy and passes the refusal on at once.
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[ModelRetryMiddleware(initial_delay=0, jitter=False)],
+    )
+    with (
+        get_holysheep_callback(
+            budget=Budget("0.015", window="total"), pricebook=STEEP
+        ) as cb,
+        pytest.raises(BudgetExceededError),
+    ):
+        agent.invoke(ASK_WEATHER)
+    assert cb.report().rejected == 1
+    assert sim.log.count() == 0
+
+
+def test_spend_limit_outside_model_retry_ends_the_run(sim: GatewaySimulator) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(run_limit="0.015", pricebook=STEEP),
+            ModelRetryMiddleware(initial_delay=0, jitter=False),
+        ],
+    )
+    final = agent.invoke(ASK_WEATHER)["messages"][-1]
+    assert final.text.startswith("I have stopped here: the spend limit of this run")
+    assert final.response_metadata["holysheep_spend"]["limit_reached"] == "run"
+    assert sim.log.count() == 0
+
+
+def test_refusal_swallowed_by_an_inner_middleware_still_ends_the_run(
+    sim: GatewaySimulator,
+) -> None:
+    # retry_on=(Exception,) retries anything, and on_failure="continue" turns
+    # the last failure into an answer: the limit still decides.
+    retry_all = ModelRetryMiddleware(
+        retry_on=(Exception,), initial_delay=0, jitter=False
+    )
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(run_limit="0.015", pricebook=STEEP),
+            retry_all,
+        ],
+    )
+    final = agent.invoke(ASK_WEATHER)["messages"][-1]
+    assert final.text.startswith("I have stopped here: the spend limit of this run")
+    assert sim.log.count() == 0
+
+
+def test_model_retry_outside_spend_limit_does_not_retry_the_refusal(
+    sim: GatewaySimulator,
+) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            ModelRetryMiddleware(initial_delay=0, jitter=False),
+            SpendLimitMiddleware(
+                run_limit="0.015", pricebook=STEEP, exit_behavior="error"
+            ),
+        ],
+    )
+    with pytest.raises(SpendLimitExceededError):
+        agent.invoke(ASK_WEATHER)
+    assert sim.log.count() == 0
+
+
+def test_model_fallback_outside_spend_limit_does_not_switch_model(
+    sim: GatewaySimulator,
+) -> None:
+    # deepseek-v3.2 (catalogue prices) would fit where gpt-4.1 does not: an
+    # "error" refusal must still stop the run, not become a switch of model.
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            ModelFallbackMiddleware(openai_model(sim, "deepseek-v3.2")),
+            SpendLimitMiddleware(
+                run_limit="0.015", pricebook=STEEP, exit_behavior="error"
+            ),
+        ],
+    )
+    with pytest.raises(SpendLimitExceededError) as info:
+        agent.invoke(ASK_WEATHER)
+    assert info.value.model == "gpt-4.1"
+    assert sim.log.count() == 0
+
+
+async def test_async_model_fallback_inside_spend_limit_does_not_switch_model(
+    sim: GatewaySimulator,
+) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(run_limit="0.015", pricebook=STEEP),
+            ModelFallbackMiddleware(openai_model(sim, "deepseek-v3.2")),
+        ],
+    )
+    out = await agent.ainvoke(ASK_WEATHER)
+    assert out["messages"][-1].text.startswith(
+        "I have stopped here: the spend limit of this run"
+    )
+    assert sim.log.count() == 0
+
+
+# -- a budget that cannot be checked refuses the call --------------------------------
+class _UnreachablePrices(PriceBook):
+    """Prices from a service that is down: every worst case fails."""
+
+    def worst_case_cost(self, *args: Any, **kwargs: Any) -> Decimal | None:
+        raise ConnectionError("price service unreachable")
+
+
+@pytest.mark.parametrize("exit_behavior", ["end", "error"])
+def test_reservation_failure_fails_closed(
+    sim: GatewaySimulator, exit_behavior: Any
+) -> None:
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[
+            SpendLimitMiddleware(
+                run_limit="1",
+                pricebook=_UnreachablePrices(use_env=False),
+                exit_behavior=exit_behavior,
+            ),
+            ModelRetryMiddleware(initial_delay=0, jitter=False),
+        ],
+    )
+    with pytest.raises(BudgetCheckError) as info:
+        agent.invoke(ASK_WEATHER)
+    assert str(info.value) == (
+        "Budget 'agent run' could not reserve the worst-case cost of this call to "
+        "gpt-4.1 (the cause is in the log of langchain_holysheep.spend.callback), "
+        "so the call was refused: no request was sent. Fix the cause (usually the "
+        "prices: pass a PriceBook, e.g. PriceBook({'my-model': {'input': '1.00', "
+        "'output': '3.00'}})) and run again."
+    )
+    assert sim.log.count() == 0
+
+
+# -- arguments are checked at construction -------------------------------------------
+def test_a_bad_pricebook_fails_before_anything_is_sent(sim: GatewaySimulator) -> None:
+    with pytest.raises(ConfigurationError, match=r"pricebook must be a PriceBook"):
+        agent = create_agent(
+            holysheep(sim, max_tokens=20),
+            tools=TOOLS,
+            middleware=[SpendLimitMiddleware(run_limit="1", pricebook="x")],  # type: ignore[arg-type]
+        )
+        agent.invoke(ASK_WEATHER)
+    assert sim.log.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pricebook": "x"}, r"pricebook must be a PriceBook .* got 'x' \(str\)"),
+        ({"pricebook": "prices.toml"}, r"PriceBook\.from_file\(path\)"),
+        (
+            {"pricebook": {"m": {"input": "1", "output": "2"}}},
+            r"PriceBook\(\{\.\.\.\}\)",
+        ),
+        ({"allow_unpriced": "no"}, r"allow_unpriced must be True or False, got 'no'"),
+        ({"allow_unpriced": 0}, r"allow_unpriced must be True or False, got 0 \(int\)"),
+        ({"exit_behavior": "stop"}, r"exit_behavior must be 'end' or 'error'"),
+        ({"run_limit": "abc"}, r"run_limit must be an amount in USD such as '0.50'"),
+        ({"run_limit": True}, r"run_limit must be an amount in USD"),
+        ({"run_limit": [1]}, r"run_limit must be an amount in USD"),
+        ({"run_limit": "0"}, r"run_limit must be a finite amount of USD above 0"),
+        ({"run_limit": -1}, r"run_limit must be a finite amount of USD above 0"),
+        ({"run_limit": float("nan")}, r"run_limit must be a finite amount"),
+        ({"run_limit": "Infinity"}, r"run_limit must be a finite amount"),
+        ({"thread_limit": "1,5"}, r"thread_limit must be an amount in USD"),
+        ({"run_limit": None}, r"needs run_limit and/or thread_limit"),
+    ],
+)
+def test_spend_limit_arguments_are_checked(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        SpendLimitMiddleware(**{"run_limit": "1", **kwargs})
+
+
+def test_spend_limits_read_numeric_strings_as_decimal() -> None:
+    mw = SpendLimitMiddleware(run_limit=" 0.50 ", thread_limit=0.1)
+    assert (mw.run_limit, mw.thread_limit) == (Decimal("0.50"), Decimal("0.1"))
+    assert isinstance(mw.run_limit, Decimal)
+    assert SpendLimitMiddleware(thread_limit=2).thread_limit == Decimal(2)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((123,), {}, r"fallback #1 is 123 \(int\): pass a chat model instance"),
+        (("gemini-2.5-flash", None), {}, r"fallback #2 is None"),
+        (({"model": "deepseek-v3.2"},), {}, r"configure the model itself"),
+        ((["gemini-2.5-flash"],), {}, r"Fallbacks are positional arguments"),
+        (("",), {}, r"fallback #1 is an empty string"),
+        (("opneai:gpt-4.1",), {}, r"init_chat_model does not know the provider"),
+        (("openai:",), {}, r"is not a 'provider:model' string"),
+        ((), {"retry": "fast"}, r"retry must be a RetryPolicy .* use max_retries=N"),
+        ((), {"breakers": "x"}, r"breakers must be a BreakerRegistry"),
+        ((), {"breakers": BreakerConfig()}, r"breakers=BreakerRegistry\(config\)"),
+        ((), {"rate_limits": RateLimit(requests_per_minute=5)}, r"registry\.configure"),
+        ((), {"error_policy": {429: "fallback"}}, r"error_policy must be an? Error"),
+        (
+            (),
+            {"deadline": "10"},
+            r"deadline must be a number of seconds .* '10' \(str\)",
+        ),
+        ((), {"deadline": 0}, r"deadline must be more than 0 seconds"),
+        ((), {"deadline": float("nan")}, r"deadline must be more than 0 seconds"),
+        ((), {"timeout": -1}, r"timeout must be more than 0 seconds"),
+        ((), {"timeout": True}, r"timeout must be a number of seconds"),
+        ((), {"max_retries": 1.5}, r"max_retries must be a whole number .* 1\.5"),
+        ((), {"max_retries": True}, r"max_retries must be a whole number"),
+        ((), {"max_retries": -1}, r"max_retries must be 0 or more"),
+        ((), {"on_failure": "ignore"}, r"on_failure must be 'error' or 'continue'"),
+        ((), {"streaming": "fast"}, r"streaming must be 'buffer' or 'live'"),
+        ((), {"sleep": 0.1}, r"sleep must be a function or None"),
+    ],
+)
+def test_resilience_arguments_are_checked(
+    args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ResilienceMiddleware(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"), [("gpt-4.1-turbo", "gpt-4.1"), ("gtp-4.1", "gpt-4.1")]
+)
+def test_mistyped_fallback_ids_fail_at_construction(typo: str, meant: str) -> None:
+    with pytest.raises(UnknownModelError) as info:
+        ResilienceMiddleware("gemini-2.5-flash", typo)
+    assert meant in info.value.suggestions
+    assert "It is ResilienceMiddleware fallback #2." in str(info.value)
+    assert f"ChatHolySheep(model={typo!r}, validate_model=False)" in str(info.value)
+
+
+def test_provider_package_must_be_installed() -> None:
+    if importlib.util.find_spec("langchain_ibm") is not None:
+        pytest.skip("langchain-ibm is installed here")
+    with pytest.raises(ConfigurationError, match=r"pip install langchain-ibm"):
+        ResilienceMiddleware("ibm:granite-3-8b-instruct")
+
+
+def test_valid_resilience_arguments_are_accepted(sim: GatewaySimulator) -> None:
+    mw = ResilienceMiddleware(
+        "sonnet",  # an alias
+        "brand-new-gateway-model",  # unknown, but no typo of a known id
+        "openai:gpt-4.1",
+        openai_model(sim, "deepseek-v3.2"),
+        max_retries=0,
+        deadline=10,
+        timeout=2.5,
+        retry=FAST,
+        breakers=BreakerRegistry(),
+        on_failure=lambda exc: "sorry",
+        streaming="live",
+    )
+    assert len(mw.fallbacks) == 4
+
+
+def test_another_budgets_refusal_passes_through_unchanged(
+    sim: GatewaySimulator,
+) -> None:
+    # The team budget refuses, not the agent's run limit: the caller gets the
+    # team budget's refusal, not a run ended for a limit that was not reached.
+    agent = create_agent(
+        holysheep(sim, max_tokens=20),
+        tools=TOOLS,
+        middleware=[SpendLimitMiddleware(run_limit="1", pricebook=STEEP)],
+    )
+    team = Budget("0.015", window="total", name="team")
+    with (
+        get_holysheep_callback(budget=team, pricebook=STEEP),
+        pytest.raises(BudgetExceededError) as info,
+    ):
+        agent.invoke(ASK_WEATHER)
+    assert info.value.budget == "team"
+    assert sim.log.count() == 0

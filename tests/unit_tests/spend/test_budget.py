@@ -10,10 +10,13 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from langchain_core.exceptions import ModelError
 
 from langchain_holysheep.errors import ConfigurationError, HolySheepError
 from langchain_holysheep.spend.budget import Budget
 from langchain_holysheep.spend.budget_errors import (
+    BudgetCheckError,
+    BudgetError,
     BudgetExceededError,
     ThresholdEvent,
     UnpricedCallError,
@@ -106,10 +109,93 @@ def test_exceeded_error_is_clean_and_informative() -> None:
         "No request was sent",
         "max_tokens",
         "2026-11-04T00:00:00+00:00",
-        "window day 2026-11-03",
+        "(window: day 2026-11-03)",
     ):
         assert part in text, part
     held.release()
+
+
+_REFUSED = (
+    "Budget {name!r} exceeded (window: {window}): limit $0.1000, spent $0.0000, "
+    "reserved by calls in flight $0.0000, left $0.1000; this call for gpt-4.1 "
+    "needs up to $0.2000 (worst case: prompt x input price + max_tokens x output "
+    "price). No request was sent. Set a lower max_tokens, use a cheaper model, "
+    "raise the limit, or {when}."
+)
+
+
+@pytest.mark.parametrize(
+    ("window", "label", "when"),
+    [
+        ("run", "this run", "start a new run"),
+        ("total", "total", "reset the budget"),
+        (
+            "hour",
+            "hour 2026-11-03T10:00",
+            "wait for the hour window to roll over at 2026-11-03T11:00:00+00:00",
+        ),
+        (
+            "day",
+            "day 2026-11-03",
+            "wait for the day window to roll over at 2026-11-04T00:00:00+00:00",
+        ),
+        (
+            "month",
+            "month 2026-11",
+            "wait for the month window to roll over at 2026-12-01T00:00:00+00:00",
+        ),
+    ],
+)
+def test_exceeded_message_names_the_window_once(
+    window: str, label: str, when: str
+) -> None:
+    b = Budget("0.10", window=window, clock=Clock())  # type: ignore[arg-type]
+    with pytest.raises(BudgetExceededError) as info:
+        b.reserve(
+            D("0.2"), run_key="0f6a2c3e-8d1b-4f7a-9c2e-5b4d3a2f1e0d", model="gpt-4.1"
+        )
+    assert str(info.value) == _REFUSED.format(name=b.name, window=label, when=when)
+
+
+def test_exceeded_message_shows_small_amounts_apart() -> None:
+    # At four places this would read "left $0.0001; ... needs up to $0.0001".
+    b = Budget("0.0001", window="total")
+    held = b.reserve(D("0.00004"))
+    with pytest.raises(BudgetExceededError) as info:
+        b.reserve(D("0.00007"), model="deepseek-v3.2")
+    assert str(info.value) == (
+        "Budget '$0.0001/total' exceeded (window: total): limit $0.00010, spent "
+        "$0.00000, reserved by calls in flight $0.00004, left $0.00006; this call "
+        "for deepseek-v3.2 needs up to $0.00007 (worst case: prompt x input price + "
+        "max_tokens x output price). No request was sent. Set a lower max_tokens, "
+        "use a cheaper model, raise the limit, or reset the budget."
+    )
+    held.release()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UnpricedCallError("b", ["m"]),
+        BudgetCheckError("b", "m", RuntimeError("down")),
+        BudgetExceededError(
+            budget="b",
+            limit=D(1),
+            spent=D(1),
+            reserved=D(0),
+            requested=D(1),
+            window="total",
+            window_id="total",
+            scope="global",
+            scope_key="global",
+        ),
+    ],
+)
+def test_refusals_are_non_retryable_model_errors(error: BudgetError) -> None:
+    # LangChain's retry middleware reads this taxonomy (ModelError.is_retryable).
+    assert isinstance(error, ModelError) and isinstance(error, HolySheepError)
+    assert error.is_retryable is False
+    assert error.holysheep_action == "stop"
 
 
 def test_unpriced_calls() -> None:
