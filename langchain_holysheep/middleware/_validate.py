@@ -19,12 +19,12 @@ from langchain_core.language_models import BaseChatModel
 
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError, UnknownModelError
-from langchain_holysheep.resilience.breaker import BreakerConfig
-from langchain_holysheep.resilience.breaker_registry import BreakerRegistry
-from langchain_holysheep.resilience.errors import ErrorPolicy
-from langchain_holysheep.resilience.ratelimit import RateLimit, RateLimiterRegistry
-from langchain_holysheep.resilience.retry import RetryPolicy
-from langchain_holysheep.resilience.routes import Route
+from langchain_holysheep.resilience._breaker import BreakerConfig
+from langchain_holysheep.resilience._breakers import BreakerRegistry
+from langchain_holysheep.resilience._policy import ErrorPolicy
+from langchain_holysheep.resilience._ratelimit import RateLimit, RateLimiterRegistry
+from langchain_holysheep.resilience._retry import RetryPolicy
+from langchain_holysheep.resilience._routes import Route
 from langchain_holysheep.spend.pricing import PriceBook
 
 __all__ = [

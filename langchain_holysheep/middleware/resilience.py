@@ -30,6 +30,7 @@ from langchain_holysheep.middleware._runconfig import (
     emit_events,
     scoped_config,
 )
+from langchain_holysheep.middleware._validate import check_resilience_args
 from langchain_holysheep.resilience import (
     Action,
     AllRoutesFailedError,
@@ -153,8 +154,6 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         asleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
-        from langchain_holysheep.middleware._validate import check_resilience_args
-
         check_resilience_args(
             fallbacks,
             max_retries=max_retries,
