@@ -63,6 +63,40 @@ def test_usage_errors_exit_2() -> None:
     assert "Did you mean 'gpt-4.1'?" in bad_model.stderr
 
 
+def write_failing_chain(directory: Path) -> None:
+    (directory / "failing_chain.py").write_text(
+        "def make(model):\n    raise RuntimeError('the chain factory broke')\n"
+    )
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "No", "off", "maybe"])
+def test_debug_off_values_keep_the_one_line_error(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_failing_chain(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"id": 1}\n')
+    args = ["batch", "in.jsonl", "-o", "out.jsonl", "--chain", "failing_chain:make"]
+    result = cli(*args, "--sim", env={"HOLYSHEEP_DEBUG": value})
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # handled, no traceback
+    assert "error: RuntimeError: the chain factory broke" in result.stderr
+    assert "set HOLYSHEEP_DEBUG=1 to see the traceback" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", "on"])
+def test_debug_on_values_show_the_traceback(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_failing_chain(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"id": 1}\n')
+    args = ["batch", "in.jsonl", "-o", "out.jsonl", "--chain", "failing_chain:make"]
+    result = cli(*args, "--sim", env={"HOLYSHEEP_DEBUG": value})
+    assert isinstance(result.exception, RuntimeError)  # re-raised for the traceback
+    assert "error:" not in result.stderr
+
+
 # -- models --------------------------------------------------------------------
 def test_models_catalogue_plain_table_and_json() -> None:
     table = cli("models")
