@@ -294,6 +294,26 @@ def test_batch_repairs_a_torn_line_limits_and_retries_errors(
     assert "nothing to do" in cli(*base, env=env).stdout
 
 
+def test_batch_keeps_the_whole_error_reason(
+    tmp_path: Path, sim: GatewaySimulator
+) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    with items.open("w", encoding="utf-8") as f:  # ~150k tokens: over both windows
+        f.write(json.dumps({"id": "huge", "text": "word " * 150_000}) + "\n")
+        f.write(json.dumps({"id": "small", "text": "hello"}) + "\n")
+    args = ["batch", str(items), "-o", str(out), "-p", "{text}"]
+    result = cli(*args, "--fallback", "moonshot-v1-8k", env=sim_env(sim))
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["small"]["status"] == "ok"
+    error = records["huge"]["error"]
+    assert error.startswith("AllRoutesFailedError: All routes failed")
+    # every route's reason is kept, not just the first line of the message
+    assert "gpt-4.1" in error and "moonshot-v1-8k" in error
+    assert error.count("context window") == 2
+    assert sim.log.count() == 1  # the huge item was never sent
+    assert result.exit_code in (0, 1), result.output
+
+
 def test_batch_budget_cap_stops_with_exit_3(
     tmp_path: Path, sim: GatewaySimulator
 ) -> None:
