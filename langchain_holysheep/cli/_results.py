@@ -11,6 +11,7 @@ is lost or written twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -86,11 +87,17 @@ class ResultsFile:
     Attributes:
         done: the last result of every id already in the file.
         repaired: bytes cut off a torn last line when the file was opened.
+        created: the file did not exist before `open()`.
+
+    Used as a context manager, a file created by `open()` is removed again if
+    the block fails before any result was written, so a job that could not
+    start leaves no empty results file behind.
     """
 
     path: Path
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     repaired: int = 0
+    created: bool = False
     _fh: IO[bytes] | None = None
 
     def open(self, *, drop_errors: bool = False) -> ResultsFile:
@@ -105,6 +112,7 @@ class ResultsFile:
                 process is writing it.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.created = not self.path.exists()
         fh: IO[bytes] = open(self.path, "a+b")  # noqa: SIM115 - kept open
         try:
             _lock(fh, self.path)
@@ -180,17 +188,32 @@ class ResultsFile:
         _sync(self._fh)
         self.done[str(record["id"])] = record
 
-    def close(self) -> None:
-        """Release the lock and close the file."""
-        if self._fh is not None:
+    def close(self, *, discard_if_empty: bool = False) -> None:
+        """Release the lock and close the file.
+
+        Args:
+            discard_if_empty: remove the file if `open()` created it and it is
+                still empty (nothing was written).
+        """
+        if self._fh is None:
+            return
+        try:
+            if (
+                discard_if_empty
+                and self.created
+                and os.fstat(self._fh.fileno()).st_size == 0
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()  # still locked: no other job writes it
+        finally:
             self._fh.close()
             self._fh = None
 
     def __enter__(self) -> ResultsFile:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(discard_if_empty=exc_type is not None)
 
     def prior_cost(self) -> Decimal:
         """The total cost recorded by earlier runs (USD)."""

@@ -275,7 +275,7 @@ def test_batch_repairs_a_torn_line_limits_and_retries_errors(
     base = ["batch", str(items), "-o", str(out), "-p", "Summarise: {text}"]
     sim.script("gpt-4.1", [Fault.status(400, message="bad request")])
     first = cli(*base, "--limit", "3", "-c", "1", env=env)
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 1, first.output  # one item failed
     records = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["status"] for r in records] == ["error", "ok", "ok"]
     assert records[1]["model"] == "gpt-4.1" and records[1]["cost"] != "0"
@@ -283,8 +283,9 @@ def test_batch_repairs_a_torn_line_limits_and_retries_errors(
     with out.open("ab") as f:  # a crash in the middle of writing a result
         f.write(b'{"id":"doc-3","line":4,"status":"o')
     second = cli(*base, env=env)
-    assert second.exit_code == 0, second.output
+    assert second.exit_code == 1, second.output  # doc-0 is still an error
     assert "torn by an earlier crash" in second.stderr
+    assert "--retry-errors" in second.stderr
     assert sorted(result_ids(out)) == sorted(f"doc-{i}" for i in range(6))
 
     third = cli(*base, "--retry-errors", env=env)
@@ -292,6 +293,36 @@ def test_batch_repairs_a_torn_line_limits_and_retries_errors(
     records = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(records) == 6 and all(r["status"] == "ok" for r in records)
     assert "nothing to do" in cli(*base, env=env).stdout
+
+
+def test_batch_with_every_item_failed_exits_1_and_names_retry_errors(
+    tmp_path: Path, sim: GatewaySimulator
+) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_items(items, 12)
+    env = sim_env(sim)
+    args = ["batch", str(items), "-o", str(out), "-p", "{text}", "-c", "4"]
+    sim.set_default(Fault.status(400, message="the upstream refused it"))
+    first = cli(*args, env=env)
+    assert first.exit_code == 1, first.output
+    assert "this run: 0 ok, 12 failed" in first.stdout
+    assert "12 items failed" in first.stderr
+    assert "the upstream refused it" in first.stderr  # the first reason, shown
+    assert "--retry-errors" in first.stderr
+
+    rerun = cli(*args, env=env)
+    assert rerun.exit_code == 1, rerun.output
+    assert "nothing to do" not in rerun.stdout
+    assert "12 of them failed" in rerun.stdout
+    assert "--retry-errors" in rerun.stderr
+    assert sim.log.count() == 12  # the rerun sent nothing
+
+    sim.set_default(Fault.ok())
+    retried = cli(*args, "--retry-errors", env=env)
+    assert retried.exit_code == 0, retried.output
+    assert "this run: 12 ok, 0 failed" in retried.stdout
+    done = cli(*args, env=env)
+    assert done.exit_code == 0 and "nothing to do" in done.stdout
 
 
 def test_batch_keeps_the_whole_error_reason(
@@ -311,7 +342,42 @@ def test_batch_keeps_the_whole_error_reason(
     assert "gpt-4.1" in error and "moonshot-v1-8k" in error
     assert error.count("context window") == 2
     assert sim.log.count() == 1  # the huge item was never sent
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 1, result.output
+
+
+def test_batch_without_a_key_runs_on_the_simulator(tmp_path: Path) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_items(items, 3)
+    result = cli("batch", str(items), "-o", str(out), "-p", "Summarise: {text}")
+    assert result.exit_code == 0, result.output
+    assert "HOLYSHEEP_API_KEY is not set: running on the embedded simulator" in (
+        result.stderr
+    )
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["status"] for r in records] == ["ok"] * 3
+    assert all(r["simulated"] is True for r in records)
+    assert all("simulated reply" in r["output"] for r in records)
+    rehearsal = cli("batch", str(items), "-o", str(tmp_path / "o2.jsonl"), "--sim")
+    assert rehearsal.exit_code == 2  # {prompt} is not a field: a usage error
+    assert "warning" not in rehearsal.stderr  # --sim asked for the simulator
+    live = cli("batch", str(items), "-o", str(tmp_path / "o3.jsonl"), "--live")
+    assert live.exit_code == 1 and "HOLYSHEEP_API_KEY" in live.stderr
+    assert not (tmp_path / "o2.jsonl").exists()
+    assert not (tmp_path / "o3.jsonl").exists()
+
+
+def test_batch_warns_when_simulated_results_meet_the_gateway(
+    tmp_path: Path, sim: GatewaySimulator
+) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_items(items, 4)
+    args = ["batch", str(items), "-o", str(out), "-p", "{text}"]
+    assert cli(*args, "--sim", "--limit", "2").exit_code == 0
+    live = cli(*args, env=sim_env(sim))  # a key is set: "the gateway"
+    assert live.exit_code == 0, live.output
+    assert "2 results in" in live.stderr and "came from the embedded" in live.stderr
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r.get("simulated", False) for r in records] == [True, True, False, False]
 
 
 def test_batch_budget_cap_stops_with_exit_3(
@@ -335,11 +401,11 @@ def test_batch_input_errors(tmp_path: Path, sim: GatewaySimulator) -> None:
     items.write_text('{"id": 1, "text": "a"}\nnot json\n')
     bad = cli("batch", str(items), "-o", str(out), "--sim")
     assert bad.exit_code == 2 and "line 2: not valid JSON" in bad.stderr
+    assert not out.exists()  # refused before any item ran: no empty file left
     write_items(items, 2)
     missing = cli("batch", str(items), "-o", str(out), "-p", "{nope}", "--sim")
     assert missing.exit_code == 2 and "no field nope" in missing.stderr
-    no_key = cli("batch", str(items), "-o", str(out), "-p", "{text}")
-    assert no_key.exit_code == 2 and "pass --sim" in no_key.stderr
+    assert not out.exists()
     out.write_text("hello\n")
     not_ours = cli("batch", str(items), "-o", str(out), "-p", "{text}", "--sim")
     assert not_ours.exit_code == 2 and "not a batch result" in not_ours.stderr
@@ -371,7 +437,7 @@ def test_batch_with_a_chain_and_a_fatal_error(
     bad_key = cli("batch", str(items), "-o", str(other), "-p", "{text}", env=env)
     assert bad_key.exit_code == 1
     assert "rejected the API key" in bad_key.stderr
-    assert other.read_text() == ""  # nothing recorded: the job can be rerun
+    assert not other.exists()  # nothing ran: no empty results file is left behind
 
 
 # -- the real console script ---------------------------------------------------
