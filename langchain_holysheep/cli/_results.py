@@ -20,7 +20,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["InputError", "Item", "ResultsBusyError", "ResultsFile", "read_items"]
+__all__ = [
+    "InputError",
+    "Item",
+    "ResultsBusyError",
+    "ResultsFile",
+    "read_items",
+    "read_utf8",
+]
 
 
 class InputError(ValueError):
@@ -40,6 +47,27 @@ class Item:
     data: dict[str, Any]
 
 
+def read_utf8(path: Path) -> str:
+    """A text file's content (UTF-8, an optional BOM dropped).
+
+    Raises:
+        OSError: the file cannot be read.
+        InputError: it is not UTF-8; the message names the line and column.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(
+            f"{path}, line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+            f"column {column}); save the file as UTF-8, e.g. "
+            f"iconv -f latin1 -t utf-8 {path} > "
+            f"{path.with_name(path.stem + '.utf8' + path.suffix)}"
+        ) from None
+
+
 def read_items(path: Path, id_field: str = "id") -> list[Item]:
     """Read a JSONL input file (blank lines skipped).
 
@@ -51,7 +79,7 @@ def read_items(path: Path, id_field: str = "id") -> list[Item]:
             duplicate id.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     items: list[Item] = []

@@ -440,6 +440,48 @@ def test_batch_with_a_chain_and_a_fatal_error(
     assert not other.exists()  # nothing ran: no empty results file is left behind
 
 
+# -- unreadable input: clear errors, never a traceback ------------------------------
+def test_non_utf8_batch_input_names_the_file_and_line(tmp_path: Path) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    items.write_bytes(b'{"id": 1, "text": "ok"}\n{"id": 2, "text": "caf\xe9"}\n')
+    result = cli("batch", str(items), "-o", str(out), "-p", "{text}", "--sim")
+    assert result.exit_code == 2, result.output
+    assert f"{items}, line 2: not UTF-8 text (byte 0xe9 at column 23)" in (
+        result.stderr
+    )
+    assert "save the file as UTF-8" in result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_non_utf8_pricing_file_names_the_file_and_line(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_bytes(
+        b'{"models": {\n  "my-model": {"input": "1", "output": "2",\n'
+        b'  "source": "tarif \xe0 jour"}}}\n'
+    )
+    result = cli("models", env={"HOLYSHEEP_PRICING_FILE": str(prices)})
+    assert result.exit_code == 1, result.output
+    assert f"({prices}, line 3): not UTF-8 text" in result.stderr
+    assert "UnicodeDecodeError" not in result.stderr
+
+
+def test_sim_port_and_fault_file_are_checked(tmp_path: Path) -> None:
+    for port in ("99999", "65536", "-1"):
+        result = cli("sim", "--port", port)
+        assert result.exit_code == 2, result.output
+        assert "--port must be a port number from 1 to 65535, or 0 for any " in (
+            result.stderr
+        )
+        assert f"got {port}" in result.stderr
+        assert "OverflowError" not in result.stderr
+    faults = tmp_path / "faults.json"
+    faults.write_bytes(b'{"models": {\n "gpt-4.1": {"then": {"fault": "\xff"}}}}\n')
+    bad = cli("sim", "--faults", str(faults), "--check")
+    assert bad.exit_code == 2, bad.output
+    assert f"fault file {faults}, line 2: not UTF-8 text" in bad.stderr
+
+
 # -- the real console script ---------------------------------------------------
 def test_piped_output_is_plain_text() -> None:
     commands = (["models"], ["--help"], ["ping", "--sim", "-n", "2"])
