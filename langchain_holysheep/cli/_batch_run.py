@@ -45,6 +45,7 @@ class BatchStats:
     unpriced_calls: int = 0
     by_model: dict[str, dict[str, Any]] = field(default_factory=dict)
     stopped_by: BaseException | None = None
+    ledger_error: str | None = None
 
     def add_model(self, model: str, calls: int, inp: int, out: int, cost: Any) -> None:
         """Accumulate one model's numbers from one item."""

@@ -329,6 +329,8 @@ def batch(
                 simulated=target.simulated,
             )
         _summary(out, stats, results, prior)
+        if stats.ledger_error is not None:
+            out.error(stats.ledger_error)
         failed = _failed(results)
         if stats.stopped_by is not None:
             left_items = len([i for i in items if i.id not in results.done])
@@ -341,6 +343,8 @@ def batch(
             raise typer.Exit(EXIT_BUDGET)
         if failed:
             _report_failures(out, failed, output)
+            raise typer.Exit(EXIT_FAILURE)
+        if stats.ledger_error is not None:
             raise typer.Exit(EXIT_FAILURE)
 
 
@@ -410,8 +414,9 @@ def _run(
             )
 
         try:
-            return asyncio.run(main())
+            stats = asyncio.run(main())
         except (KeyboardInterrupt, asyncio.CancelledError):
+            _close_ledger(out, ledger, report=True)
             done = len(results.done)
             out.error(
                 f"interrupted: {partial.ok} items finished in this run and are saved "
@@ -419,6 +424,36 @@ def _run(
                 "to resume"
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        finally:
-            if ledger is not None:
-                ledger.close()
+        except BaseException:
+            _close_ledger(out, ledger, report=True)
+            raise
+    stats.ledger_error = _close_ledger(out, ledger, report=False)
+    return stats
+
+
+def _close_ledger(out: Output, ledger: Any, *, report: bool) -> str | None:
+    """Close the --ledger; return why if its records could not all be kept.
+
+    The results file holds every finished item whatever happens to the ledger,
+    so on success the failure is reported after the job's summary (`report`
+    False); when the job is ending on an error it is reported at once.
+    """
+    if ledger is None:
+        return None
+    from langchain_holysheep.spend.ledger import LedgerError
+
+    try:
+        ledger.close()
+    except LedgerError as exc:
+        if report:
+            out.error(str(exc))
+        return str(exc)
+    return None
+    from langchain_holysheep.spend.ledger import LedgerError
+
+    try:
+        ledger.close()
+    except LedgerError as exc:
+        out.error(str(exc))
+        return str(exc)
+    return None

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from langchain_holysheep import ChatHolySheep
 from langchain_holysheep.cli import app
 from langchain_holysheep.simulator import Fault, GatewaySimulator
 from langchain_holysheep.spend import get_holysheep_callback
+from langchain_holysheep.spend.ledger import SQLiteLedger
+from langchain_holysheep.spend.records import CallRecord, TokenUsage
 
 ANSI = re.compile(r"\x1b\[")
 BOX = re.compile("[\u2500-\u257f]")
@@ -441,6 +444,31 @@ def test_batch_with_a_chain_and_a_fatal_error(
 
 
 # -- unreadable input: clear errors, never a traceback ------------------------------
+def damage(path: Path) -> None:
+    """Overwrite the middle half of a file with garbage."""
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek(size // 4)
+        f.write(b"\xff" * (size // 2))
+
+
+def write_ledger(path: Path, n: int = 3000) -> None:
+    with SQLiteLedger(path) as ledger:
+        ledger.record_many(
+            CallRecord(
+                timestamp=time.time(),
+                run_id=f"run-{i}",
+                requested_model="gpt-4.1",
+                served_model="gpt-4.1",
+                outcome="ok",
+                usage=TokenUsage(input=100, output=20),
+                cost=Decimal("0.00128"),
+                tags=("team:a",),
+            )
+            for i in range(n)
+        )
+
+
 def test_non_utf8_batch_input_names_the_file_and_line(tmp_path: Path) -> None:
     items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     items.write_bytes(b'{"id": 1, "text": "ok"}\n{"id": 2, "text": "caf\xe9"}\n')
@@ -480,6 +508,40 @@ def test_sim_port_and_fault_file_are_checked(tmp_path: Path) -> None:
     bad = cli("sim", "--faults", str(faults), "--check")
     assert bad.exit_code == 2, bad.output
     assert f"fault file {faults}, line 2: not UTF-8 text" in bad.stderr
+
+
+def test_report_on_a_damaged_ledger_names_it_and_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    write_ledger(path)
+    assert cli("report", "--ledger", str(path)).exit_code == 0
+    damage(path)
+    for by in ("day", "tag"):
+        result = cli("report", "--ledger", str(path), "--by", by)
+        assert result.exit_code == 1, result.output
+        assert f"The ledger {path} is damaged" in result.stderr
+        assert f"mv {path} {path}.damaged" in result.stderr
+        assert "DatabaseError" not in result.stderr
+
+
+def test_batch_with_a_damaged_ledger_reports_after_the_summary(
+    tmp_path: Path, sim: GatewaySimulator
+) -> None:
+    path, items, out = (tmp_path / n for n in ("l.sqlite3", "in.jsonl", "o.jsonl"))
+    write_ledger(path)
+    size = path.stat().st_size
+    with path.open("r+b") as f:  # every page after the schema is garbage
+        f.seek(2 * 4096)
+        f.write(b"\xff" * (size - 2 * 4096))
+    write_items(items, 2)
+    args = ["batch", str(items), "-o", str(out), "-p", "{text}", "--ledger", str(path)]
+    result = cli(*args, env=sim_env(sim))
+    assert result.exit_code == 1, result.output
+    assert "job total: 2 results" in result.stdout  # the job itself finished
+    assert f"could not be written to {path}: the file is damaged" in result.stderr
+    assert [r["status"] for r in map(json.loads, out.read_text().splitlines())] == [
+        "ok",
+        "ok",
+    ]
 
 
 # -- the real console script ---------------------------------------------------

@@ -22,7 +22,11 @@ from typing import Any
 
 from langchain_holysheep.spend.ledger import Ledger, SQLiteLedger, TimeBound
 from langchain_holysheep.spend.ledger.base import to_timestamp
-from langchain_holysheep.spend.ledger.schema import open_reader, where_clause
+from langchain_holysheep.spend.ledger.schema import (
+    ledger_read_error,
+    open_reader,
+    where_clause,
+)
 from langchain_holysheep.spend.report.rows import METRICS, LedgerReport, ReportRow
 
 __all__ = ["DIMENSIONS", "ledger_report"]
@@ -113,18 +117,23 @@ def ledger_report(
     if not rate.is_finite() or rate <= 0:
         raise ValueError(f"cny_per_usd must be a positive number, not {cny_per_usd!r}.")
     where, params = where_clause(since, until, models, tags)
-    with _reader(ledger) as conn:
-        groups = _aggregate(conn, keys, where, params, rate, percentiles)
-        if not keys:
-            total = groups.get((), ReportRow(key=()))
-        elif "t.tag" in keys:  # a call with two tags is in two groups
-            empty = ReportRow(key=())
-            total = _aggregate(conn, [], where, params, rate, percentiles).get(
-                (), empty
-            )
-        else:  # the groups partition the calls: add them up
-            latency = _percentiles(conn, [], "", where, params) if percentiles else {}
-            total = _sum_rows(groups.values(), latency.get((), (None, None)))
+    try:
+        with _reader(ledger) as conn:
+            groups = _aggregate(conn, keys, where, params, rate, percentiles)
+            if not keys:
+                total = groups.get((), ReportRow(key=()))
+            elif "t.tag" in keys:  # a call with two tags is in two groups
+                empty = ReportRow(key=())
+                total = _aggregate(conn, [], where, params, rate, percentiles).get(
+                    (), empty
+                )
+            else:  # the groups partition the calls: add them up
+                latency = (
+                    _percentiles(conn, [], "", where, params) if percentiles else {}
+                )
+                total = _sum_rows(groups.values(), latency.get((), (None, None)))
+    except sqlite3.Error as exc:  # e.g. a damaged file: name it, say what to do
+        raise ledger_read_error(_path_of(ledger), exc) from exc
     rows = sorted(groups.values(), key=lambda r: [(k is None, k or "") for k in r.key])
     return LedgerReport(
         by=dims,
@@ -151,6 +160,12 @@ def _dimension_sql(dim: str) -> str:
         raise ValueError(
             f"Unknown report dimension {dim!r}; use one of {known} or 'meta:<key>'."
         ) from None
+
+
+def _path_of(ledger: Ledger | str | os.PathLike[str]) -> Path:
+    if isinstance(ledger, SQLiteLedger):
+        return ledger.path
+    return Path(str(ledger)).expanduser()
 
 
 @contextlib.contextmanager

@@ -355,3 +355,28 @@ def test_adopts_an_empty_file_or_database(tmp_path: Path) -> None:
         with SQLiteLedger(path) as ledger:
             ledger.record(make_record())
             assert ledger.count() == 1
+
+
+def _damage(path: Path) -> None:
+    """Garbage over every page after the schema's."""
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek(2 * 4096)
+        f.write(b"\xff" * (size - 2 * 4096))
+
+
+def test_a_damaged_ledger_is_named_with_what_to_do(ledger_path: Path) -> None:
+    with SQLiteLedger(ledger_path) as ledger:
+        ledger.record_many(random_records(3000))
+    _damage(ledger_path)
+    damaged = f"The ledger {ledger_path} is damaged"
+    with SQLiteLedger(ledger_path, write_through=True) as ledger:
+        with pytest.raises(LedgerError, match="the file is damaged") as info:
+            ledger.record(make_record())
+        assert str(ledger_path) in str(info.value)
+        assert f"mv {ledger_path} {ledger_path}.damaged" in str(info.value)
+        with pytest.raises(LedgerError, match=damaged):
+            ledger.count()
+        with pytest.raises(LedgerError, match=damaged):
+            list(ledger.query())
+    assert not isinstance(info.value, sqlite3.DatabaseError)
