@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -204,6 +205,42 @@ def test_report_by_day_model_tag_and_formats(ledger: Path) -> None:
     }
     since = cli("report", "--ledger", str(ledger), "--since", "1h", "-f", "json")
     assert json.loads(since.stdout)["total"]["requests"] == 2
+
+
+def test_report_by_tag_leaves_out_langchain_internal_tags(
+    tmp_path: Path, shared_sim: GatewaySimulator
+) -> None:
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnableParallel
+
+    path = tmp_path / "ledger.sqlite3"
+    model = ChatHolySheep(
+        model="gpt-4.1", base_url=shared_sim.base_url, api_key=shared_sim.api_key
+    )
+    chain = ChatPromptTemplate.from_template("Say {word}") | model  # seq:step:2
+    both = RunnableParallel(a=model, b=model)  # map:key:a, map:key:b
+    with get_holysheep_callback(ledger=str(path)):
+        chain.invoke({"word": "hi"}, config={"tags": ["team:a"]})
+        both.invoke("hi")
+    rows = json.loads(
+        cli("report", "--ledger", str(path), "--by", "tag", "-f", "json").stdout
+    )["rows"]
+    assert {row["tag"]: row["requests"] for row in rows} == {"team:a": 1, None: 2}
+    with sqlite3.connect(path) as conn:  # not stored either
+        stored = {t for (t,) in conn.execute("SELECT tag FROM call_tags")}
+        assert stored == {"team:a"}
+        arrays = [json.loads(t) for (t,) in conn.execute("SELECT tags FROM calls")]
+        assert sorted(map(tuple, arrays)) == [(), (), ("team:a",)]
+        # a ledger written before the filter: its internal tags are skipped too
+        call_id = conn.execute("SELECT min(id) FROM calls").fetchone()[0]
+        conn.executemany(
+            "INSERT INTO call_tags (call_id, tag) VALUES (?, ?)",
+            [(call_id, t) for t in ("seq:step:2", "graph:step:3", "langsmith:hidden")],
+        )
+    rows = json.loads(
+        cli("report", "--ledger", str(path), "--by", "tag", "-f", "json").stdout
+    )["rows"]
+    assert {row["tag"] for row in rows} == {"team:a", None}
 
 
 def test_report_errors(tmp_path: Path, ledger: Path) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_holysheep.spend.ledger.base import LedgerError, TimeBound, to_timestamp
+from langchain_holysheep.spend.ledger.tags import user_tags
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 
 __all__ = [
@@ -285,7 +286,7 @@ def _tags_json(tags: tuple[str, ...]) -> str:
         return _JSON_CACHE[key]  # type: ignore[no-any-return]
     except (KeyError, TypeError):
         pass
-    result = _to_json([str(t) for t in tags])
+    result = _to_json(list(user_tags(tags)))  # without seq:step:N & co
     _remember(key, result)
     return result
 

@@ -35,6 +35,7 @@ from langchain_holysheep.spend.ledger.schema import (
     open_reader,
     where_clause,
 )
+from langchain_holysheep.spend.ledger.tags import user_tags
 from langchain_holysheep.spend.ledger.writer import BatchWriter
 from langchain_holysheep.spend.records import CallRecord
 
@@ -302,7 +303,9 @@ class SQLiteLedger(Ledger):
                 conn.execute("ROLLBACK TO batch")
                 stored = self._insert_each(conn, rows, [r for _, r in encoded])
             conn.execute("RELEASE batch")
-            tags = [(start + i, str(t)) for i in stored for t in encoded[i][1].tags]
+            tags = [
+                (start + i, t) for i in stored for t in user_tags(encoded[i][1].tags)
+            ]
             if tags:
                 conn.executemany(INSERT_TAG, tags)
             conn.execute("COMMIT")

@@ -27,6 +27,7 @@ from langchain_holysheep.spend.ledger.schema import (
     open_reader,
     where_clause,
 )
+from langchain_holysheep.spend.ledger.tags import not_internal_sql
 from langchain_holysheep.spend.report.rows import METRICS, LedgerReport, ReportRow
 
 __all__ = ["DIMENSIONS", "ledger_report"]
@@ -45,6 +46,9 @@ DIMENSIONS: dict[str, str] = {
 """Group-by dimensions and their SQL; also "meta:<key>" for any metadata key.
 Times are UTC."""
 
+# Tags LangChain adds itself (seq:step:N, ...) are no group of their own; a
+# call that has only those counts as untagged.
+_USER_TAG = not_internal_sql("t.tag")
 _META_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _DEC = decimal.Context(prec=80)
 _SPLIT = 10**6  # cost_pico is summed as (cost_pico / _SPLIT, cost_pico % _SPLIT)
@@ -200,7 +204,11 @@ def _aggregate(
     select = "".join(
         f"{sql} AS {name}, " for sql, name in zip(keys, names, strict=True)
     )
-    join = " LEFT JOIN call_tags t ON t.call_id = c.id" if "t.tag" in keys else ""
+    join = (
+        f" LEFT JOIN call_tags t ON t.call_id = c.id AND {_USER_TAG}"
+        if "t.tag" in keys
+        else ""
+    )
     group = ", ".join([*names, "cur"])
     sql = (
         f"SELECT {select}c.currency AS cur, {_AGGREGATES} "

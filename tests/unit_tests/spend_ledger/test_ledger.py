@@ -20,6 +20,7 @@ from langchain_holysheep.spend.ledger import (
     default_ledger_path,
 )
 from langchain_holysheep.spend.ledger.schema import to_pico
+from langchain_holysheep.spend.ledger.tags import is_internal_tag
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 from langchain_holysheep.spend.sinks import RecordSink
 
@@ -380,3 +381,31 @@ def test_a_damaged_ledger_is_named_with_what_to_do(ledger_path: Path) -> None:
         with pytest.raises(LedgerError, match=damaged):
             list(ledger.query())
     assert not isinstance(info.value, sqlite3.DatabaseError)
+
+
+@pytest.mark.parametrize(
+    ("tag", "internal"),
+    [
+        ("seq:step:2", True),
+        ("map:key:context", True),
+        ("graph:step:14", True),
+        ("retry:attempt:2", True),
+        ("condition:1", True),
+        ("branch:3", True),
+        ("branch:default", True),
+        ("langsmith:hidden", True),
+        ("branch:main", False),  # a user's tag that only looks similar
+        ("seq:step", False),
+        ("team:search", False),
+        ("nostream", False),  # set by the user, on purpose
+    ],
+)
+def test_internal_tags(tag: str, internal: bool) -> None:
+    assert is_internal_tag(tag) is internal
+
+
+def test_internal_tags_are_not_stored(ledger: SQLiteLedger) -> None:
+    ledger.record(make_record(tags=("seq:step:2", "team:a", "map:key:x", "team:b")))
+    (rec,) = list(ledger.query())
+    assert rec.tags == ("team:a", "team:b")
+    assert [r.run_id for r in ledger.query(tags=["seq:step:2"])] == []
