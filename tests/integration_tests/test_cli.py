@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,32 @@ def test_report_by_tag_leaves_out_langchain_internal_tags(
         cli("report", "--ledger", str(path), "--by", "tag", "-f", "json").stdout
     )["rows"]
     assert {row["tag"] for row in rows} == {"team:a", None}
+
+
+def test_report_until_a_day_includes_that_whole_day(ledger: Path) -> None:
+    with sqlite3.connect(ledger) as conn:
+        first, last = conn.execute("SELECT min(ts), max(ts) FROM calls").fetchone()
+    day = datetime.fromtimestamp(first, tz=timezone.utc).date()
+    assert datetime.fromtimestamp(last, tz=timezone.utc).date() == day
+
+    def requests(*window: str) -> int:
+        result = cli("report", "--ledger", str(ledger), "-f", "json", *window)
+        assert result.exit_code == 0, result.output
+        return int(json.loads(result.stdout)["total"]["requests"])
+
+    assert requests("--until", "today") == 2  # recorded today: included
+    assert requests("--until", day.isoformat()) == 2
+    assert requests("--since", day.isoformat(), "--until", day.isoformat()) == 2
+    assert requests("--until", (day - timedelta(days=1)).isoformat()) == 0
+    assert requests("--since", (day + timedelta(days=1)).isoformat()) == 0
+    assert requests("--until", "1h") == 0  # a span: before that instant
+    help_text = cli("report", "--help").stdout
+    assert "included whole" in " ".join(help_text.split())
+    backwards = cli(
+        "report", "--ledger", str(ledger), "--since", "today", "--until", "yesterday"
+    )
+    assert backwards.exit_code == 2
+    assert "is not before --until" in backwards.stderr
 
 
 def test_report_errors(tmp_path: Path, ledger: Path) -> None:
