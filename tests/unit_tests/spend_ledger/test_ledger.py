@@ -409,3 +409,19 @@ def test_internal_tags_are_not_stored(ledger: SQLiteLedger) -> None:
     (rec,) = list(ledger.query())
     assert rec.tags == ("team:a", "team:b")
     assert [r.run_id for r in ledger.query(tags=["seq:step:2"])] == []
+
+
+def test_queued_writes_to_a_damaged_ledger_say_what_to_do(ledger_path: Path) -> None:
+    with SQLiteLedger(ledger_path) as ledger:
+        ledger.record_many(random_records(3000))
+    _damage(ledger_path)
+    ledger = SQLiteLedger(ledger_path)
+    ledger._writer.patience = 0.3  # type: ignore[union-attr]
+    ledger.record(make_record())
+    hint = f"mv {ledger_path} {ledger_path}.damaged"
+    with pytest.raises(LedgerError, match="The file is damaged") as info:
+        ledger.flush(timeout=10)
+    assert hint in str(info.value)
+    with pytest.raises(LedgerError, match="1 records could not be written") as info:
+        ledger.close()
+    assert "the file is damaged" in str(info.value) and hint in str(info.value)
