@@ -449,11 +449,3 @@ def _close_ledger(out: Output, ledger: Any, *, report: bool) -> str | None:
             out.error(str(exc))
         return str(exc)
     return None
-    from langchain_holysheep.spend.ledger import LedgerError
-
-    try:
-        ledger.close()
-    except LedgerError as exc:
-        out.error(str(exc))
-        return str(exc)
-    return None
