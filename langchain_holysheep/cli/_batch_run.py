@@ -32,7 +32,7 @@ from langchain_holysheep.spend import (
     RecordSink,
 )
 
-__all__ = ["BatchStats", "run_batch", "to_jsonable"]
+__all__ = ["BatchStats", "error_text", "run_batch", "to_jsonable"]
 
 
 @dataclass
@@ -45,6 +45,7 @@ class BatchStats:
     unpriced_calls: int = 0
     by_model: dict[str, dict[str, Any]] = field(default_factory=dict)
     stopped_by: BaseException | None = None
+    ledger_error: str | None = None
 
     def add_model(self, model: str, calls: int, inp: int, out: int, cost: Any) -> None:
         """Accumulate one model's numbers from one item."""
@@ -76,9 +77,21 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _short_error(exc: BaseException) -> str:
-    text = str(exc).split("\n", 1)[0]
-    return f"{type(exc).__name__}: {text[:300]}"
+_MAX_ERROR_CHARS = 20_000
+
+
+def error_text(exc: BaseException) -> str:
+    """An item's error as stored in its result: the type and the whole message.
+
+    Multi-line messages (e.g. every route's reason when all routes failed) are
+    kept whole; only a pathological message beyond 20,000 characters is cut,
+    saying how much was left out.
+    """
+    text = f"{type(exc).__name__}: {exc}".rstrip()
+    if len(text) > _MAX_ERROR_CHARS:
+        cut = len(text) - _MAX_ERROR_CHARS
+        text = f"{text[:_MAX_ERROR_CHARS]}... ({cut:,} more characters)"
+    return text
 
 
 class _Job:
@@ -122,7 +135,7 @@ class _Job:
             record["output"] = to_jsonable(output)
         else:
             record["status"] = "error"
-            record["error"] = _short_error(error)
+            record["error"] = error_text(error)
         served = [m.model for m in report.models if m.successes]
         record["model"] = served[-1] if served else None
         record["attempts"] = report.attempts

@@ -11,6 +11,7 @@ is lost or written twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -19,7 +20,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["InputError", "Item", "ResultsBusyError", "ResultsFile", "read_items"]
+__all__ = [
+    "InputError",
+    "Item",
+    "ResultsBusyError",
+    "ResultsFile",
+    "read_items",
+    "read_utf8",
+]
 
 
 class InputError(ValueError):
@@ -39,6 +47,27 @@ class Item:
     data: dict[str, Any]
 
 
+def read_utf8(path: Path) -> str:
+    """A text file's content (UTF-8, an optional BOM dropped).
+
+    Raises:
+        OSError: the file cannot be read.
+        InputError: it is not UTF-8; the message names the line and column.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(
+            f"{path}, line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+            f"column {column}); save the file as UTF-8, e.g. "
+            f"iconv -f latin1 -t utf-8 {path} > "
+            f"{path.with_name(path.stem + '.utf8' + path.suffix)}"
+        ) from None
+
+
 def read_items(path: Path, id_field: str = "id") -> list[Item]:
     """Read a JSONL input file (blank lines skipped).
 
@@ -50,7 +79,7 @@ def read_items(path: Path, id_field: str = "id") -> list[Item]:
             duplicate id.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     items: list[Item] = []
@@ -86,11 +115,17 @@ class ResultsFile:
     Attributes:
         done: the last result of every id already in the file.
         repaired: bytes cut off a torn last line when the file was opened.
+        created: the file did not exist before `open()`.
+
+    Used as a context manager, a file created by `open()` is removed again if
+    the block fails before any result was written, so a job that could not
+    start leaves no empty results file behind.
     """
 
     path: Path
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     repaired: int = 0
+    created: bool = False
     _fh: IO[bytes] | None = None
 
     def open(self, *, drop_errors: bool = False) -> ResultsFile:
@@ -105,6 +140,7 @@ class ResultsFile:
                 process is writing it.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.created = not self.path.exists()
         fh: IO[bytes] = open(self.path, "a+b")  # noqa: SIM115 - kept open
         try:
             _lock(fh, self.path)
@@ -180,17 +216,32 @@ class ResultsFile:
         _sync(self._fh)
         self.done[str(record["id"])] = record
 
-    def close(self) -> None:
-        """Release the lock and close the file."""
-        if self._fh is not None:
+    def close(self, *, discard_if_empty: bool = False) -> None:
+        """Release the lock and close the file.
+
+        Args:
+            discard_if_empty: remove the file if `open()` created it and it is
+                still empty (nothing was written).
+        """
+        if self._fh is None:
+            return
+        try:
+            if (
+                discard_if_empty
+                and self.created
+                and os.fstat(self._fh.fileno()).st_size == 0
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()  # still locked: no other job writes it
+        finally:
             self._fh.close()
             self._fh = None
 
     def __enter__(self) -> ResultsFile:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(discard_if_empty=exc_type is not None)
 
     def prior_cost(self) -> Decimal:
         """The total cost recorded by earlier runs (USD)."""

@@ -27,6 +27,7 @@ __all__ = [
     "UsageError",
     "app",
     "command",
+    "debug_enabled",
     "main",
 ]
 
@@ -66,6 +67,18 @@ app = typer.Typer(
 )
 
 
+_TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+
+def debug_enabled() -> bool:
+    """Whether `HOLYSHEEP_DEBUG` asks for tracebacks (1, true, yes or on).
+
+    Anything else, including `0`, `false`, `no`, `off` and an empty value,
+    keeps the one-line error messages.
+    """
+    return os.environ.get("HOLYSHEEP_DEBUG", "").strip().lower() in _TRUTHY
+
+
 def _is_budget_error(exc: BaseException) -> bool:
     try:
         from langchain_holysheep.spend.budget_errors import BudgetError
@@ -98,7 +111,7 @@ def handle_errors(fn: F) -> F:
             out.error("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
-            if os.environ.get("HOLYSHEEP_DEBUG"):
+            if debug_enabled():
                 raise
             from langchain_holysheep.errors import HolySheepError
 

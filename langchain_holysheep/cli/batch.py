@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from langchain_holysheep._gateway import API_KEY_ENV
 from langchain_holysheep.cli._output import Col, Output
 from langchain_holysheep.cli._results import (
     InputError,
@@ -205,9 +206,14 @@ def batch(
         typer.Option("--ledger", help="Also record every call in this spend ledger."),
     ] = None,
     simulate: Annotated[
-        bool,
-        typer.Option("--sim", help="Run on the embedded simulator (no key needed)."),
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--sim/--live",
+            help="Embedded simulator / the real gateway. Default: the gateway when "
+            "HOLYSHEEP_API_KEY is set, else the simulator (with a warning).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run every line of a JSONL file through a prompt (or chain) into a JSONL file.
 
@@ -215,6 +221,10 @@ def batch(
     is written (and fsync'd) as soon as its item finishes, keyed by id, so an
     interrupted job (Ctrl-C, crash) resumes where it stopped when run again with
     the same --output: no item lost, none repeated.
+
+    A failed item is kept as a result with "status": "error" and the full
+    reason in "error"; the exit code is then 1, and a rerun with
+    --retry-errors runs the failed items again.
 
     Example:
         holysheep batch docs.jsonl -o out.jsonl -p "Summarise: {text}" --budget 2
@@ -240,6 +250,8 @@ def batch(
         raise typer.Exit(EXIT_FAILURE) from None
     except InputError as exc:
         raise UsageError(str(exc)) from None
+    # Leaving the block by an exception removes a results file it created
+    # while still empty: a job that fails before any item leaves no file.
     with results:
         if results.repaired:
             out.warn(
@@ -268,15 +280,33 @@ def batch(
 
             job_budget = Budget(left, window="total", name=f"batch {output.name}")
         if not pending:
+            failed = _failed(results)
+            if failed:
+                out.line(
+                    f"nothing new to run: all {len(items)} items are in {output}, "
+                    f"{len(failed)} of them failed"
+                )
+                _report_failures(out, failed, output)
+                raise typer.Exit(EXIT_FAILURE)
             out.line(f"nothing to do: all {len(items)} items are in {output}")
             return
-        with connect(simulate=True if simulate else None) as target:
-            if not simulate and target.simulated:
-                raise UsageError(
-                    "HOLYSHEEP_API_KEY is not set: set it, or pass --sim to rehearse "
-                    "the job on the embedded simulator"
+        with connect(simulate=simulate) as target:
+            if target.simulated and simulate is None:
+                out.warn(
+                    f"{API_KEY_ENV} is not set: running on the embedded simulator "
+                    "(simulated replies). Set the key to run on the gateway, or "
+                    "pass --sim to rehearse without this warning."
                 )
-            out.note(f"running on {target.label}")
+            else:
+                out.note(f"running on {target.label}")
+            if not target.simulated:
+                simulated = sum(1 for r in results.done.values() if r.get("simulated"))
+                if simulated:
+                    out.warn(
+                        f"{simulated} results in {output} came from the embedded "
+                        "simulator and count as done; use a new --output to run "
+                        "every item on the gateway"
+                    )
             runnable = build_runnable(
                 target,
                 model=model,
@@ -289,16 +319,54 @@ def batch(
             if chain is None:
                 _check_fields(runnable, pending)
             stats = _run(
-                out, pending, runnable, results, concurrency, job_budget, ledger
+                out,
+                pending,
+                runnable,
+                results,
+                concurrency,
+                job_budget,
+                ledger,
+                simulated=target.simulated,
             )
         _summary(out, stats, results, prior)
+        if stats.ledger_error is not None:
+            out.error(stats.ledger_error)
+        failed = _failed(results)
         if stats.stopped_by is not None:
             left_items = len([i for i in items if i.id not in results.done])
             out.error(
                 f"budget reached: {stats.stopped_by}\n{left_items} items not run; "
                 "rerun with a higher --budget to finish the job"
             )
+            if failed:
+                _report_failures(out, failed, output)
             raise typer.Exit(EXIT_BUDGET)
+        if failed:
+            _report_failures(out, failed, output)
+            raise typer.Exit(EXIT_FAILURE)
+        if stats.ledger_error is not None:
+            raise typer.Exit(EXIT_FAILURE)
+
+
+def _failed(results: ResultsFile) -> list[dict[str, Any]]:
+    """The job's results that are errors, in file order."""
+    return [r for r in results.done.values() if r.get("status") != "ok"]
+
+
+def _report_failures(out: Output, failed: list[dict[str, Any]], output: Path) -> None:
+    """Say how many items failed, show the first reason, and how to retry them."""
+    first = failed[0]
+    reason = str(first.get("error") or "no reason recorded")
+    where = f" (input line {first['line']})" if first.get("line") else ""
+    n = len(failed)
+    out.error(
+        f"{n} item{'s' if n != 1 else ''} failed; the results in {output} have "
+        f'"status": "error" and the reason in "error". First failure, id '
+        f"{first.get('id')!r}{where}:\n  "
+        + reason.replace("\n", "\n  ")
+        + "\nFix the cause, then rerun the same command with --retry-errors to "
+        "run the failed items again."
+    )
 
 
 def _run(
@@ -309,6 +377,8 @@ def _run(
     concurrency: int,
     budget: Any,
     ledger_path: Path | None,
+    *,
+    simulated: bool = False,
 ) -> Any:
     from langchain_holysheep.cli._batch_run import BatchStats, run_batch
 
@@ -321,6 +391,8 @@ def _run(
     with out.progress("batch", total=len(pending)) as bar:
 
         def on_result(record: dict[str, Any]) -> None:
+            if simulated:
+                record["simulated"] = True
             results.append(record)
             partial.ok += record["status"] == "ok"
             bar.advance()
@@ -342,8 +414,9 @@ def _run(
             )
 
         try:
-            return asyncio.run(main())
+            stats = asyncio.run(main())
         except (KeyboardInterrupt, asyncio.CancelledError):
+            _close_ledger(out, ledger, report=True)
             done = len(results.done)
             out.error(
                 f"interrupted: {partial.ok} items finished in this run and are saved "
@@ -351,6 +424,28 @@ def _run(
                 "to resume"
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        finally:
-            if ledger is not None:
-                ledger.close()
+        except BaseException:
+            _close_ledger(out, ledger, report=True)
+            raise
+    stats.ledger_error = _close_ledger(out, ledger, report=False)
+    return stats
+
+
+def _close_ledger(out: Output, ledger: Any, *, report: bool) -> str | None:
+    """Close the --ledger; return why if its records could not all be kept.
+
+    The results file holds every finished item whatever happens to the ledger,
+    so on success the failure is reported after the job's summary (`report`
+    False); when the job is ending on an error it is reported at once.
+    """
+    if ledger is None:
+        return None
+    from langchain_holysheep.spend.ledger import LedgerError
+
+    try:
+        ledger.close()
+    except LedgerError as exc:
+        if report:
+            out.error(str(exc))
+        return str(exc)
+    return None

@@ -2,7 +2,7 @@
 
 import re
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -18,11 +18,20 @@ _RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_time(text: str, *, now: float | None = None) -> float | date | datetime:
+def parse_time(
+    text: str, *, now: float | None = None, end: bool = False
+) -> float | date | datetime:
     """A time bound from the command line.
 
-    Accepts `YYYY-MM-DD` (midnight UTC), an ISO 8601 date-time (naive = UTC),
-    `today`, `yesterday`, or a span back from now: `30m`, `12h`, `7d`, `2w`.
+    Accepts `YYYY-MM-DD`, `today`, `yesterday` (a whole UTC day), an ISO 8601
+    date-time (naive = UTC), or a span back from now: `30m`, `12h`, `7d`, `2w`.
+
+    Args:
+        text: what the user wrote.
+        now: the current Unix time (default: the clock).
+        end: the bound ends a range (`--until`, exclusive): a day then means
+            the end of that day (the next midnight), so the day is included.
+            Otherwise a day means its start (midnight UTC).
 
     Raises:
         UsageError: anything else.
@@ -30,22 +39,26 @@ def parse_time(text: str, *, now: float | None = None) -> float | date | datetim
     value = text.strip().lower()
     now = time.time() if now is None else now
     today = datetime.fromtimestamp(now, tz=timezone.utc).date()
+    day: date | None = None
     if value == "today":
-        return today
-    if value == "yesterday":
-        return date.fromordinal(today.toordinal() - 1)
-    match = _RELATIVE.match(value)
-    if match:
-        return now - int(match.group(1)) * _UNITS[match.group(2)]
-    try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"cannot read the time {text!r}: use YYYY-MM-DD, an ISO date-time, "
-            "today, yesterday, or a span such as 12h, 7d, 2w"
-        ) from None
+        day = today
+    elif value == "yesterday":
+        day = today - timedelta(days=1)
+    else:
+        match = _RELATIVE.match(value)
+        if match:
+            return now - int(match.group(1)) * _UNITS[match.group(2)]
+        try:
+            if len(value) == 10:
+                day = date.fromisoformat(value)
+            else:
+                return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f"cannot read the time {text!r}: use YYYY-MM-DD, an ISO date-time, "
+                "today, yesterday, or a span such as 12h, 7d, 2w"
+            ) from None
+    return day + timedelta(days=1) if end else day
 
 
 def _check_dimension(dim: str) -> str:
@@ -84,11 +97,20 @@ def report(
     since: Annotated[
         str | None,
         typer.Option(
-            "--since", help="From this time: YYYY-MM-DD, ISO time, today, 7d, 12h."
+            "--since",
+            help="From this time on: a day (YYYY-MM-DD, today, yesterday) from its "
+            "start, 00:00 UTC; an ISO time; or a span back from now (30m, 12h, 7d, "
+            "2w).",
         ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="Before this time (same forms).")
+        str | None,
+        typer.Option(
+            "--until",
+            help="Up to this time: a day (YYYY-MM-DD, today, yesterday) is "
+            "included whole, to its last second UTC; an ISO time or a span (12h, "
+            "7d) ends just before that instant.",
+        ),
     ] = None,
     model: Annotated[
         list[str] | None,
@@ -109,6 +131,7 @@ def report(
     `holysheep batch --ledger`.
     """
     from langchain_holysheep.spend.ledger import default_ledger_path
+    from langchain_holysheep.spend.ledger.base import to_timestamp
     from langchain_holysheep.spend.report import ledger_report
 
     out = Output()
@@ -121,11 +144,20 @@ def report(
             "HOLYSHEEP_LEDGER_PATH."
         )
         raise typer.Exit(EXIT_FAILURE)
+    now = time.time()
+    lo = parse_time(since, now=now) if since else None
+    hi = parse_time(until, now=now, end=True) if until else None
+    start, end = to_timestamp(lo), to_timestamp(hi)
+    if start is not None and end is not None and start >= end:
+        raise UsageError(
+            f"--since {since} is not before --until {until}: nothing can match "
+            "(a day given to --until is included whole)"
+        )
     result = ledger_report(
         path,
         by=dims,
-        since=parse_time(since) if since else None,
-        until=parse_time(until) if until else None,
+        since=lo,
+        until=hi,
         models=model or None,
         tags=tag or None,
     )

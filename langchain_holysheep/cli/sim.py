@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from langchain_holysheep.cli._output import Output
+from langchain_holysheep.cli._results import InputError, read_utf8
 from langchain_holysheep.cli.app import EXIT_FAILURE, UsageError, command
 
 __all__ = ["sim"]
@@ -23,7 +24,8 @@ _EXAMPLE = (
 @command("sim")
 def sim(
     port: Annotated[
-        int, typer.Option("--port", help="Port to listen on (0: any free port).")
+        int,
+        typer.Option("--port", help="Port to listen on, 1-65535 (0: any free port)."),
     ] = 8000,
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = (
         "127.0.0.1"
@@ -68,7 +70,18 @@ def sim(
     from langchain_holysheep.simulator import GatewaySimulator as Simulator
 
     out = Output()
+    if not 0 <= port <= 65535:
+        raise UsageError(
+            f"--port must be a port number from 1 to 65535, or 0 for any free "
+            f"port; got {port}"
+        )
     if faults is not None:
+        try:
+            read_utf8(faults)
+        except InputError as exc:
+            raise UsageError(f"fault file {exc}") from None
+        except OSError:
+            pass  # FaultPlan.load says it cannot read the file
         try:
             FaultPlan().load(faults)
         except FaultSpecError as exc:

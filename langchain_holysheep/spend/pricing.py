@@ -37,6 +37,7 @@ from langchain_holysheep.catalogue import (
 from langchain_holysheep.errors import PricingError
 from langchain_holysheep.spend.pricing_files import (
     Override,
+    decode_text,
     parse_document,
     parse_overrides,
 )
@@ -153,13 +154,14 @@ class PriceBook:
     ) -> dict[str, Override]:
         source = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = Path(path).read_bytes()
         except OSError as exc:
             hint = f" (named by ${PRICING_FILE_ENV})" if env else ""
             raise PricingError(
                 f"cannot read the pricing file{hint}: {exc.strerror or exc}",
                 source=source,
             ) from None
+        text = decode_text(data, source)
         fmt = "toml" if source.lower().endswith(".toml") else "json"
         data = parse_document(text, source, fmt)
         return parse_overrides(data, source=source, text=text)

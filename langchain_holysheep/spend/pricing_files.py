@@ -15,7 +15,7 @@ from typing import Any
 from langchain_holysheep.catalogue import ModelPrice, parse_price
 from langchain_holysheep.errors import PricingError
 
-__all__ = ["Override", "parse_document", "parse_overrides"]
+__all__ = ["Override", "decode_text", "parse_document", "parse_overrides"]
 
 _PRICE_KEYS = frozenset(
     {
@@ -53,6 +53,25 @@ def _key_line(text: str, keys: Iterable[str]) -> int | None:
         pos = match.end()
         found = text.count("\n", 0, match.start()) + 1
     return found
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """A pricing file's bytes as text (UTF-8, an optional BOM dropped).
+
+    Raises:
+        PricingError: the bytes are not UTF-8; names the line and column.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise PricingError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); "
+            "save the file as UTF-8",
+            source=source,
+            line=line,
+        ) from None
 
 
 def _load_toml(text: str, source: str) -> Any:

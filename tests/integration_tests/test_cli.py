@@ -7,9 +7,12 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ from langchain_holysheep import ChatHolySheep
 from langchain_holysheep.cli import app
 from langchain_holysheep.simulator import Fault, GatewaySimulator
 from langchain_holysheep.spend import get_holysheep_callback
+from langchain_holysheep.spend.ledger import SQLiteLedger
+from langchain_holysheep.spend.records import CallRecord, TokenUsage
 
 ANSI = re.compile(r"\x1b\[")
 BOX = re.compile("[\u2500-\u257f]")
@@ -61,6 +66,40 @@ def test_usage_errors_exit_2() -> None:
     bad_model = cli("ping", "--sim", "-m", "gpt4.1")
     assert bad_model.exit_code == 2
     assert "Did you mean 'gpt-4.1'?" in bad_model.stderr
+
+
+def write_failing_chain(directory: Path) -> None:
+    (directory / "failing_chain.py").write_text(
+        "def make(model):\n    raise RuntimeError('the chain factory broke')\n"
+    )
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "No", "off", "maybe"])
+def test_debug_off_values_keep_the_one_line_error(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_failing_chain(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"id": 1}\n')
+    args = ["batch", "in.jsonl", "-o", "out.jsonl", "--chain", "failing_chain:make"]
+    result = cli(*args, "--sim", env={"HOLYSHEEP_DEBUG": value})
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # handled, no traceback
+    assert "error: RuntimeError: the chain factory broke" in result.stderr
+    assert "set HOLYSHEEP_DEBUG=1 to see the traceback" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", "on"])
+def test_debug_on_values_show_the_traceback(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_failing_chain(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"id": 1}\n')
+    args = ["batch", "in.jsonl", "-o", "out.jsonl", "--chain", "failing_chain:make"]
+    result = cli(*args, "--sim", env={"HOLYSHEEP_DEBUG": value})
+    assert isinstance(result.exception, RuntimeError)  # re-raised for the traceback
+    assert "error:" not in result.stderr
 
 
 # -- models --------------------------------------------------------------------
@@ -169,6 +208,68 @@ def test_report_by_day_model_tag_and_formats(ledger: Path) -> None:
     assert json.loads(since.stdout)["total"]["requests"] == 2
 
 
+def test_report_by_tag_leaves_out_langchain_internal_tags(
+    tmp_path: Path, shared_sim: GatewaySimulator
+) -> None:
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnableParallel
+
+    path = tmp_path / "ledger.sqlite3"
+    model = ChatHolySheep(
+        model="gpt-4.1", base_url=shared_sim.base_url, api_key=shared_sim.api_key
+    )
+    chain = ChatPromptTemplate.from_template("Say {word}") | model  # seq:step:2
+    both = RunnableParallel(a=model, b=model)  # map:key:a, map:key:b
+    with get_holysheep_callback(ledger=str(path)):
+        chain.invoke({"word": "hi"}, config={"tags": ["team:a"]})
+        both.invoke("hi")
+    rows = json.loads(
+        cli("report", "--ledger", str(path), "--by", "tag", "-f", "json").stdout
+    )["rows"]
+    assert {row["tag"]: row["requests"] for row in rows} == {"team:a": 1, None: 2}
+    with sqlite3.connect(path) as conn:  # not stored either
+        stored = {t for (t,) in conn.execute("SELECT tag FROM call_tags")}
+        assert stored == {"team:a"}
+        arrays = [json.loads(t) for (t,) in conn.execute("SELECT tags FROM calls")]
+        assert sorted(map(tuple, arrays)) == [(), (), ("team:a",)]
+        # a ledger written before the filter: its internal tags are skipped too
+        call_id = conn.execute("SELECT min(id) FROM calls").fetchone()[0]
+        conn.executemany(
+            "INSERT INTO call_tags (call_id, tag) VALUES (?, ?)",
+            [(call_id, t) for t in ("seq:step:2", "graph:step:3", "langsmith:hidden")],
+        )
+    rows = json.loads(
+        cli("report", "--ledger", str(path), "--by", "tag", "-f", "json").stdout
+    )["rows"]
+    assert {row["tag"] for row in rows} == {"team:a", None}
+
+
+def test_report_until_a_day_includes_that_whole_day(ledger: Path) -> None:
+    with sqlite3.connect(ledger) as conn:
+        first, last = conn.execute("SELECT min(ts), max(ts) FROM calls").fetchone()
+    day = datetime.fromtimestamp(first, tz=timezone.utc).date()
+    assert datetime.fromtimestamp(last, tz=timezone.utc).date() == day
+
+    def requests(*window: str) -> int:
+        result = cli("report", "--ledger", str(ledger), "-f", "json", *window)
+        assert result.exit_code == 0, result.output
+        return int(json.loads(result.stdout)["total"]["requests"])
+
+    assert requests("--until", "today") == 2  # recorded today: included
+    assert requests("--until", day.isoformat()) == 2
+    assert requests("--since", day.isoformat(), "--until", day.isoformat()) == 2
+    assert requests("--until", (day - timedelta(days=1)).isoformat()) == 0
+    assert requests("--since", (day + timedelta(days=1)).isoformat()) == 0
+    assert requests("--until", "1h") == 0  # a span: before that instant
+    help_text = cli("report", "--help").stdout
+    assert "included whole" in " ".join(help_text.split())
+    backwards = cli(
+        "report", "--ledger", str(ledger), "--since", "today", "--until", "yesterday"
+    )
+    assert backwards.exit_code == 2
+    assert "is not before --until" in backwards.stderr
+
+
 def test_report_errors(tmp_path: Path, ledger: Path) -> None:
     missing = cli("report", "--ledger", str(tmp_path / "none.sqlite3"))
     assert missing.exit_code == 1
@@ -241,7 +342,7 @@ def test_batch_repairs_a_torn_line_limits_and_retries_errors(
     base = ["batch", str(items), "-o", str(out), "-p", "Summarise: {text}"]
     sim.script("gpt-4.1", [Fault.status(400, message="bad request")])
     first = cli(*base, "--limit", "3", "-c", "1", env=env)
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 1, first.output  # one item failed
     records = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["status"] for r in records] == ["error", "ok", "ok"]
     assert records[1]["model"] == "gpt-4.1" and records[1]["cost"] != "0"
@@ -249,8 +350,9 @@ def test_batch_repairs_a_torn_line_limits_and_retries_errors(
     with out.open("ab") as f:  # a crash in the middle of writing a result
         f.write(b'{"id":"doc-3","line":4,"status":"o')
     second = cli(*base, env=env)
-    assert second.exit_code == 0, second.output
+    assert second.exit_code == 1, second.output  # doc-0 is still an error
     assert "torn by an earlier crash" in second.stderr
+    assert "--retry-errors" in second.stderr
     assert sorted(result_ids(out)) == sorted(f"doc-{i}" for i in range(6))
 
     third = cli(*base, "--retry-errors", env=env)
@@ -258,6 +360,91 @@ def test_batch_repairs_a_torn_line_limits_and_retries_errors(
     records = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(records) == 6 and all(r["status"] == "ok" for r in records)
     assert "nothing to do" in cli(*base, env=env).stdout
+
+
+def test_batch_with_every_item_failed_exits_1_and_names_retry_errors(
+    tmp_path: Path, sim: GatewaySimulator
+) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_items(items, 12)
+    env = sim_env(sim)
+    args = ["batch", str(items), "-o", str(out), "-p", "{text}", "-c", "4"]
+    sim.set_default(Fault.status(400, message="the upstream refused it"))
+    first = cli(*args, env=env)
+    assert first.exit_code == 1, first.output
+    assert "this run: 0 ok, 12 failed" in first.stdout
+    assert "12 items failed" in first.stderr
+    assert "the upstream refused it" in first.stderr  # the first reason, shown
+    assert "--retry-errors" in first.stderr
+
+    rerun = cli(*args, env=env)
+    assert rerun.exit_code == 1, rerun.output
+    assert "nothing to do" not in rerun.stdout
+    assert "12 of them failed" in rerun.stdout
+    assert "--retry-errors" in rerun.stderr
+    assert sim.log.count() == 12  # the rerun sent nothing
+
+    sim.set_default(Fault.ok())
+    retried = cli(*args, "--retry-errors", env=env)
+    assert retried.exit_code == 0, retried.output
+    assert "this run: 12 ok, 0 failed" in retried.stdout
+    done = cli(*args, env=env)
+    assert done.exit_code == 0 and "nothing to do" in done.stdout
+
+
+def test_batch_keeps_the_whole_error_reason(
+    tmp_path: Path, sim: GatewaySimulator
+) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    with items.open("w", encoding="utf-8") as f:  # ~150k tokens: over both windows
+        f.write(json.dumps({"id": "huge", "text": "word " * 150_000}) + "\n")
+        f.write(json.dumps({"id": "small", "text": "hello"}) + "\n")
+    args = ["batch", str(items), "-o", str(out), "-p", "{text}"]
+    result = cli(*args, "--fallback", "moonshot-v1-8k", env=sim_env(sim))
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["small"]["status"] == "ok"
+    error = records["huge"]["error"]
+    assert error.startswith("AllRoutesFailedError: All routes failed")
+    # every route's reason is kept, not just the first line of the message
+    assert "gpt-4.1" in error and "moonshot-v1-8k" in error
+    assert error.count("context window") == 2
+    assert sim.log.count() == 1  # the huge item was never sent
+    assert result.exit_code == 1, result.output
+
+
+def test_batch_without_a_key_runs_on_the_simulator(tmp_path: Path) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_items(items, 3)
+    result = cli("batch", str(items), "-o", str(out), "-p", "Summarise: {text}")
+    assert result.exit_code == 0, result.output
+    assert "HOLYSHEEP_API_KEY is not set: running on the embedded simulator" in (
+        result.stderr
+    )
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["status"] for r in records] == ["ok"] * 3
+    assert all(r["simulated"] is True for r in records)
+    assert all("simulated reply" in r["output"] for r in records)
+    rehearsal = cli("batch", str(items), "-o", str(tmp_path / "o2.jsonl"), "--sim")
+    assert rehearsal.exit_code == 2  # {prompt} is not a field: a usage error
+    assert "warning" not in rehearsal.stderr  # --sim asked for the simulator
+    live = cli("batch", str(items), "-o", str(tmp_path / "o3.jsonl"), "--live")
+    assert live.exit_code == 1 and "HOLYSHEEP_API_KEY" in live.stderr
+    assert not (tmp_path / "o2.jsonl").exists()
+    assert not (tmp_path / "o3.jsonl").exists()
+
+
+def test_batch_warns_when_simulated_results_meet_the_gateway(
+    tmp_path: Path, sim: GatewaySimulator
+) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_items(items, 4)
+    args = ["batch", str(items), "-o", str(out), "-p", "{text}"]
+    assert cli(*args, "--sim", "--limit", "2").exit_code == 0
+    live = cli(*args, env=sim_env(sim))  # a key is set: "the gateway"
+    assert live.exit_code == 0, live.output
+    assert "2 results in" in live.stderr and "came from the embedded" in live.stderr
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r.get("simulated", False) for r in records] == [True, True, False, False]
 
 
 def test_batch_budget_cap_stops_with_exit_3(
@@ -281,11 +468,11 @@ def test_batch_input_errors(tmp_path: Path, sim: GatewaySimulator) -> None:
     items.write_text('{"id": 1, "text": "a"}\nnot json\n')
     bad = cli("batch", str(items), "-o", str(out), "--sim")
     assert bad.exit_code == 2 and "line 2: not valid JSON" in bad.stderr
+    assert not out.exists()  # refused before any item ran: no empty file left
     write_items(items, 2)
     missing = cli("batch", str(items), "-o", str(out), "-p", "{nope}", "--sim")
     assert missing.exit_code == 2 and "no field nope" in missing.stderr
-    no_key = cli("batch", str(items), "-o", str(out), "-p", "{text}")
-    assert no_key.exit_code == 2 and "pass --sim" in no_key.stderr
+    assert not out.exists()
     out.write_text("hello\n")
     not_ours = cli("batch", str(items), "-o", str(out), "-p", "{text}", "--sim")
     assert not_ours.exit_code == 2 and "not a batch result" in not_ours.stderr
@@ -317,7 +504,108 @@ def test_batch_with_a_chain_and_a_fatal_error(
     bad_key = cli("batch", str(items), "-o", str(other), "-p", "{text}", env=env)
     assert bad_key.exit_code == 1
     assert "rejected the API key" in bad_key.stderr
-    assert other.read_text() == ""  # nothing recorded: the job can be rerun
+    assert not other.exists()  # nothing ran: no empty results file is left behind
+
+
+# -- unreadable input: clear errors, never a traceback ------------------------------
+def damage(path: Path) -> None:
+    """Overwrite the middle half of a file with garbage."""
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek(size // 4)
+        f.write(b"\xff" * (size // 2))
+
+
+def write_ledger(path: Path, n: int = 3000) -> None:
+    with SQLiteLedger(path) as ledger:
+        ledger.record_many(
+            CallRecord(
+                timestamp=time.time(),
+                run_id=f"run-{i}",
+                requested_model="gpt-4.1",
+                served_model="gpt-4.1",
+                outcome="ok",
+                usage=TokenUsage(input=100, output=20),
+                cost=Decimal("0.00128"),
+                tags=("team:a",),
+            )
+            for i in range(n)
+        )
+
+
+def test_non_utf8_batch_input_names_the_file_and_line(tmp_path: Path) -> None:
+    items, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    items.write_bytes(b'{"id": 1, "text": "ok"}\n{"id": 2, "text": "caf\xe9"}\n')
+    result = cli("batch", str(items), "-o", str(out), "-p", "{text}", "--sim")
+    assert result.exit_code == 2, result.output
+    assert f"{items}, line 2: not UTF-8 text (byte 0xe9 at column 23)" in (
+        result.stderr
+    )
+    assert "save the file as UTF-8" in result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_non_utf8_pricing_file_names_the_file_and_line(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_bytes(
+        b'{"models": {\n  "my-model": {"input": "1", "output": "2",\n'
+        b'  "source": "tarif \xe0 jour"}}}\n'
+    )
+    result = cli("models", env={"HOLYSHEEP_PRICING_FILE": str(prices)})
+    assert result.exit_code == 1, result.output
+    assert f"({prices}, line 3): not UTF-8 text" in result.stderr
+    assert "UnicodeDecodeError" not in result.stderr
+
+
+def test_sim_port_and_fault_file_are_checked(tmp_path: Path) -> None:
+    for port in ("99999", "65536", "-1"):
+        result = cli("sim", "--port", port)
+        assert result.exit_code == 2, result.output
+        assert "--port must be a port number from 1 to 65535, or 0 for any " in (
+            result.stderr
+        )
+        assert f"got {port}" in result.stderr
+        assert "OverflowError" not in result.stderr
+    faults = tmp_path / "faults.json"
+    faults.write_bytes(b'{"models": {\n "gpt-4.1": {"then": {"fault": "\xff"}}}}\n')
+    bad = cli("sim", "--faults", str(faults), "--check")
+    assert bad.exit_code == 2, bad.output
+    assert f"fault file {faults}, line 2: not UTF-8 text" in bad.stderr
+
+
+def test_report_on_a_damaged_ledger_names_it_and_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    write_ledger(path)
+    assert cli("report", "--ledger", str(path)).exit_code == 0
+    damage(path)
+    for by in ("day", "tag"):
+        result = cli("report", "--ledger", str(path), "--by", by)
+        assert result.exit_code == 1, result.output
+        assert f"The ledger {path} is damaged" in result.stderr
+        assert f"mv {path} {path}.damaged" in result.stderr
+        assert "DatabaseError" not in result.stderr
+
+
+def test_batch_with_a_damaged_ledger_reports_after_the_summary(
+    tmp_path: Path, sim: GatewaySimulator
+) -> None:
+    path, items, out = (tmp_path / n for n in ("l.sqlite3", "in.jsonl", "o.jsonl"))
+    write_ledger(path)
+    size = path.stat().st_size
+    with path.open("r+b") as f:  # every page after the schema is garbage
+        f.seek(2 * 4096)
+        f.write(b"\xff" * (size - 2 * 4096))
+    write_items(items, 2)
+    args = ["batch", str(items), "-o", str(out), "-p", "{text}", "--ledger", str(path)]
+    result = cli(*args, env=sim_env(sim))
+    assert result.exit_code == 1, result.output
+    assert "job total: 2 results" in result.stdout  # the job itself finished
+    assert f"could not be written to {path}: the file is damaged" in result.stderr
+    assert [r["status"] for r in map(json.loads, out.read_text().splitlines())] == [
+        "ok",
+        "ok",
+    ]
 
 
 # -- the real console script ---------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_holysheep.spend.ledger.base import LedgerError, TimeBound, to_timestamp
+from langchain_holysheep.spend.ledger.tags import user_tags
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 
 __all__ = [
@@ -36,6 +37,9 @@ __all__ = [
     "encode",
     "check_schema",
     "create_schema",
+    "damaged_hint",
+    "is_damaged",
+    "ledger_read_error",
     "open_reader",
     "to_pico",
     "where_clause",
@@ -123,6 +127,37 @@ def _refuse(path: Path, why: str) -> LedgerError:
     return LedgerError(
         f"{path} is not a HolySheep spend ledger: {why}. Use another path "
         "(SQLiteLedger(path=...) or $HOLYSHEEP_LEDGER_PATH) or move this file away."
+    )
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """Whether an SQLite error means the file itself is corrupt."""
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return True
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+def damaged_hint(path: Path | str) -> str:
+    """What to do with a corrupt ledger file."""
+    return (
+        f"Move it away (e.g. mv {path} {path}.damaged): a new ledger starts with "
+        "the next recorded call. The sqlite3 shell's .recover command may salvage "
+        "the readable rows from the moved file."
+    )
+
+
+def ledger_read_error(path: Path | str, exc: sqlite3.Error) -> LedgerError:
+    """A `LedgerError` naming the ledger file for an SQLite error while reading."""
+    if is_damaged(exc):
+        return LedgerError(
+            f"The ledger {path} is damaged ({exc}); its records cannot be read. "
+            + damaged_hint(path)
+        )
+    return LedgerError(
+        f"Cannot read the ledger {path} ({exc}). Check that the file is readable "
+        "and on a local disk, then try again."
     )
 
 
@@ -251,7 +286,7 @@ def _tags_json(tags: tuple[str, ...]) -> str:
         return _JSON_CACHE[key]  # type: ignore[no-any-return]
     except (KeyError, TypeError):
         pass
-    result = _to_json([str(t) for t in tags])
+    result = _to_json(list(user_tags(tags)))  # without seq:step:N & co
     _remember(key, result)
     return result
 

@@ -27,11 +27,15 @@ from langchain_holysheep.spend.ledger.schema import (
     check_schema,
     connect,
     create_schema,
+    damaged_hint,
     decode,
     encode,
+    is_damaged,
+    ledger_read_error,
     open_reader,
     where_clause,
 )
+from langchain_holysheep.spend.ledger.tags import user_tags
 from langchain_holysheep.spend.ledger.writer import BatchWriter
 from langchain_holysheep.spend.records import CallRecord
 
@@ -170,6 +174,9 @@ class SQLiteLedger(Ledger):
                 )
             if empty:
                 create_schema(conn, self.path)
+        except sqlite3.Error as e:
+            conn.close()
+            raise LedgerError(f"Cannot open the ledger {self.path}: {e}.") from e
         except BaseException:
             conn.close()
             raise
@@ -191,7 +198,7 @@ class SQLiteLedger(Ledger):
             if self._closed:
                 raise LedgerClosedError(f"The ledger {self.path} is closed.")
             if self._writer is None:
-                self._write([rec])
+                self._write_now([rec])
             else:
                 self._writer.put(rec)
 
@@ -204,7 +211,7 @@ class SQLiteLedger(Ledger):
             if self._closed:
                 raise LedgerClosedError(f"The ledger {self.path} is closed.")
             if self._writer is None:
-                self._write(batch)
+                self._write_now(batch)
             else:
                 self._writer.put(batch)
 
@@ -243,10 +250,30 @@ class SQLiteLedger(Ledger):
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()
         if lost:
+            if error is not None and is_damaged(error):
+                raise LedgerError(
+                    f"{lost} records could not be written to {self.path}: the file "
+                    f"is damaged ({error}). {damaged_hint(self.path)}"
+                )
             why = f"last error: {error}; check the disk" if error else "see the log"
             raise LedgerError(
                 f"{lost} records could not be written to {self.path} ({why})."
             )
+
+    def _write_now(self, batch: list[CallRecord]) -> None:
+        """`_write` on the caller's thread, its SQLite errors as `LedgerError`s."""
+        try:
+            self._write(batch)
+        except sqlite3.Error as e:
+            if is_damaged(e):
+                raise LedgerError(
+                    f"Cannot write to the ledger {self.path}: the file is damaged "
+                    f"({e}). {damaged_hint(self.path)}"
+                ) from e
+            raise LedgerError(
+                f"Cannot write to the ledger {self.path} ({e}). Check the disk "
+                "(space, permissions, another process's lock)."
+            ) from e
 
     def _write(self, batch: list[CallRecord]) -> None:
         """Commit `batch` in one transaction (writer thread or under `_lock`).
@@ -276,7 +303,9 @@ class SQLiteLedger(Ledger):
                 conn.execute("ROLLBACK TO batch")
                 stored = self._insert_each(conn, rows, [r for _, r in encoded])
             conn.execute("RELEASE batch")
-            tags = [(start + i, str(t)) for i in stored for t in encoded[i][1].tags]
+            tags = [
+                (start + i, t) for i in stored for t in user_tags(encoded[i][1].tags)
+            ]
             if tags:
                 conn.executemany(INSERT_TAG, tags)
             conn.execute("COMMIT")
@@ -332,13 +361,18 @@ class SQLiteLedger(Ledger):
             while rows := cur.fetchmany(1000):
                 for row in rows:
                     yield decode(row)
+        except sqlite3.Error as e:
+            raise ledger_read_error(self.path, e) from e
         finally:
             conn.close()
 
     def count(self) -> int:
         """The number of stored records (after a flush)."""
         with self.reader() as conn:
-            return int(conn.execute("SELECT count(*) FROM calls").fetchone()[0])
+            try:
+                return int(conn.execute("SELECT count(*) FROM calls").fetchone()[0])
+            except sqlite3.Error as e:
+                raise ledger_read_error(self.path, e) from e
 
 
 _OPEN: weakref.WeakSet[SQLiteLedger] = weakref.WeakSet()

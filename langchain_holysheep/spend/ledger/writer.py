@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_holysheep.spend.ledger.base import LedgerError
+from langchain_holysheep.spend.ledger.schema import damaged_hint, is_damaged
 from langchain_holysheep.spend.records import CallRecord
 
 __all__ = ["BatchWriter"]
@@ -89,10 +90,15 @@ class BatchWriter:
         """Raise `LedgerError` once writes have been failing for `patience` s."""
         since = self._failing_since
         if since is not None and time.monotonic() - since >= self.patience:
+            hint = (
+                f"The file is damaged. {damaged_hint(self._where)}"
+                if self.error is not None and is_damaged(self.error)
+                else "Check the disk (space, permissions, another process's lock)."
+            )
             raise LedgerError(
                 f"Writing to the ledger {self._where} is failing ({self.error}); "
                 f"about {self._queue.qsize()} records wait in memory and are "
-                "retried. Check the disk (space, permissions, another process's lock)."
+                f"retried. {hint}"
             )
 
     def request_flush(self) -> _Flush:

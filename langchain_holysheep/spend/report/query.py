@@ -22,7 +22,12 @@ from typing import Any
 
 from langchain_holysheep.spend.ledger import Ledger, SQLiteLedger, TimeBound
 from langchain_holysheep.spend.ledger.base import to_timestamp
-from langchain_holysheep.spend.ledger.schema import open_reader, where_clause
+from langchain_holysheep.spend.ledger.schema import (
+    ledger_read_error,
+    open_reader,
+    where_clause,
+)
+from langchain_holysheep.spend.ledger.tags import not_internal_sql
 from langchain_holysheep.spend.report.rows import METRICS, LedgerReport, ReportRow
 
 __all__ = ["DIMENSIONS", "ledger_report"]
@@ -41,6 +46,9 @@ DIMENSIONS: dict[str, str] = {
 """Group-by dimensions and their SQL; also "meta:<key>" for any metadata key.
 Times are UTC."""
 
+# Tags LangChain adds itself (seq:step:N, ...) are no group of their own; a
+# call that has only those counts as untagged.
+_USER_TAG = not_internal_sql("t.tag")
 _META_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _DEC = decimal.Context(prec=80)
 _SPLIT = 10**6  # cost_pico is summed as (cost_pico / _SPLIT, cost_pico % _SPLIT)
@@ -113,18 +121,23 @@ def ledger_report(
     if not rate.is_finite() or rate <= 0:
         raise ValueError(f"cny_per_usd must be a positive number, not {cny_per_usd!r}.")
     where, params = where_clause(since, until, models, tags)
-    with _reader(ledger) as conn:
-        groups = _aggregate(conn, keys, where, params, rate, percentiles)
-        if not keys:
-            total = groups.get((), ReportRow(key=()))
-        elif "t.tag" in keys:  # a call with two tags is in two groups
-            empty = ReportRow(key=())
-            total = _aggregate(conn, [], where, params, rate, percentiles).get(
-                (), empty
-            )
-        else:  # the groups partition the calls: add them up
-            latency = _percentiles(conn, [], "", where, params) if percentiles else {}
-            total = _sum_rows(groups.values(), latency.get((), (None, None)))
+    try:
+        with _reader(ledger) as conn:
+            groups = _aggregate(conn, keys, where, params, rate, percentiles)
+            if not keys:
+                total = groups.get((), ReportRow(key=()))
+            elif "t.tag" in keys:  # a call with two tags is in two groups
+                empty = ReportRow(key=())
+                total = _aggregate(conn, [], where, params, rate, percentiles).get(
+                    (), empty
+                )
+            else:  # the groups partition the calls: add them up
+                latency = (
+                    _percentiles(conn, [], "", where, params) if percentiles else {}
+                )
+                total = _sum_rows(groups.values(), latency.get((), (None, None)))
+    except sqlite3.Error as exc:  # e.g. a damaged file: name it, say what to do
+        raise ledger_read_error(_path_of(ledger), exc) from exc
     rows = sorted(groups.values(), key=lambda r: [(k is None, k or "") for k in r.key])
     return LedgerReport(
         by=dims,
@@ -151,6 +164,12 @@ def _dimension_sql(dim: str) -> str:
         raise ValueError(
             f"Unknown report dimension {dim!r}; use one of {known} or 'meta:<key>'."
         ) from None
+
+
+def _path_of(ledger: Ledger | str | os.PathLike[str]) -> Path:
+    if isinstance(ledger, SQLiteLedger):
+        return ledger.path
+    return Path(str(ledger)).expanduser()
 
 
 @contextlib.contextmanager
@@ -185,7 +204,11 @@ def _aggregate(
     select = "".join(
         f"{sql} AS {name}, " for sql, name in zip(keys, names, strict=True)
     )
-    join = " LEFT JOIN call_tags t ON t.call_id = c.id" if "t.tag" in keys else ""
+    join = (
+        f" LEFT JOIN call_tags t ON t.call_id = c.id AND {_USER_TAG}"
+        if "t.tag" in keys
+        else ""
+    )
     group = ", ".join([*names, "cur"])
     sql = (
         f"SELECT {select}c.currency AS cur, {_AGGREGATES} "

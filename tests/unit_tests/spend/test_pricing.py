@@ -225,3 +225,20 @@ def test_bad_dict_overrides_name_the_field() -> None:
     assert info.value.source == "<dict>"
     with pytest.raises(PricingError, match="positive integer"):
         PriceBook({"m": {"input": 1, "output": 1, "max_output_tokens": -1}})
+
+
+def test_non_utf8_file_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_bytes(b'[models."a"]\ninput = 1\noutput = 2\nsource = "caf\xe9"\n')
+    with pytest.raises(PricingError, match="not UTF-8 text") as info:
+        PriceBook(file=path)
+    assert (info.value.source, info.value.line) == (str(path), 4)
+    assert "byte 0xe9 at column 14" in str(info.value)
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p.json", "")
+    path.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps({"m": {"input": 1, "output": 2}}).encode()
+    )
+    assert PriceBook(file=path).price("m") is not None

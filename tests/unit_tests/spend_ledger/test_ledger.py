@@ -20,6 +20,7 @@ from langchain_holysheep.spend.ledger import (
     default_ledger_path,
 )
 from langchain_holysheep.spend.ledger.schema import to_pico
+from langchain_holysheep.spend.ledger.tags import is_internal_tag
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 from langchain_holysheep.spend.sinks import RecordSink
 
@@ -355,3 +356,72 @@ def test_adopts_an_empty_file_or_database(tmp_path: Path) -> None:
         with SQLiteLedger(path) as ledger:
             ledger.record(make_record())
             assert ledger.count() == 1
+
+
+def _damage(path: Path) -> None:
+    """Garbage over every page after the schema's."""
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek(2 * 4096)
+        f.write(b"\xff" * (size - 2 * 4096))
+
+
+def test_a_damaged_ledger_is_named_with_what_to_do(ledger_path: Path) -> None:
+    with SQLiteLedger(ledger_path) as ledger:
+        ledger.record_many(random_records(3000))
+    _damage(ledger_path)
+    damaged = f"The ledger {ledger_path} is damaged"
+    with SQLiteLedger(ledger_path, write_through=True) as ledger:
+        with pytest.raises(LedgerError, match="the file is damaged") as info:
+            ledger.record(make_record())
+        assert str(ledger_path) in str(info.value)
+        assert f"mv {ledger_path} {ledger_path}.damaged" in str(info.value)
+        with pytest.raises(LedgerError, match=damaged):
+            ledger.count()
+        with pytest.raises(LedgerError, match=damaged):
+            list(ledger.query())
+    assert not isinstance(info.value, sqlite3.DatabaseError)
+
+
+@pytest.mark.parametrize(
+    ("tag", "internal"),
+    [
+        ("seq:step:2", True),
+        ("map:key:context", True),
+        ("graph:step:14", True),
+        ("retry:attempt:2", True),
+        ("condition:1", True),
+        ("branch:3", True),
+        ("branch:default", True),
+        ("langsmith:hidden", True),
+        ("branch:main", False),  # a user's tag that only looks similar
+        ("seq:step", False),
+        ("team:search", False),
+        ("nostream", False),  # set by the user, on purpose
+    ],
+)
+def test_internal_tags(tag: str, internal: bool) -> None:
+    assert is_internal_tag(tag) is internal
+
+
+def test_internal_tags_are_not_stored(ledger: SQLiteLedger) -> None:
+    ledger.record(make_record(tags=("seq:step:2", "team:a", "map:key:x", "team:b")))
+    (rec,) = list(ledger.query())
+    assert rec.tags == ("team:a", "team:b")
+    assert [r.run_id for r in ledger.query(tags=["seq:step:2"])] == []
+
+
+def test_queued_writes_to_a_damaged_ledger_say_what_to_do(ledger_path: Path) -> None:
+    with SQLiteLedger(ledger_path) as ledger:
+        ledger.record_many(random_records(3000))
+    _damage(ledger_path)
+    ledger = SQLiteLedger(ledger_path)
+    ledger._writer.patience = 0.3  # type: ignore[union-attr]
+    ledger.record(make_record())
+    hint = f"mv {ledger_path} {ledger_path}.damaged"
+    with pytest.raises(LedgerError, match="The file is damaged") as info:
+        ledger.flush(timeout=10)
+    assert hint in str(info.value)
+    with pytest.raises(LedgerError, match="1 records could not be written") as info:
+        ledger.close()
+    assert "the file is damaged" in str(info.value) and hint in str(info.value)
