@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeAlias, TypeVar
 
-from langchain_holysheep.errors import ConfigurationError
+from langchain_holysheep.errors import HolySheepError
 from langchain_holysheep.spend.records import CallRecord
 
 __all__ = [
@@ -33,8 +33,12 @@ TimeBound: TypeAlias = float | int | datetime | date
 _L = TypeVar("_L", bound="Ledger")
 
 
-class LedgerError(ConfigurationError):
-    """A ledger cannot be opened or written; the message says what to do."""
+class LedgerError(HolySheepError, OSError):
+    """A ledger cannot be opened or written; the message says what to do.
+
+    Not a `ConfigurationError`: a full disk or a damaged file is a problem of
+    the storage at run time, not of a setting (it is an `OSError`).
+    """
 
 
 class LedgerClosedError(LedgerError):
