@@ -31,6 +31,7 @@ from langchain_holysheep.spend import (
     PriceBook,
     RecordSink,
 )
+from langchain_holysheep.spend.ledger.base import LedgerError
 
 __all__ = ["BatchStats", "error_text", "run_batch", "to_jsonable"]
 
@@ -124,7 +125,12 @@ class _Job:
         output: Any = None
         try:
             output = await self.runnable.ainvoke(item.data, config=config)
-        except (BudgetError, GatewayAuthenticationError, ConfigurationError):
+        except (
+            BudgetError,
+            GatewayAuthenticationError,
+            ConfigurationError,
+            LedgerError,
+        ):
             raise  # the job cannot go on: stop, record nothing for this item
         except Exception as exc:
             error = exc

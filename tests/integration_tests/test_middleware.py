@@ -734,3 +734,22 @@ def test_another_budgets_refusal_passes_through_unchanged(
         agent.invoke(ASK_WEATHER)
     assert info.value.budget == "team"
     assert sim.log.count() == 0
+
+
+def test_live_streaming_streams_a_chatholysheep_primary(sim: GatewaySimulator) -> None:
+    """`streaming="live"` sends stream=True to a ChatHolySheep's gateway route."""
+    agent = create_agent(
+        holysheep(sim),
+        tools=[],
+        middleware=[resilience("gemini-2.5-flash", streaming="live")],
+    )
+    chunks = [
+        chunk
+        for chunk, _ in agent.stream(
+            {"messages": [("user", "Tell me about Hanoi")]}, stream_mode="messages"
+        )
+        if isinstance(chunk, AIMessageChunk) and chunk.text
+    ]
+    assert len(chunks) > 1  # tokens, not one whole message
+    records = sim.log.records()
+    assert [(r.model, r.stream) for r in records] == [("gpt-4.1", True)]
