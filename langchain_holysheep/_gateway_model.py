@@ -41,6 +41,7 @@ from langchain_holysheep._http import (
     aiohttp_available,
     shared_async_client,
 )
+from langchain_holysheep._settings import check_constructor_input
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError
 
@@ -153,6 +154,12 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     def _use_responses_api(self, payload: dict) -> bool:
         # The gateway serves chat completions only.
         return False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_settings_input(cls, values: Any) -> Any:
+        """Reject malformed settings (model, timeouts, max_tokens...) at once."""
+        return check_constructor_input(values)
 
     @model_validator(mode="after")
     def validate_environment(self) -> Self:

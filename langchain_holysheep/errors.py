@@ -69,6 +69,48 @@ class MissingAPIKeyError(ConfigurationError):
         )
 
 
+class InvalidAPIKeyError(ConfigurationError):
+    """The API key holds a character an HTTP header cannot carry.
+
+    Usually a paste accident: a line break, a space or a typographic quote inside
+    the key. The message says which kind of character, never the key.
+    """
+
+    def __init__(
+        self, problem: str, *, from_env: bool, env_var: str = "HOLYSHEEP_API_KEY"
+    ) -> None:
+        where = f"in the {env_var} environment variable" if from_env else "given"
+        super().__init__(
+            f"The HolySheep API key {where} contains {problem}, so it cannot be "
+            "sent in an HTTP header and every call would fail. Copy the key again "
+            "from the HolySheep dashboard as a single line (letters, digits, '-' "
+            f"and '_'; no spaces or quotes) and set {env_var} (export "
+            f"{env_var}=hs-...) or pass api_key=... to ChatHolySheep. The key is "
+            "not shown here."
+        )
+
+
+class InvalidHeaderError(ConfigurationError):
+    """A request header value holds a line break, control or non-ASCII character.
+
+    Raised instead of the HTTP client's error (whose message would quote the
+    value, and a header value is often a credential). Never retried: every
+    attempt would fail the same way.
+    """
+
+    holysheep_action = "stop"
+    holysheep_reason = "invalid request header"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request header could not be sent: a header value contains a line "
+            "break, a control character or a non-ASCII character. Check "
+            "HOLYSHEEP_API_KEY and the headers you pass (default_headers=, "
+            "extra_headers=): each value must be one line of printable ASCII. "
+            "The value is not shown here, as headers often carry credentials."
+        )
+
+
 class UnknownModelError(ConfigurationError):
     """A model id is not known to the gateway (or looks like a typo of one).
 
