@@ -1,0 +1,40 @@
+"""The errors a state store raises."""
+
+from __future__ import annotations
+
+from langchain_holysheep.errors import HolySheepError
+
+__all__ = ["StateStoreError", "StateStoreUnavailableError"]
+
+
+class StateStoreError(HolySheepError):
+    """Base class of the state store's errors."""
+
+
+class StateStoreUnavailableError(StateStoreError):
+    """The shared state store cannot be reached (or did not answer in time).
+
+    Budgets refuse calls with this error by default while the store is down
+    (they cannot prove that a call fits the cap), so nothing is sent. The store
+    is tried again every `retry_interval` seconds and the error stops by itself
+    once it answers.
+
+    Attributes:
+        store: a description of the store (its URL, without any password).
+        domain: what needed the store: `"budgets"`, `"breakers"` or
+            `"rate_limits"` (empty when raised by the store itself).
+    """
+
+    holysheep_action = "stop"  # the router never retries or falls back on it
+
+    def __init__(self, store: str, reason: str, *, domain: str = "") -> None:
+        self.store = store
+        self.domain = domain
+        self.reason = reason
+        what = f" for {domain}" if domain else ""
+        super().__init__(
+            f"The state store {store} is unavailable{what}: {reason}. "
+            "Check that it is running and reachable (e.g. `redis-cli -u <url> "
+            "ping`), or choose another policy with "
+            "open_store(..., on_store_error=StoreErrorPolicy(...))."
+        )
