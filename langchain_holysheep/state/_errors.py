@@ -27,14 +27,17 @@ class StateStoreUnavailableError(StateStoreError):
 
     holysheep_action = "stop"  # the router never retries or falls back on it
 
-    def __init__(self, store: str, reason: str, *, domain: str = "") -> None:
+    def __init__(
+        self, store: str, reason: str, *, domain: str = "", hint: str = ""
+    ) -> None:
         self.store = store
         self.domain = domain
         self.reason = reason
+        self.hint = hint or "Check that the store is running and reachable"
         what = f" for {domain}" if domain else ""
         super().__init__(
             f"The state store {store} is unavailable{what}: {reason}. "
-            "Check that it is running and reachable (e.g. `redis-cli -u <url> "
-            "ping`), or choose another policy with "
-            "open_store(..., on_store_error=StoreErrorPolicy(...))."
+            f"{self.hint}; it is tried again by itself. To let budgets use "
+            "per-process caps meanwhile, open the store with "
+            "on_store_error={'budgets': 'local'}."
         )

@@ -284,7 +284,8 @@ class GuardedStore(StateStore):
         self, domain: Domain, exc: StateStoreUnavailableError | None
     ) -> StateStoreUnavailableError:
         reason = exc.reason if exc is not None else self._reason
-        err = StateStoreUnavailableError(self.url, reason, domain=domain)
+        hint = exc.hint if exc is not None else ""
+        err = StateStoreUnavailableError(self.url, reason, domain=domain, hint=hint)
         err.__cause__ = exc
         return err
 

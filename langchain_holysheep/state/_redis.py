@@ -47,6 +47,7 @@ __all__ = ["DEFAULT_REDIS_URL", "RedisStore"]
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 _US = 1_000_000
+_HINT = "Check that Redis is running and reachable: redis-cli -u <url> ping"
 _SCRIPTS = {
     "reserve": lua.BUDGET_RESERVE,
     "finish": lua.BUDGET_FINISH,
@@ -199,14 +200,18 @@ class RedisStore(StateStore):
             self.client()
             return self._scripts[name](keys=keys, args=args)
         except self._errors as exc:
-            raise StateStoreUnavailableError(self.url, _reason(exc)) from exc
+            raise StateStoreUnavailableError(
+                self.url, _reason(exc), hint=_HINT
+            ) from exc
 
     async def _acall(self, name: str, keys: list[str], args: list[Any]) -> Any:
         try:
             _, scripts = self._aclient()
             return await scripts[name](keys=keys, args=args)
         except self._errors as exc:
-            raise StateStoreUnavailableError(self.url, _reason(exc)) from exc
+            raise StateStoreUnavailableError(
+                self.url, _reason(exc), hint=_HINT
+            ) from exc
 
     def close(self) -> None:
         """Close the sync client's connections (reopened on next use)."""
@@ -456,14 +461,18 @@ class RedisStore(StateStore):
         try:
             self.client().delete(*self._window_keys(budget_key, window_id))
         except self._errors as exc:
-            raise StateStoreUnavailableError(self.url, _reason(exc)) from exc
+            raise StateStoreUnavailableError(
+                self.url, _reason(exc), hint=_HINT
+            ) from exc
 
     async def aforget(self, budget_key: str, window_id: str) -> None:
         """Async `forget`."""
         try:
             await self.aclient().delete(*self._window_keys(budget_key, window_id))
         except self._errors as exc:
-            raise StateStoreUnavailableError(self.url, _reason(exc)) from exc
+            raise StateStoreUnavailableError(
+                self.url, _reason(exc), hint=_HINT
+            ) from exc
 
     # -- breakers ----------------------------------------------------------------------
     def _breaker_args(

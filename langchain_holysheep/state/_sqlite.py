@@ -78,6 +78,10 @@ CREATE TABLE IF NOT EXISTS hs_rate (
 """
 
 _PURGE_EVERY = 60.0
+_HINT = (
+    "Check that the file's folder exists and is writable, and that no process "
+    "holds the write lock longer than the store's timeout"
+)
 
 
 class SQLiteStore(StateStore):
@@ -133,7 +137,7 @@ class SQLiteStore(StateStore):
             isolation_level=None,
             check_same_thread=False,
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        self._wal(conn)
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         if not self._schema_ready:
             conn.execute("BEGIN IMMEDIATE")
@@ -150,6 +154,21 @@ class SQLiteStore(StateStore):
             self._all.append(conn)
         return conn
 
+    def _wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL mode (once; the mode is stored in the file).
+
+        Changing the journal mode does not wait on SQLite's busy handler, so
+        processes opening a new file at the same moment retry for `timeout`.
+        """
+        deadline = time.monotonic() + self._timeout
+        while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
+
     def _conn(self) -> sqlite3.Connection:
         local = self._local
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
@@ -165,7 +184,7 @@ class SQLiteStore(StateStore):
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.OperationalError as exc:
-            raise StateStoreUnavailableError(self.url, str(exc)) from exc
+            raise StateStoreUnavailableError(self.url, str(exc), hint=_HINT) from exc
         try:
             yield conn
             conn.execute("COMMIT")
@@ -175,7 +194,9 @@ class SQLiteStore(StateStore):
             if isinstance(exc, sqlite3.OperationalError) or type(exc) is (
                 sqlite3.DatabaseError
             ):
-                raise StateStoreUnavailableError(self.url, str(exc)) from exc
+                raise StateStoreUnavailableError(
+                    self.url, str(exc), hint=_HINT
+                ) from exc
             raise
 
     def close(self) -> None:

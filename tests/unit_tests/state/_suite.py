@@ -50,7 +50,7 @@ def admitted(result: Reservation | Refusal) -> Reservation:
 class StoreBehaviour:
     """Budgets, breakers and rate limits: the semantics no store may change."""
 
-    # -- budgets ------------------------------------------------------------------------
+    # -- budgets -----------------------------------------------------------------------
     def test_reserve_admits_up_to_the_cap_exactly(self, store: StateStore) -> None:
         assert store.reserve("b", "w", D("0.40"), CAP, 60).admitted
         assert store.reserve("b", "w", D("0.60"), CAP, 60).admitted
@@ -104,7 +104,7 @@ class StoreBehaviour:
     def test_an_expired_reservation_stops_counting(
         self, store: StateStore, clock: ManualClock
     ) -> None:
-        res = admitted(store.reserve("b", "w", D("0.90"), CAP, 10))
+        admitted(store.reserve("b", "w", D("0.90"), CAP, 10))
         clock.advance(9.9)
         assert store.usage("b", "w").reserved == D("0.90")
         clock.advance(0.1)
@@ -236,7 +236,7 @@ class StoreBehaviour:
         await store.aforget("b", "w")
         assert await store.aspent("b", "w") == 0
 
-    # -- breakers -----------------------------------------------------------------------
+    # -- breakers ----------------------------------------------------------------------
     def test_breaker_opens_on_count_and_rate(
         self, store: StateStore, clock: ManualClock
     ) -> None:
@@ -374,7 +374,7 @@ class StoreBehaviour:
         assert await store.atry_claim_probe("k", 30)
         assert await store.areset_breaker("k") == "half_open"
 
-    # -- rate limits --------------------------------------------------------------------
+    # -- rate limits -------------------------------------------------------------------
     def test_rate_burst_then_wait(self, store: StateStore, clock: ManualClock) -> None:
         spec = RateSpec(requests=60, burst_requests=3)  # 1 a second, 3 at once
         for _ in range(3):
@@ -451,7 +451,9 @@ class StoreBehaviour:
         self, store: StateStore, clock: ManualClock
     ) -> None:
         spec = RateSpec(requests=60, burst_requests=2)
-        grants = await asyncio.gather(*(store.aacquire_rate("r", spec) for _ in range(5)))
+        grants = await asyncio.gather(
+            *(store.aacquire_rate("r", spec) for _ in range(5))
+        )
         assert sum(g.granted for g in grants) == 2
         await store.arefund_rate("r", spec)
         await store.apenalize_rate("r", 1.0)
