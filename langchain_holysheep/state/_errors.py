@@ -32,7 +32,7 @@ class StateStoreUnavailableError(StateStoreError):
     ) -> None:
         self.store = store
         self.domain = domain
-        self.reason = reason
+        self.reason = reason = reason.rstrip(". ")
         self.hint = hint or "Check that the store is running and reachable"
         what = f" for {domain}" if domain else ""
         super().__init__(

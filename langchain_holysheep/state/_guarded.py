@@ -184,7 +184,7 @@ class GuardedStore(StateStore):
         self._mono = clock
         self._lock = threading.Lock()
         self._down_at: float | None = None
-        self._reason = ""
+        self._reason = self._hint = ""
         self._next_try = 0.0
         self._pending: deque[tuple[Any, ...]] = deque()
         self._max_pending = max_pending
@@ -232,7 +232,7 @@ class GuardedStore(StateStore):
             now = self._mono()
             if first:
                 self._down_at = now
-                self._reason = exc.reason
+                self._reason, self._hint = exc.reason, exc.hint
             self._next_try = now + self.retry_interval
         if first:
             self._alert(StoreEvent(self.url, False, exc.reason))
@@ -284,7 +284,7 @@ class GuardedStore(StateStore):
         self, domain: Domain, exc: StateStoreUnavailableError | None
     ) -> StateStoreUnavailableError:
         reason = exc.reason if exc is not None else self._reason
-        hint = exc.hint if exc is not None else ""
+        hint = exc.hint if exc is not None else self._hint
         err = StateStoreUnavailableError(self.url, reason, domain=domain, hint=hint)
         err.__cause__ = exc
         return err
