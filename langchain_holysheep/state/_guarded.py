@@ -189,6 +189,7 @@ class GuardedStore(StateStore):
         self._pending: deque[tuple[Any, ...]] = deque()
         self._max_pending = max_pending
         self._dropped = 0
+        self._replayed = 0
         self._local_budgets = MemoryStore()
         self._local_limits = MemoryStore()
 
@@ -238,25 +239,27 @@ class GuardedStore(StateStore):
             self._alert(StoreEvent(self.url, False, exc.reason))
             self._local_limits = MemoryStore()
 
-    def _recovered(self) -> list[tuple[Any, ...]] | None:
-        """Leave the outage; returns the queued updates to replay (None: not down)."""
-        if self._down_at is None:
-            return None
+    def _take_pending(self) -> list[tuple[Any, ...]]:
         with self._lock:
-            if self._down_at is None:
-                return None
-            pending = list(self._pending)
+            items = list(self._pending)
             self._pending.clear()
-        return pending
+        return items
 
-    def _finish_recovery(self, replayed: int, rest: list[tuple[Any, ...]]) -> None:
+    def _replay_failed(
+        self, done: int, rest: list[tuple[Any, ...]], exc: StateStoreUnavailableError
+    ) -> None:
         with self._lock:
-            if self._down_at is None:
-                return
-            if rest:  # the store went away again during the replay
-                self._pending.extendleft(reversed(rest))
+            self._pending.extendleft(reversed(rest))
+            self._replayed += done
+        self._failed(exc)
+
+    def _end_outage(self) -> None:
+        """The shared store answered: leave the outage (the caller replayed)."""
+        with self._lock:
+            if self._down_at is None or self._pending:
                 return
             down_for = self._mono() - self._down_at
+            replayed, self._replayed = self._replayed, 0
             self._down_at = None
         self._alert(StoreEvent(self.url, True, down_for=down_for, replayed=replayed))
 
@@ -292,28 +295,34 @@ class GuardedStore(StateStore):
     def _local(self, domain: Domain) -> MemoryStore:
         return self._local_budgets if domain == "budgets" else self._local_limits
 
-    # -- replay ------------------------------------------------------------------------
-    def _replay(self) -> None:
-        pending = self._recovered()
-        if pending is None:
-            return
-        for i, item in enumerate(pending):
+    # -- replay and the two paths ------------------------------------------------
+    def _enter(self) -> bool:
+        """Whether this call uses the shared store (queued spend replayed first)."""
+        if self._down_at is None:
+            return True
+        if not self._should_try():
+            return False
+        items = self._take_pending()
+        for i, item in enumerate(items):
             try:
                 if item[0] == "settle":
                     self.store.settle(item[1], item[2])
                 else:
                     self.store.charge(item[1], item[2], item[3], window_ttl=item[4])
             except StateStoreUnavailableError as exc:
-                self._finish_recovery(i, pending[i:])
-                self._failed(exc)
-                return
-        self._finish_recovery(len(pending), [])
+                self._replay_failed(i, items[i:], exc)
+                return False
+        with self._lock:
+            self._replayed += len(items)
+        return True
 
-    async def _areplay(self) -> None:
-        pending = self._recovered()
-        if pending is None:
-            return
-        for i, item in enumerate(pending):
+    async def _aenter(self) -> bool:
+        if self._down_at is None:
+            return True
+        if not self._should_try():
+            return False
+        items = self._take_pending()
+        for i, item in enumerate(items):
             try:
                 if item[0] == "settle":
                     await self.store.asettle(item[1], item[2])
@@ -322,22 +331,48 @@ class GuardedStore(StateStore):
                         item[1], item[2], item[3], window_ttl=item[4]
                     )
             except StateStoreUnavailableError as exc:
-                self._finish_recovery(i, pending[i:])
-                self._failed(exc)
-                return
-        self._finish_recovery(len(pending), [])
+                self._replay_failed(i, items[i:], exc)
+                return False
+        with self._lock:
+            self._replayed += len(items)
+        return True
 
-    # -- the two paths -----------------------------------------------------------------
+    def _succeeded(self) -> None:
+        # Updates queued by other threads meanwhile are replayed before the
+        # outage ends.
+        while self._down_at is not None:
+            if not self._pending:
+                self._end_outage()
+            elif not self._enter_now():
+                return
+
+    async def _asucceeded(self) -> None:
+        while self._down_at is not None:
+            if not self._pending:
+                self._end_outage()
+            elif not await self._aenter_now():
+                return
+
+    def _enter_now(self) -> bool:
+        with self._lock:
+            self._next_try = 0.0
+        return self._enter()
+
+    async def _aenter_now(self) -> bool:
+        with self._lock:
+            self._next_try = 0.0
+        return await self._aenter()
+
     def _do(self, domain: Domain, name: str, *args: Any, **kwargs: Any) -> Any:
         error = None
-        if self._should_try():
+        if self._enter():
             try:
                 result = getattr(self.store, name)(*args, **kwargs)
             except StateStoreUnavailableError as exc:
                 self._failed(exc)
                 error = exc
             else:
-                self._replay()
+                self._succeeded()
                 return result
         if getattr(self.policy, domain) == "raise":
             raise self._refuse(domain, error)
@@ -345,14 +380,14 @@ class GuardedStore(StateStore):
 
     async def _ado(self, domain: Domain, name: str, *args: Any, **kwargs: Any) -> Any:
         error = None
-        if self._should_try():
+        if await self._aenter():
             try:
                 result = await getattr(self.store, "a" + name)(*args, **kwargs)
             except StateStoreUnavailableError as exc:
                 self._failed(exc)
                 error = exc
             else:
-                await self._areplay()
+                await self._asucceeded()
                 return result
         if getattr(self.policy, domain) == "raise":
             raise self._refuse(domain, error)
@@ -366,25 +401,25 @@ class GuardedStore(StateStore):
 
     def _try(self, call: Callable[[], _T]) -> tuple[bool, _T | None]:
         """Run `call` on the shared store if it may be tried; (answered, result)."""
-        if not self._should_try():
+        if not self._enter():
             return False, None
         try:
             result = call()
         except StateStoreUnavailableError as exc:
             self._failed(exc)
             return False, None
-        self._replay()
+        self._succeeded()
         return True, result
 
     async def _atry(self, call: Callable[[], Awaitable[_T]]) -> tuple[bool, _T | None]:
-        if not self._should_try():
+        if not await self._aenter():
             return False, None
         try:
             result = await call()
         except StateStoreUnavailableError as exc:
             self._failed(exc)
             return False, None
-        await self._areplay()
+        await self._asucceeded()
         return True, result
 
     # -- budgets -----------------------------------------------------------------------

@@ -183,7 +183,7 @@ class SQLiteStore(StateStore):
         try:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, OSError) as exc:
             raise StateStoreUnavailableError(self.url, str(exc), hint=_HINT) from exc
         try:
             yield conn
