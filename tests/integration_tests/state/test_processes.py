@@ -117,9 +117,8 @@ def test_a_breaker_opened_in_one_process_is_open_in_another_and_probed_once(
     opened = workers.recv(0)
     assert seen - opened < 1.0  # seen open by this process within 1 s
 
-    until = (
-        opened + cooldown + 5.0
-    )  # room for a loaded machine; one winner is the claim
+    # room for a loaded machine: the claim is one winner, not its timing
+    until = opened + cooldown + 5.0
     wins = workers.map("race_for_probe", lambda i: (spec, "gateway|gpt-4.1", 4, until))
     assert sum(wins) == 1  # one half-open probe across all processes
     view = observer.breaker("gateway|gpt-4.1", rules)
