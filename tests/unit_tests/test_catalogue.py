@@ -1,6 +1,9 @@
+from datetime import date
 from decimal import Decimal
 
 import pytest
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from langchain_holysheep import UnknownModelError, default_catalogue
 from langchain_holysheep.catalogue import catalogue_from_dict
@@ -91,3 +94,67 @@ def test_broken_price_names_the_field() -> None:
         catalogue_from_dict(
             {"models": [{"id": "m", "pricing": {"input": -1, "output": 1}}]}, source="x"
         )
+
+
+# (context window, max output tokens) as the providers publish them; see each
+# entry's spec_source in data/models.json.
+PUBLISHED_LIMITS = {
+    "gpt-4.1": (1_047_576, 32_768),
+    "gpt-4.1-mini": (1_047_576, 32_768),
+    "gpt-4.1-nano": (1_047_576, 32_768),
+    "gpt-4o": (128_000, 16_384),
+    "gpt-4o-mini": (128_000, 16_384),
+    "gpt-4-turbo": (128_000, 4_096),
+    "gpt-3.5-turbo": (16_385, 4_096),
+    "claude-sonnet-4.5": (200_000, 64_000),
+    "claude-3-5-sonnet": (200_000, 8_192),
+    "gemini-2.5-flash": (1_048_576, 65_536),
+    "gemini-2.5-pro": (1_048_576, 65_536),
+    "gemini-2.0-flash": (1_048_576, 8_192),
+    "gemini-1.5-pro": (2_097_152, 8_192),
+    "deepseek-v3.2": (128_000, 8_192),
+    "deepseek-reasoner": (128_000, 65_536),
+    "moonshot-v1-8k": (8_192, 8_192),
+    "moonshot-v1-128k": (131_072, 131_072),
+    "step-2-chat": (16_000, 16_000),
+}
+
+
+@pytest.mark.parametrize(("model", "limits"), sorted(PUBLISHED_LIMITS.items()))
+def test_published_limits_are_pinned(model: str, limits: tuple[int, int]) -> None:
+    info = default_catalogue().get(model)
+    assert info is not None
+    assert (info.context_window, info.max_output_tokens) == limits
+
+
+def test_published_capabilities_are_pinned() -> None:
+    cat = default_catalogue()
+    reasoner = cat.get("deepseek-reasoner")
+    assert reasoner is not None and reasoner.capabilities.tools  # since V3.2
+    for model in ("deepseek-v3.2", "deepseek-chat"):  # json_object only
+        info = cat.get(model)
+        assert info is not None and not info.capabilities.structured_output
+    gpt = cat.get("gpt-4.1")
+    assert gpt is not None and gpt.capabilities.structured_output
+
+
+def test_every_entry_has_limits_and_a_dated_source() -> None:
+    for info in default_catalogue():
+        assert isinstance(info.context_window, int) and info.context_window > 0
+        assert isinstance(info.max_output_tokens, int)
+        assert 0 < info.max_output_tokens <= info.context_window, info.id
+        assert info.spec_source.startswith("https://"), info.id
+        assert date.fromisoformat(info.spec_checked), info.id
+
+
+@pytest.mark.parametrize(
+    "model", [m.id for m in default_catalogue() if m.provider == "openai"]
+)
+def test_openai_limits_agree_with_langchain_openai_profiles(model: str) -> None:
+    """A tripwire: the models.dev data bundled with langchain-openai changed."""
+    info = default_catalogue().get(model)
+    assert info is not None
+    theirs = ChatOpenAI(model=model, api_key=SecretStr("sk-x")).profile
+    assert theirs is not None
+    assert theirs.get("max_input_tokens") == info.context_window
+    assert theirs.get("max_output_tokens") == info.max_output_tokens
