@@ -321,7 +321,7 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
     @classmethod
     def _check_settings_input(cls, values: Any) -> Any:
         """Reject malformed settings (model, timeouts, max_tokens...) at once."""
-        return check_constructor_input(values)
+        return check_constructor_input(values, cls.model_fields["model_name"].default)
 
     @model_validator(mode="after")
     def validate_environment(self) -> Self:

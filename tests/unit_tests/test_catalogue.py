@@ -2,10 +2,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from langchain_core.language_models.model_profile import ModelProfile
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from langchain_holysheep import UnknownModelError, default_catalogue
+from langchain_holysheep import ChatHolySheep, UnknownModelError, default_catalogue
 from langchain_holysheep.catalogue import catalogue_from_dict
 from langchain_holysheep.errors import PricingError
 
@@ -145,6 +146,34 @@ def test_every_entry_has_limits_and_a_dated_source() -> None:
         assert 0 < info.max_output_tokens <= info.context_window, info.id
         assert info.spec_source.startswith("https://"), info.id
         assert date.fromisoformat(info.spec_checked), info.id
+
+
+@pytest.mark.parametrize(
+    "name",
+    [m.id for m in default_catalogue()] + sorted(default_catalogue().aliases()),
+)
+def test_model_profile_agrees_with_the_catalogue(name: str) -> None:
+    info = default_catalogue().get(name)
+    assert info is not None
+    profile = ChatHolySheep(model=name, api_key=SecretStr("hs-x")).profile
+    assert profile is not None
+    assert profile.get("max_input_tokens") == info.context_window
+    assert profile.get("max_output_tokens") == info.max_output_tokens
+    assert profile.get("tool_calling") == info.capabilities.tools
+    assert profile.get("structured_output") == info.capabilities.structured_output
+    assert profile.get("image_inputs") == info.capabilities.vision
+    assert profile.get("reasoning_output") == info.reasoning
+
+
+def test_profile_in_repr_and_user_profile_kept() -> None:
+    key = SecretStr("hs-x")
+    assert "'max_input_tokens': 1047576" in repr(ChatHolySheep(api_key=key))
+    # an alias gets its target's profile, not that of a model of the same name
+    assert ChatHolySheep(model="gpt-4", api_key=key).profile == (
+        ChatHolySheep(model="gpt-4.1", api_key=key).profile
+    )
+    mine: ModelProfile = {"max_input_tokens": 5000}
+    assert ChatHolySheep(model="gpt-4.1", api_key=key, profile=mine).profile == mine
 
 
 @pytest.mark.parametrize(
