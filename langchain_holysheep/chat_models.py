@@ -320,7 +320,7 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
     @model_validator(mode="before")
     @classmethod
     def _check_settings_input(cls, values: Any) -> Any:
-        """Reject malformed settings (model, timeouts, max_tokens...) at once."""
+        """Reject malformed settings at once; take the profile from the catalogue."""
         return check_constructor_input(values, cls.model_fields["model_name"].default)
 
     @model_validator(mode="after")
