@@ -47,8 +47,14 @@ from langchain_holysheep.errors import ConfigurationError
 
 __all__ = ["HolySheepGateway", "gateway_copy"]
 
+_TRANSLATED = (openai.APIError, json.JSONDecodeError, ValueError)
+"""Errors of an attempt that `reraise` turns into helpful ones (or re-raises):
+API errors, malformed JSON, and values the HTTP client refused to send (a
+header it cannot encode holds the value, often the key, in its message)."""
+
 _NOT_COPIED = frozenset(
     {
+        "profile",
         "client",
         "async_client",
         "root_client",
@@ -158,8 +164,8 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     @model_validator(mode="before")
     @classmethod
     def _check_settings_input(cls, values: Any) -> Any:
-        """Reject malformed settings (model, timeouts, max_tokens...) at once."""
-        return check_constructor_input(values)
+        """Reject malformed settings at once; take the profile from the catalogue."""
+        return check_constructor_input(values, cls.model_fields["model_name"].default)
 
     @model_validator(mode="after")
     def validate_environment(self) -> Self:
@@ -198,7 +204,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     ) -> ChatResult:
         try:
             return super()._generate(messages, stop, run_manager, **kwargs)
-        except (openai.APIError, json.JSONDecodeError) as exc:
+        except _TRANSLATED as exc:
             reraise(exc, self.model_name)
 
     async def _agenerate(
@@ -214,7 +220,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
                 reply = await _fastpath.apost_chat(self.root_async_client, payload)
                 return self._create_chat_result(reply)
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
-        except (openai.APIError, json.JSONDecodeError) as exc:
+        except _TRANSLATED as exc:
             reraise(exc, self.model_name)
 
     def _stream(
@@ -226,7 +232,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     ) -> Iterator[ChatGenerationChunk]:
         try:
             yield from super()._stream(messages, stop, run_manager, **kwargs)
-        except (openai.APIError, json.JSONDecodeError) as exc:
+        except _TRANSLATED as exc:
             reraise(exc, self.model_name)
 
     async def _astream(
@@ -239,7 +245,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         try:
             async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
                 yield chunk
-        except (openai.APIError, json.JSONDecodeError) as exc:
+        except _TRANSLATED as exc:
             reraise(exc, self.model_name)
 
     @classmethod

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError
 
 __all__ = [
@@ -311,15 +312,24 @@ def _first_present(values: Mapping[str, Any], *names: str) -> str | None:
     return next((n for n in names if n in values), None)
 
 
-def check_constructor_input(values: Any) -> Any:
+def check_constructor_input(values: Any, default_model: str | None = None) -> Any:
     """Check and normalise the settings in a `ChatHolySheep(...)` call.
 
     Runs before pydantic's own parsing (a `mode="before"` model validator), so
     the message names the setting as the user wrote it. Accepts field names or
     aliases (`model` / `model_name`, `timeout` / `request_timeout`).
 
+    Unless a `profile` is given, the model's LangChain profile is taken from the
+    catalogue (for the id an alias resolves to), so the profile shown for the
+    model and the catalogue never disagree.
+
+    Args:
+        values: the constructor's keyword arguments.
+        default_model: the model id used when none is given.
+
     Returns:
-        The input with numbers normalised (e.g. `timeout="30"` -> `30.0`).
+        The input with numbers normalised (e.g. `timeout="30"` -> `30.0`) and
+        the catalogue's profile filled in.
 
     Raises:
         ConfigurationError: the first setting that cannot work.
@@ -344,4 +354,10 @@ def check_constructor_input(values: Any) -> Any:
         out["temperature"] = check_temperature(out["temperature"])
     if "default_headers" in out:
         check_headers("default_headers", out["default_headers"])
+    model = out[key] if (key := _first_present(out, "model", "model_name")) else None
+    model = model or default_model
+    if out.get("profile") is None and model is not None:
+        profile = default_catalogue().profile(model)
+        if profile is not None:
+            out["profile"] = profile
     return out

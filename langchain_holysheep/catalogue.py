@@ -1,7 +1,9 @@
 """The model catalogue: ids, aliases, context windows, capabilities and list prices.
 
-The data lives in `langchain_holysheep/data/models.json` (each price carries its
-source and date). `default_catalogue()` loads it once per process.
+The data lives in `langchain_holysheep/data/models.json`: each price carries its
+source and date, and each model's context window, output limit and capabilities
+carry the provider page they were checked against and when (`spec_source`).
+`default_catalogue()` loads it once per process.
 
 Example:
     ```python
@@ -9,8 +11,9 @@ Example:
 
     cat = default_catalogue()
     cat.resolve("sonnet")             # 'claude-sonnet-4.5'
-    cat.get("gpt-4.1").context_window # 128000
+    cat.get("gpt-4.1").context_window # 1047576
     cat.check("gpt4.1")               # UnknownModelError: did you mean gpt-4.1?
+    cat.profile("gpt-4.1")["max_input_tokens"]  # 1047576 (a LangChain profile)
     ```
 """
 
@@ -24,7 +27,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
+
+from langchain_core.language_models.model_profile import ModelProfile
 
 from langchain_holysheep.errors import PricingError, UnknownModelError
 
@@ -67,7 +72,15 @@ class ModelPrice:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One catalogue entry."""
+    """One catalogue entry.
+
+    Attributes:
+        context_window: tokens of prompt and output together.
+        max_output_tokens: the most tokens one reply can hold (reasoning
+            included): the worst case a budget reserves for a call.
+        spec_source: the provider page the limits and capabilities were
+            checked against; `spec_checked` is when (ISO date).
+    """
 
     id: str
     provider: str
@@ -77,6 +90,26 @@ class ModelInfo:
     capabilities: Capabilities = field(default_factory=Capabilities)
     price: ModelPrice | None = None
     reasoning: bool = False
+    spec_source: str = ""
+    spec_checked: str = ""
+
+
+def model_profile(info: ModelInfo) -> ModelProfile:
+    """The LangChain `ModelProfile` fields the catalogue knows for one model."""
+    caps = info.capabilities
+    profile: dict[str, Any] = {
+        "text_inputs": True,
+        "text_outputs": True,
+        "image_inputs": caps.vision,
+        "tool_calling": caps.tools,
+        "structured_output": caps.structured_output,
+        "reasoning_output": info.reasoning,
+    }
+    if info.context_window is not None:
+        profile["max_input_tokens"] = info.context_window
+    if info.max_output_tokens is not None:
+        profile["max_output_tokens"] = info.max_output_tokens
+    return cast(ModelProfile, profile)
 
 
 def _normalise(name: str) -> str:
@@ -201,6 +234,15 @@ class Catalogue:
         info = self.get(name)
         return None if info is None else info.price
 
+    def profile(self, name: str) -> ModelProfile | None:
+        """The LangChain model profile of an id or alias, or `None` if unknown.
+
+        Built from the catalogue only (context window, output limit,
+        capabilities), so it describes what the gateway serves under that id.
+        """
+        info = self.get(name)
+        return None if info is None else model_profile(info)
+
 
 def _decimal(value: Any, *, source: str, field_path: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -271,6 +313,7 @@ def catalogue_from_dict(data: Mapping[str, Any], *, source: str) -> Catalogue:
     entries = []
     for i, raw in enumerate(data.get("models", [])):
         caps = Capabilities(**raw.get("capabilities", {}))
+        spec = raw.get("spec_source") or {}
         price = None
         if raw.get("pricing") is not None:
             price = parse_price(
@@ -289,6 +332,8 @@ def catalogue_from_dict(data: Mapping[str, Any], *, source: str) -> Catalogue:
                 capabilities=caps,
                 price=price,
                 reasoning=bool(raw.get("reasoning", False)),
+                spec_source=str(spec.get("url", "")),
+                spec_checked=str(spec.get("checked", "")),
             )
         )
     return Catalogue(entries, currency=str(data.get("currency", "USD")))

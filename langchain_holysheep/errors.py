@@ -8,6 +8,8 @@ Every public exception is importable from the package root
     HolySheepError
     ├── ConfigurationError                 a setting cannot work (at construction)
     │   ├── MissingAPIKeyError             no key given, HOLYSHEEP_API_KEY unset
+    │   ├── InvalidAPIKeyError             a key that cannot be sent (line break...)
+    │   ├── InvalidHeaderError             a header value that cannot be sent
     │   ├── UnknownModelError              unknown id, or a likely typo of one
     │   │   └── ModelNotServedError        the gateway answered 404 for the model
     │   └── PricingError                   a price file or override is invalid

@@ -108,7 +108,7 @@ def test_models_catalogue_plain_table_and_json() -> None:
     assert table.exit_code == 0, table.output
     plain(table.stdout)
     line = next(x for x in table.stdout.splitlines() if x.startswith("gpt-4.1 "))
-    assert line.split()[-3:] == ["128,000", "8.00", "24.00"]
+    assert line.split()[-3:] == ["1,047,576", "8.00", "24.00"]
     gpt4o = next(x for x in table.stdout.splitlines() if x.startswith("gpt-4o "))
     assert gpt4o.split()[-2:] == ["unpriced", "unpriced"]
 

@@ -81,3 +81,19 @@ def test_key_smuggled_into_default_headers_is_refused_unseen(
     assert "default_headers['Authorization']" in str(info.value)
     assert_secret_absent(info.value, SECRET)
     assert sim.log.count() == 0
+
+
+@pytest.mark.parametrize("mode", ["invoke", "stream", "ainvoke", "astream"])
+def test_non_ascii_header_value_is_reported_without_its_value(
+    sim: GatewaySimulator, mode: str
+) -> None:
+    model = ChatHolySheep(
+        base_url=sim.base_url, api_key=SecretStr(sim.api_key), retry=SLOW_RETRY
+    )
+    value = f"Bearer {SECRET}-é"
+    started = time.monotonic()
+    with pytest.raises((InvalidHeaderError, ConfigurationError)) as info:
+        _call(model, mode, extra_headers={"X-Trace": value})
+    assert time.monotonic() - started < 2.5  # never retried
+    assert_secret_absent(info.value, SECRET)
+    assert sim.log.count() == 0

@@ -469,7 +469,7 @@ async def test_context_length_falls_over_at_once_to_a_larger_window(
 ) -> None:
     """Companion of the "context-length" row: a larger fallback is used at once."""
     sim.script(GPT, [], then=Fault.context_length_exceeded())
-    model = make_model(sim, context_window=256_000)
+    model = make_model(sim, context_window=2_000_000)  # > gpt-4.1's 1,047,576
     msg = await model.ainvoke(PROMPTS[0])
     assert msg.response_metadata["model_name"] == DS
     gpt = sim.log.records(GPT)

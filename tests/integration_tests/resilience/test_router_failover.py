@@ -12,6 +12,7 @@ from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
+from langchain_holysheep.catalogue import Capabilities
 from langchain_holysheep.resilience import (
     AllRoutesFailedError,
     Deadline,
@@ -164,7 +165,10 @@ def test_capabilities_tools_and_vision(
 
         city: str
 
-    chat = make_chat("deepseek-reasoner", "gpt-4.1")
+    no_tools = {"capabilities": Capabilities(tools=False)}  # a route without tools
+    chat = make_chat(
+        "deepseek-reasoner", "gpt-4.1", route_settings={"deepseek-reasoner": no_tools}
+    )
     msg = chat.bind_tools([GetWeather], tool_choice="GetWeather").invoke(
         "use the tool: weather in Hanoi"
     )

@@ -73,7 +73,7 @@ def test_request_error_faults(sim: GatewaySimulator, oai: openai.OpenAI) -> None
         oai.chat.completions.create(model="gpt-4.1", messages=USER)  # type: ignore[arg-type]
     assert too_long.value.code == "context_length_exceeded"
     assert str(too_long.value.message).count(
-        "This model's maximum context length is 128000"
+        "This model's maximum context length is 1047576"
     )
     assert "However, your messages resulted in" in too_long.value.message
     with pytest.raises(openai.BadRequestError) as policy:
