@@ -118,7 +118,7 @@ def bench_caller(tmp: Path, rows: list[list[str]]) -> None:
     try:
         from prometheus_client import CollectorRegistry
 
-        from langchain_holysheep.spend.prometheus import PrometheusSink
+        from langchain_holysheep.spend.monitoring._prometheus import PrometheusSink
     except ImportError:
         return
     sink = PrometheusSink(CollectorRegistry())

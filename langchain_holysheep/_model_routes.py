@@ -47,7 +47,7 @@ from langchain_holysheep.resilience._breakers import (
 from langchain_holysheep.resilience._ratelimit import RateLimit, default_rate_limiters
 from langchain_holysheep.resilience._retry import RetryPolicy
 from langchain_holysheep.resilience._routes import Route
-from langchain_holysheep.spend.inflight import allowed_routes
+from langchain_holysheep.spend.budgets._inflight import allowed_routes
 
 __all__ = [
     "ENABLED_ENV",

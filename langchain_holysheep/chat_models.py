@@ -20,8 +20,8 @@ from langchain_holysheep._gateway_model import HolySheepGateway
 from langchain_holysheep._model_routes import build_router, check_settings
 from langchain_holysheep.resilience import ErrorPolicy, RateLimit, RetryPolicy, Router
 from langchain_holysheep.resilience._events import LiveStreamMixin
-from langchain_holysheep.spend.budget import Budget
-from langchain_holysheep.spend.callback import HolySheepCallbackHandler
+from langchain_holysheep.spend.budgets._budget import Budget
+from langchain_holysheep.spend.tracking._callback import HolySheepCallbackHandler
 
 __all__ = ["DEFAULT_BASE_URL", "ChatHolySheep"]
 

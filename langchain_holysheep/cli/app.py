@@ -81,14 +81,14 @@ def debug_enabled() -> bool:
 
 def _is_budget_error(exc: BaseException) -> bool:
     try:
-        from langchain_holysheep.spend.budget_errors import BudgetError
+        from langchain_holysheep.spend.budgets._errors import BudgetError
     except ImportError:  # pragma: no cover - spend is part of the package
         return False
     return isinstance(exc, BudgetError)
 
 
 def _quiet_logs() -> None:
-    from langchain_holysheep.spend.logfilter import quiet_budget_refusals
+    from langchain_holysheep.spend.tracking._logfilter import quiet_budget_refusals
 
     quiet_budget_refusals()
 

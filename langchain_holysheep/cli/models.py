@@ -30,7 +30,7 @@ def _price(value: Decimal | None) -> str:
 
 def model_rows(live: list[str] | None) -> list[dict[str, Any]]:
     """One dict per model: catalogue entries, then live-only ids (if `live`)."""
-    from langchain_holysheep.spend.pricing import PriceBook
+    from langchain_holysheep.spend.pricing._book import PriceBook
 
     book = PriceBook()
     catalogue = book.catalogue

@@ -21,7 +21,7 @@ from langchain_core.callbacks.manager import (
 )
 from langchain_core.runnables.config import var_child_runnable_config
 
-from langchain_holysheep.spend.logfilter import quiet_budget_refusals
+from langchain_holysheep.spend.tracking._logfilter import quiet_budget_refusals
 
 __all__ = [
     "NOSTREAM_TAG",

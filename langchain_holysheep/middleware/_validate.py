@@ -25,7 +25,7 @@ from langchain_holysheep.resilience._policy import ErrorPolicy
 from langchain_holysheep.resilience._ratelimit import RateLimit, RateLimiterRegistry
 from langchain_holysheep.resilience._retry import RetryPolicy
 from langchain_holysheep.resilience._routes import Route
-from langchain_holysheep.spend.pricing import PriceBook
+from langchain_holysheep.spend.pricing._book import PriceBook
 
 __all__ = [
     "check_resilience_args",

@@ -30,9 +30,9 @@ from langchain_holysheep.spend import (
     UnpricedCallError,
     format_money,
 )
-from langchain_holysheep.spend.budget_errors import BudgetCheckError, display_places
-from langchain_holysheep.spend.extract import requested_model_of
-from langchain_holysheep.spend.inflight import RESERVATIONS
+from langchain_holysheep.spend.budgets._errors import BudgetCheckError, display_places
+from langchain_holysheep.spend.budgets._inflight import RESERVATIONS
+from langchain_holysheep.spend.tracking._extract import requested_model_of
 
 __all__ = [
     "BudgetCheckError",

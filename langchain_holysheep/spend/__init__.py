@@ -10,7 +10,21 @@ Example:
     ```
 """
 
-from langchain_holysheep.spend.alerts import (
+from langchain_holysheep.spend.budgets._budget import Budget, Reservation
+from langchain_holysheep.spend.budgets._errors import (
+    BudgetError,
+    BudgetExceededError,
+    ThresholdEvent,
+    UnpricedCallError,
+)
+from langchain_holysheep.spend.budgets._estimate import estimate_prompt_tokens
+from langchain_holysheep.spend.ledger import (
+    Ledger,
+    LedgerError,
+    SQLiteLedger,
+    default_ledger_path,
+)
+from langchain_holysheep.spend.monitoring._alerts import (
     DEFAULT_RULES,
     Alert,
     AlertMonitor,
@@ -18,33 +32,7 @@ from langchain_holysheep.spend.alerts import (
     WebhookHook,
     log_hook,
 )
-from langchain_holysheep.spend.budget import Budget, Reservation
-from langchain_holysheep.spend.budget_errors import (
-    BudgetError,
-    BudgetExceededError,
-    ThresholdEvent,
-    UnpricedCallError,
-)
-from langchain_holysheep.spend.callback import (
-    ATTEMPT_EVENT,
-    BUDGET_METADATA_KEY,
-    HolySheepCallbackHandler,
-    allowed_routes,
-)
-from langchain_holysheep.spend.context import (
-    SPEND_REPORT_ENV,
-    TRACK_SPEND_ENV,
-    get_holysheep_callback,
-    write_global_report,
-)
-from langchain_holysheep.spend.estimate import estimate_prompt_tokens
-from langchain_holysheep.spend.ledger import (
-    Ledger,
-    LedgerError,
-    SQLiteLedger,
-    default_ledger_path,
-)
-from langchain_holysheep.spend.pricing import (
+from langchain_holysheep.spend.pricing._book import (
     PRICING_FILE_ENV,
     PriceBook,
     UnpricedModelWarning,
@@ -52,10 +40,26 @@ from langchain_holysheep.spend.pricing import (
 )
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 from langchain_holysheep.spend.report import LedgerReport, ReportRow, ledger_report
-from langchain_holysheep.spend.sinks import ListSink, RecordSink
-from langchain_holysheep.spend.stats import LogHistogram
-from langchain_holysheep.spend.summary import ModelSpend, Percentiles, SpendReport
-from langchain_holysheep.spend.tracker import (
+from langchain_holysheep.spend.tracking._callback import (
+    ATTEMPT_EVENT,
+    BUDGET_METADATA_KEY,
+    HolySheepCallbackHandler,
+    allowed_routes,
+)
+from langchain_holysheep.spend.tracking._context import (
+    SPEND_REPORT_ENV,
+    TRACK_SPEND_ENV,
+    get_holysheep_callback,
+    write_global_report,
+)
+from langchain_holysheep.spend.tracking._sinks import ListSink, RecordSink
+from langchain_holysheep.spend.tracking._stats import LogHistogram
+from langchain_holysheep.spend.tracking._summary import (
+    ModelSpend,
+    Percentiles,
+    SpendReport,
+)
+from langchain_holysheep.spend.tracking._tracker import (
     RecentStats,
     SpendTracker,
     global_tracker,

@@ -44,7 +44,7 @@ from langchain_holysheep.spend import (
     PriceBook,
     TokenUsage,
 )
-from langchain_holysheep.spend.budget_errors import BudgetCheckError
+from langchain_holysheep.spend.budgets._errors import BudgetCheckError
 
 FAST = RetryPolicy(max_attempts=2, initial=0.01, max_backoff=0.02, min_wait=0.01)
 
@@ -585,7 +585,7 @@ def test_reservation_failure_fails_closed(
         agent.invoke(ASK_WEATHER)
     assert str(info.value) == (
         "Budget 'agent run' could not reserve the worst-case cost of this call to "
-        "gpt-4.1 (the cause is in the log of langchain_holysheep.spend.callback), "
+        "gpt-4.1 (the cause is in the log of langchain_holysheep.spend), "
         "so the call was refused: no request was sent. Fix the cause (usually the "
         "prices: pass a PriceBook, e.g. PriceBook({'my-model': {'input': '1.00', "
         "'output': '3.00'}})) and run again."

@@ -14,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from langchain_holysheep.spend import pricing
+from langchain_holysheep.spend.pricing import _book as pricing
 
 
 class FakeChat(BaseChatModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from langchain_holysheep.spend.alerts import (
+from langchain_holysheep.spend.monitoring._alerts import (
     DEFAULT_RULES,
     Alert,
     AlertMonitor,
@@ -16,7 +16,7 @@ from langchain_holysheep.spend.alerts import (
     log_hook,
 )
 from langchain_holysheep.spend.records import CallRecord
-from langchain_holysheep.spend.tracker import SpendTracker
+from langchain_holysheep.spend.tracking._tracker import SpendTracker
 
 D = Decimal
 

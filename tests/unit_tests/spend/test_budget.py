@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 from langchain_core.exceptions import ModelError
 
 from langchain_holysheep.errors import ConfigurationError, HolySheepError
-from langchain_holysheep.spend.budget import Budget
-from langchain_holysheep.spend.budget_errors import (
+from langchain_holysheep.spend.budgets._budget import Budget
+from langchain_holysheep.spend.budgets._errors import (
     BudgetCheckError,
     BudgetError,
     BudgetExceededError,
     ThresholdEvent,
     UnpricedCallError,
 )
-from langchain_holysheep.spend.windows import next_boundary, window_id
+from langchain_holysheep.spend.budgets._windows import next_boundary, window_id
 
 D = Decimal
 

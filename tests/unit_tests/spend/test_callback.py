@@ -24,7 +24,7 @@ from langchain_holysheep.spend import (
     get_holysheep_callback,
     inflight,
 )
-from langchain_holysheep.spend.sinks import ListSink
+from langchain_holysheep.spend.tracking._sinks import ListSink
 
 from .conftest import FakeChat
 
@@ -309,7 +309,7 @@ def test_handler_internal_errors_never_break_the_call(
         def cost(self, *a, **k):  # type: ignore[no-untyped-def]
             raise RuntimeError("bug")
 
-    caplog.set_level(logging.ERROR, logger="langchain_holysheep.spend.callback")
+    caplog.set_level(logging.ERROR, logger="langchain_holysheep.spend")
     handler = HolySheepCallbackHandler(tracker=SpendTracker(BadBook()))
     answer = fake.invoke("x", config={"callbacks": [handler]})
     assert answer.content == "hello world" and fake.calls == 1

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from langchain_holysheep.simulator.tokens import count_tokens, prompt_tokens
-from langchain_holysheep.spend.estimate import (
+from langchain_holysheep.spend.budgets._estimate import (
     estimate_prompt_tokens,
     estimate_text_tokens,
 )

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from langchain_holysheep.catalogue import ModelPrice
 from langchain_holysheep.errors import PricingError
-from langchain_holysheep.spend.pricing import (
+from langchain_holysheep.spend.pricing._book import (
     DEFAULT_MAX_OUTPUT_TOKENS,
     PRICING_FILE_ENV,
     PriceBook,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from langchain_holysheep.spend.stats import (
+from langchain_holysheep.spend.tracking._stats import (
     LogHistogram,
     RecentHistogram,
     SlidingCounter,

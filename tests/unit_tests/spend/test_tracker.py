@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from langchain_holysheep.spend.pricing import PriceBook
+from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
-from langchain_holysheep.spend.sinks import ListSink, RecordSink, close_sink
-from langchain_holysheep.spend.summary import SpendReport
-from langchain_holysheep.spend.tracker import (
+from langchain_holysheep.spend.tracking._sinks import ListSink, RecordSink, close_sink
+from langchain_holysheep.spend.tracking._summary import SpendReport
+from langchain_holysheep.spend.tracking._tracker import (
     SpendTracker,
     global_tracker,
     reset_global_tracker,

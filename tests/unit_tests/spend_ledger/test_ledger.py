@@ -22,7 +22,7 @@ from langchain_holysheep.spend.ledger import (
 from langchain_holysheep.spend.ledger.schema import to_pico
 from langchain_holysheep.spend.ledger.tags import is_internal_tag
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
-from langchain_holysheep.spend.sinks import RecordSink
+from langchain_holysheep.spend.tracking._sinks import RecordSink
 
 from .conftest import T0, make_record, random_records
 

@@ -16,8 +16,8 @@ pytest.importorskip("prometheus_client")
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from langchain_holysheep.spend.prometheus import PrometheusSink
-from langchain_holysheep.spend.sinks import RecordSink
+from langchain_holysheep.spend.monitoring._prometheus import PrometheusSink
+from langchain_holysheep.spend.tracking._sinks import RecordSink
 
 from .conftest import make_record, random_records
 
@@ -142,8 +142,8 @@ def test_missing_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> 
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_prometheus)
-    monkeypatch.delitem(sys.modules, "langchain_holysheep.spend.prometheus")
+    monkeypatch.delitem(sys.modules, "langchain_holysheep.spend.monitoring._prometheus")
     with pytest.raises(
         ImportError, match=r"pip install 'langchain-holysheep\[metrics\]'"
     ):
-        importlib.import_module("langchain_holysheep.spend.prometheus")
+        importlib.import_module("langchain_holysheep.spend.monitoring._prometheus")

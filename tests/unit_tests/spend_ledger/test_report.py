@@ -24,7 +24,7 @@ from langchain_holysheep.spend.report import (
     ReportRow,
     ledger_report,
 )
-from langchain_holysheep.spend.sinks import ListSink
+from langchain_holysheep.spend.tracking._sinks import ListSink
 
 from .conftest import T0, make_record, random_records
 

@@ -24,15 +24,20 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from langchain_holysheep.errors import ConfigurationError
-from langchain_holysheep.spend.budget_errors import (
+from langchain_holysheep.spend.budgets._errors import (
     BudgetError,
     BudgetExceededError,
     ThresholdEvent,
     UnpricedCallError,
 )
-from langchain_holysheep.spend.pricing import format_money
-from langchain_holysheep.spend.reservation import Reservation, WindowState
-from langchain_holysheep.spend.windows import WINDOWS, Window, next_boundary, window_id
+from langchain_holysheep.spend.budgets._reservation import Reservation, WindowState
+from langchain_holysheep.spend.budgets._windows import (
+    WINDOWS,
+    Window,
+    next_boundary,
+    window_id,
+)
+from langchain_holysheep.spend.pricing._book import format_money
 
 __all__ = [
     "Budget",

@@ -31,11 +31,11 @@ from pathlib import Path
 
 from langchain_core.tracers.context import register_configure_hook
 
-from langchain_holysheep.spend.budget import Budget
-from langchain_holysheep.spend.callback import HolySheepCallbackHandler
-from langchain_holysheep.spend.pricing import PriceBook
-from langchain_holysheep.spend.sinks import RecordSink, close_sink
-from langchain_holysheep.spend.tracker import SpendTracker, global_tracker
+from langchain_holysheep.spend.budgets._budget import Budget
+from langchain_holysheep.spend.pricing._book import PriceBook
+from langchain_holysheep.spend.tracking._callback import HolySheepCallbackHandler
+from langchain_holysheep.spend.tracking._sinks import RecordSink, close_sink
+from langchain_holysheep.spend.tracking._tracker import SpendTracker, global_tracker
 
 __all__ = [
     "SPEND_REPORT_ENV",

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from langchain_holysheep.spend.records import CallRecord
-from langchain_holysheep.spend.tracker import RecentStats, SpendTracker
+from langchain_holysheep.spend.tracking._tracker import RecentStats, SpendTracker
 
 __all__ = [
     "DEFAULT_RULES",

@@ -9,7 +9,7 @@ from decimal import Decimal
 from langchain_core.exceptions import ModelError
 
 from langchain_holysheep.errors import HolySheepError
-from langchain_holysheep.spend.pricing import format_money
+from langchain_holysheep.spend.pricing._book import format_money
 
 __all__ = [
     "BudgetCheckError",
@@ -176,7 +176,7 @@ class BudgetCheckError(BudgetError):
         why = (
             f"{type(cause).__name__}: {cause}"
             if cause is not None
-            else "the cause is in the log of langchain_holysheep.spend.callback"
+            else "the cause is in the log of langchain_holysheep.spend"
         )
         super().__init__(
             f"Budget {budget!r} could not reserve the worst-case cost of this "

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from langchain_holysheep.spend.pricing import format_money
+from langchain_holysheep.spend.pricing._book import format_money
 
 if TYPE_CHECKING:
-    from langchain_holysheep.spend.budget import Budget
+    from langchain_holysheep.spend.budgets._budget import Budget
 
 __all__ = ["Reservation", "WindowState"]
 

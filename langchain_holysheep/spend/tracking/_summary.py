@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from langchain_holysheep.spend.pricing import format_money
+from langchain_holysheep.spend.pricing._book import format_money
 
 __all__ = ["ModelSpend", "Percentiles", "SpendReport"]
 

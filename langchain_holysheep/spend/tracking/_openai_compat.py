@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from langchain_core.messages.ai import UsageMetadata
 
-from langchain_holysheep.spend.summary import SpendReport
-from langchain_holysheep.spend.tracker import SpendTracker
+from langchain_holysheep.spend.tracking._summary import SpendReport
+from langchain_holysheep.spend.tracking._tracker import SpendTracker
 
 __all__ = ["OpenAICallbackCompat", "openai_style_summary"]
 

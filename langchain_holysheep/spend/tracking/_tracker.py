@@ -19,15 +19,19 @@ from decimal import Decimal
 
 from langchain_core.messages.ai import UsageMetadata, add_usage
 
-from langchain_holysheep.spend.pricing import PriceBook
+from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord
-from langchain_holysheep.spend.sinks import RecordSink, close_sink
-from langchain_holysheep.spend.stats import (
+from langchain_holysheep.spend.tracking._sinks import RecordSink, close_sink
+from langchain_holysheep.spend.tracking._stats import (
     LogHistogram,
     RecentHistogram,
     SlidingCounter,
 )
-from langchain_holysheep.spend.summary import ModelSpend, Percentiles, SpendReport
+from langchain_holysheep.spend.tracking._summary import (
+    ModelSpend,
+    Percentiles,
+    SpendReport,
+)
 
 __all__ = ["RecentStats", "SpendTracker", "global_tracker", "reset_global_tracker"]
 

@@ -35,7 +35,7 @@ from langchain_holysheep.catalogue import (
     default_catalogue,
 )
 from langchain_holysheep.errors import PricingError
-from langchain_holysheep.spend.pricing_files import (
+from langchain_holysheep.spend.pricing._files import (
     Override,
     decode_text,
     parse_document,

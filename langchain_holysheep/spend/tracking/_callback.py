@@ -17,19 +17,19 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_holysheep._contract import ATTEMPT_EVENT, ROUTES_PARAM
-from langchain_holysheep.spend import extract
-from langchain_holysheep.spend.attempts import RunState, build_records
-from langchain_holysheep.spend.budget import Budget
-from langchain_holysheep.spend.budget_errors import BudgetError
-from langchain_holysheep.spend.estimate import estimate_prompt_tokens
-from langchain_holysheep.spend.inflight import RESERVATIONS, allowed_routes
-from langchain_holysheep.spend.logfilter import quiet_budget_refusals
-from langchain_holysheep.spend.openai_compat import OpenAICallbackCompat
-from langchain_holysheep.spend.pricing import PriceBook
+from langchain_holysheep.spend.budgets._budget import Budget
+from langchain_holysheep.spend.budgets._errors import BudgetError
+from langchain_holysheep.spend.budgets._estimate import estimate_prompt_tokens
+from langchain_holysheep.spend.budgets._inflight import RESERVATIONS, allowed_routes
+from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import TokenUsage
-from langchain_holysheep.spend.sinks import RecordSink
-from langchain_holysheep.spend.summary import SpendReport
-from langchain_holysheep.spend.tracker import SpendTracker
+from langchain_holysheep.spend.tracking import _extract as extract
+from langchain_holysheep.spend.tracking._attempts import RunState, build_records
+from langchain_holysheep.spend.tracking._logfilter import quiet_budget_refusals
+from langchain_holysheep.spend.tracking._openai_compat import OpenAICallbackCompat
+from langchain_holysheep.spend.tracking._sinks import RecordSink
+from langchain_holysheep.spend.tracking._summary import SpendReport
+from langchain_holysheep.spend.tracking._tracker import SpendTracker
 
 __all__ = [
     "ATTEMPT_EVENT",

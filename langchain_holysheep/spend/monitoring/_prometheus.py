@@ -47,7 +47,7 @@ try:
     from prometheus_client.registry import Collector
 except ImportError as e:  # pragma: no cover - exercised without the extra
     raise ImportError(
-        "langchain_holysheep.spend.prometheus needs prometheus-client: "
+        "langchain_holysheep.spend.monitoring._prometheus needs prometheus-client: "
         "pip install 'langchain-holysheep[metrics]'"
     ) from e
 
@@ -91,7 +91,7 @@ class PrometheusSink:
 
     Example:
         ```python
-        from langchain_holysheep.spend.prometheus import PrometheusSink, start_exporter
+        from langchain_holysheep.spend.monitoring import PrometheusSink, start_exporter
 
         sink = PrometheusSink()  # the default prometheus_client REGISTRY
         sink.track_budget("daily", lambda: (budget.spent, budget.limit))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from uuid import UUID
 
-from langchain_holysheep.spend.budget import Budget
-from langchain_holysheep.spend.reservation import Reservation
+from langchain_holysheep.spend.budgets._budget import Budget
+from langchain_holysheep.spend.budgets._reservation import Reservation
 
 __all__ = ["RESERVATIONS", "allowed_routes"]
 

@@ -10,14 +10,14 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from langchain_holysheep.spend import extract
-from langchain_holysheep.spend.budget import Budget
-from langchain_holysheep.spend.pricing import PriceBook
+from langchain_holysheep.spend.budgets._budget import Budget
+from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
+from langchain_holysheep.spend.tracking import _extract as extract
 
 __all__ = ["RunState", "build_records"]
 
-_logger = logging.getLogger("langchain_holysheep.spend.callback")
+_logger = logging.getLogger("langchain_holysheep.spend.tracking._callback")
 
 
 @dataclass
