@@ -22,8 +22,8 @@ from langchain_holysheep.spend import (
     SpendTracker,
     allowed_routes,
     get_holysheep_callback,
-    inflight,
 )
+from langchain_holysheep.spend.budgets import _inflight as inflight
 from langchain_holysheep.spend.tracking._sinks import ListSink
 
 from .conftest import FakeChat
