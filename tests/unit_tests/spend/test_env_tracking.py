@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from langchain_holysheep.spend import context, global_tracker, reset_global_tracker
+from langchain_holysheep.spend import global_tracker, reset_global_tracker
+from langchain_holysheep.spend.tracking import _context as context
 from langchain_holysheep.spend.tracking._context import (
     SPEND_REPORT_ENV,
     TRACK_SPEND_ENV,
