@@ -296,8 +296,8 @@ class SQLiteStore(StateStore):
             now = self._clock()
             self._purge(conn, now)
             spent, reserved = self._load(conn, budget_key, window_id, now)
-            if spent + reserved + units > cap_units:
-                self._save(conn, budget_key, window_id, spent, reserved, now, None)
+            if spent + reserved + units > cap_units:  # keep what the sweep freed
+                self._save(conn, budget_key, window_id, spent, reserved, now, ttl)
                 return Refusal(
                     budget_key,
                     window_id,

@@ -97,10 +97,10 @@ def test_kill_9_frees_reservations_within_the_lease_and_a_restart_sees_the_day(
     assert time.monotonic() - killed <= lease + 0.5
     assert observer.usage("daily", "2026-11-30").reserved == 0  # nothing leaked
     # A process started afterwards (a restart) sees the day's spend.
-    fresh = open_store(
-        f"sqlite:///{spec[1]}" if spec[0] == "sqlite" else spec[1],
-        **({} if spec[0] == "sqlite" else {"prefix": spec[2]}),
-    )
+    if spec[0] == "sqlite":
+        fresh = open_store(f"sqlite:///{spec[1]}")
+    else:
+        fresh = open_store(spec[1], prefix=spec[2])
     assert fresh.spent("daily", "2026-11-30") == D("0.25")
     assert D(workers.call(0, "spent", spec, "daily", "2026-11-30")) == D("0.25")
 
