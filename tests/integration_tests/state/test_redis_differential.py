@@ -17,7 +17,7 @@ def test_redis_agrees_with_memory(make_redis_store: Callable[..., RedisStore]) -
     reference = MemoryStore(clock=clock)
     redis_store = make_redis_store(clock=clock)
 
-    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
     @given(OPERATIONS)
     def check(ops: list[tuple[object, ...]]) -> None:
         start = clock.now

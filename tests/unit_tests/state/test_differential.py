@@ -16,7 +16,7 @@ def test_sqlite_agrees_with_memory(tmp_path: Path) -> None:
     reference = MemoryStore(clock=clock)
     sqlite = SQLiteStore(tmp_path / "state.db", clock=clock)
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
     @given(OPERATIONS)
     def check(ops: list[tuple[object, ...]]) -> None:
         start = clock.now
