@@ -44,11 +44,14 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
 - **Budgets** (`spend/budget.py`): `Budget(..., store=None)` resolves
   `open_store()` once. `_reserve` becomes
   `store.reserve(budget_key, window_id, amount, cap=self.limit,
-  lease_seconds=..., window_ttl=...)` with `budget_key = f"{self.name}/{scope_key}"`
-  and `window_id` from `spend/windows.py` (`window_id(self.window, clock(), tz)`,
+  lease_seconds=..., window_ttl=...)` with `budget_key =
+  f"{key or self.name}/{scope_key}"` (a `key=` argument names a budget that
+  several processes share; the name must be the same in all of them) and
+  `window_id` from `spend/windows.py` (`window_id(self.window, clock(), tz)`,
   the run id for `"run"` windows); a `Refusal` carries `spent`/`reserved`/
   `available` for `BudgetExceededError`. `window_ttl` is the window length
-  plus a day for hour/day/month windows, `None` for `"total"`; `end_run`
+  plus a day for hour/day/month windows, a day for `"run"` windows (a run
+  whose process died is forgotten too), `None` for `"total"`; `end_run`
   calls `store.forget(budget_key, run_id)`. `spend.Reservation` keeps its
   API and its `_done` flag, wrapping a `state.Reservation`: `settle(actual)`
   -> `store.settle(...)`, whose `Settlement.spent_before`/`spent` detect a
@@ -69,7 +72,7 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
   every `sync_interval` (default 0.25 s, so an opening is seen by every
   process within 1 s) and adopts the shared state. `allow()` on an open
   breaker whose `retry_in` is 0 calls `store.try_claim_probe(key,
-  probe_timeout)`: one process in the whole fleet probes. `release()` ->
+  probe_timeout or 3600)`: one process in the whole fleet probes. `release()` ->
   `store.release_probe`, `force_open`/`reset` -> `store.force_open`/
   `reset_breaker`. Listeners fire in the process whose operation returned a
   view with `changed`, and in others when a sync sees a new state. The
