@@ -41,13 +41,14 @@ Starting a Redis server for it: `redis-server --port 6379` (Debian/Ubuntu:
 
 Wiring plan (how budgets, breakers and rate limits move onto the store):
 
-- **Budgets** (`spend/budget.py`): `Budget(..., store=None)` resolves
+- **Budgets** (`Budget` in `spend.budgets`): `Budget(..., store=None)` resolves
   `open_store()` once. `_reserve` becomes
   `store.reserve(budget_key, window_id, amount, cap=self.limit,
   lease_seconds=..., window_ttl=...)` with `budget_key =
   f"{key or self.name}/{scope_key}"` (a `key=` argument names a budget that
   several processes share; the name must be the same in all of them) and
-  `window_id` from `spend/windows.py` (`window_id(self.window, clock(), tz)`,
+  `window_id` from the budgets' windows module (`window_id(self.window,
+  clock(), tz)`,
   the run id for `"run"` windows); a `Refusal` carries `spent`/`reserved`/
   `available` for `BudgetExceededError`. `window_ttl` is the window length
   plus a day for hour/day/month windows, a day for `"run"` windows (a run
@@ -62,7 +63,7 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
   reservation (a cut stream) goes through `store.charge(...)`. With the
   default `memory://` store the behaviour is today's, one process.
   `StateStoreUnavailableError` already carries `holysheep_action = "stop"`.
-- **Breakers** (`resilience/breaker.py`, `breaker_registry.py`): a
+- **Breakers** (`CircuitBreaker`, `BreakerRegistry` in `resilience`): a
   `CircuitBreaker(key, config, store=...)` keeps its lock-free local state as
   a cache. Its store key is `f"{base_url}|{model}"`, and `BreakerConfig`
   already satisfies `BreakerRules`. `record_failure` calls
@@ -78,7 +79,7 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
   view with `changed`, and in others when a sync sees a new state. The
   registry's gateway bookkeeping stays local; the gateway breaker is just
   another key.
-- **Rate limits** (`resilience/ratelimit.py`): `RateLimiter(key, limit,
+- **Rate limits** (`RateLimiter` in `resilience`): `RateLimiter(key, limit,
   store=...)` maps `RateLimit` to `RateSpec(limit.requests_per_minute,
   limit.tokens_per_minute, burst_requests=..., burst_tokens=...)`.
   `reserve(tokens, max_wait)` -> `store.acquire_rate(key, spec,
