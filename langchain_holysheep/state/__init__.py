@@ -48,11 +48,11 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
   f"{key or self.name}/{scope_key}"` (a `key=` argument names a budget that
   several processes share; the name must be the same in all of them) and
   `window_id` from the budgets' windows module (`window_id(self.window,
-  clock(), tz)`,
-  the run id for `"run"` windows); a `Refusal` carries `spent`/`reserved`/
-  `available` for `BudgetExceededError`. `window_ttl` is the window length
-  plus a day for hour/day/month windows, a day for `"run"` windows (a run
-  whose process died is forgotten too), `None` for `"total"`; `end_run`
+  clock(), tz)`, the run id for `"run"` windows); a `Refusal` carries
+  `spent`/`reserved`/`available` for `BudgetExceededError`. `window_ttl` is
+  the window length plus a day for hour/day/month windows, a day for `"run"`
+  windows (a run whose process died is forgotten too), `None` for `"total"`;
+  `end_run`
   calls `store.forget(budget_key, run_id)`. `spend.Reservation` keeps its
   API and its `_done` flag, wrapping a `state.Reservation`: `settle(actual)`
   -> `store.settle(...)`, whose `Settlement.spent_before`/`spent` detect a
