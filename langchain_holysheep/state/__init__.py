@@ -52,8 +52,7 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
   `spent`/`reserved`/`available` for `BudgetExceededError`. `window_ttl` is
   the window length plus a day for hour/day/month windows, a day for `"run"`
   windows (a run whose process died is forgotten too), `None` for `"total"`;
-  `end_run`
-  calls `store.forget(budget_key, run_id)`. `spend.Reservation` keeps its
+  `end_run` calls `store.forget(budget_key, run_id)`. `spend.Reservation` keeps its
   API and its `_done` flag, wrapping a `state.Reservation`: `settle(actual)`
   -> `store.settle(...)`, whose `Settlement.spent_before`/`spent` detect a
   threshold crossing exactly once across every process (the settle is
