@@ -41,15 +41,18 @@ Starting a Redis server for it: `redis-server --port 6379` (Debian/Ubuntu:
 
 Wiring plan (how budgets, breakers and rate limits move onto the store):
 
-- **Budgets** (`spend/budget.py`): `Budget(..., store=None)` resolves
+- **Budgets** (`Budget` in `spend.budgets`): `Budget(..., store=None)` resolves
   `open_store()` once. `_reserve` becomes
   `store.reserve(budget_key, window_id, amount, cap=self.limit,
-  lease_seconds=..., window_ttl=...)` with `budget_key = f"{self.name}/{scope_key}"`
-  and `window_id` from `spend/windows.py` (`window_id(self.window, clock(), tz)`,
-  the run id for `"run"` windows); a `Refusal` carries `spent`/`reserved`/
-  `available` for `BudgetExceededError`. `window_ttl` is the window length
-  plus a day for hour/day/month windows, `None` for `"total"`; `end_run`
-  calls `store.forget(budget_key, run_id)`. `spend.Reservation` keeps its
+  lease_seconds=..., window_ttl=...)` with `budget_key =
+  f"{key or self.name}/{scope_key}"` (a `key=` argument names a budget that
+  several processes share; the name must be the same in all of them) and
+  `window_id` from the budgets' windows module (`window_id(self.window,
+  clock(), tz)`, the run id for `"run"` windows); a `Refusal` carries
+  `spent`/`reserved`/`available` for `BudgetExceededError`. `window_ttl` is
+  the window length plus a day for hour/day/month windows, a day for `"run"`
+  windows (a run whose process died is forgotten too), `None` for `"total"`;
+  `end_run` calls `store.forget(budget_key, run_id)`. `spend.Reservation` keeps its
   API and its `_done` flag, wrapping a `state.Reservation`: `settle(actual)`
   -> `store.settle(...)`, whose `Settlement.spent_before`/`spent` detect a
   threshold crossing exactly once across every process (the settle is
@@ -59,7 +62,7 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
   reservation (a cut stream) goes through `store.charge(...)`. With the
   default `memory://` store the behaviour is today's, one process.
   `StateStoreUnavailableError` already carries `holysheep_action = "stop"`.
-- **Breakers** (`resilience/breaker.py`, `breaker_registry.py`): a
+- **Breakers** (`CircuitBreaker`, `BreakerRegistry` in `resilience`): a
   `CircuitBreaker(key, config, store=...)` keeps its lock-free local state as
   a cache. Its store key is `f"{base_url}|{model}"`, and `BreakerConfig`
   already satisfies `BreakerRules`. `record_failure` calls
@@ -69,13 +72,13 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
   every `sync_interval` (default 0.25 s, so an opening is seen by every
   process within 1 s) and adopts the shared state. `allow()` on an open
   breaker whose `retry_in` is 0 calls `store.try_claim_probe(key,
-  probe_timeout)`: one process in the whole fleet probes. `release()` ->
+  probe_timeout or 3600)`: one process in the whole fleet probes. `release()` ->
   `store.release_probe`, `force_open`/`reset` -> `store.force_open`/
   `reset_breaker`. Listeners fire in the process whose operation returned a
   view with `changed`, and in others when a sync sees a new state. The
   registry's gateway bookkeeping stays local; the gateway breaker is just
   another key.
-- **Rate limits** (`resilience/ratelimit.py`): `RateLimiter(key, limit,
+- **Rate limits** (`RateLimiter` in `resilience`): `RateLimiter(key, limit,
   store=...)` maps `RateLimit` to `RateSpec(limit.requests_per_minute,
   limit.tokens_per_minute, burst_requests=..., burst_tokens=...)`.
   `reserve(tokens, max_wait)` -> `store.acquire_rate(key, spec,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-import uuid
+import os
 
 __all__ = ["check_key", "check_seconds", "new_id"]
 
@@ -29,5 +29,5 @@ def check_key(*keys: str) -> None:
 
 
 def new_id() -> str:
-    """A fresh reservation id."""
-    return uuid.uuid4().hex
+    """A fresh reservation id (96 random bits: unique across processes and hosts)."""
+    return os.urandom(12).hex()

@@ -20,6 +20,11 @@ nothing leaks. While the store is down it is tried again at most every
 `retry_interval` seconds (other calls go straight to the policy, without
 waiting on timeouts); the first call that succeeds ends the outage.
 `on_alert` is called once when an outage starts and once when it ends.
+
+A request that timed out may still have been applied by the store: a
+reservation made that way lapses with its lease; a replayed settle counts once
+while the reservation's lease lasts; a replayed charge may count twice. Every
+uncertainty errs towards counting more spend, never less.
 """
 
 from __future__ import annotations

@@ -9,13 +9,14 @@ finer than any per-token price with up to three decimals per 1M tokens.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, InvalidOperation
 
 __all__ = ["MAX_AMOUNT", "UNIT", "from_units", "to_units"]
 
 UNIT = Decimal("0.000000001")
 """The smallest amount a store counts (USD)."""
 
+_EXACT = Context(prec=200)
 _MAX_UNITS = 2**53 - 1
 MAX_AMOUNT = UNIT * _MAX_UNITS
 """The largest amount (and cap) a store accepts: about $9 million per window."""
@@ -29,18 +30,23 @@ def to_units(
     Raises:
         ValueError: `amount` is not a finite number in `[0, MAX_AMOUNT]`.
     """
-    if isinstance(amount, (bool, float)):
+    if type(amount) is Decimal:
+        value = amount
+    elif isinstance(amount, (bool, float)):
         raise ValueError(f"{what} must be a Decimal, int or str, got {amount!r}")
-    try:
-        value = Decimal(amount)
-    except (InvalidOperation, TypeError, ValueError):
-        raise ValueError(f"{what} must be an amount in USD, got {amount!r}") from None
+    else:
+        try:
+            value = Decimal(amount)
+        except (InvalidOperation, TypeError, ValueError):
+            raise ValueError(
+                f"{what} must be an amount in USD, got {amount!r}"
+            ) from None
     if not value.is_finite() or value < 0 or value > MAX_AMOUNT:
         raise ValueError(
             f"{what} must be a finite amount in [0, {MAX_AMOUNT}] USD, got {amount!r}"
         )
-    units = (value / UNIT).to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)
-    return int(units)
+    scaled = value.scaleb(9, _EXACT)  # exact: no rounding to the context's 28 digits
+    return int(scaled.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR, _EXACT))
 
 
 def from_units(units: int) -> Decimal:

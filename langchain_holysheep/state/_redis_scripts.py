@@ -53,7 +53,7 @@ local function open_window(now)
     redis.call('HDEL', H, f)
   end
   redis.call('ZREMRANGEBYSCORE', Z, '-inf', now)
-  if freed > 0 then redis.call('HINCRBY', H, 'r', -freed) end
+  if freed > 0 then redis.call('HINCRBY', H, 'r', 0 - freed) end
 end
 local function touch(now, ttl)
   if ttl <= 0 then return end
@@ -110,7 +110,9 @@ if not v then
 elseif v == 'x' then
   counted = 0
 else
-  redis.call('HINCRBY', H, 'r', -tonumber(v))
+  local held = tonumber(v)
+  -- never "-0": Redis refuses it as an integer
+  if held > 0 then redis.call('HINCRBY', H, 'r', 0 - held) end
   redis.call('HSET', H, f, 'x')
 end
 if counted > 0 then redis.call('HINCRBY', H, 's', counted) end

@@ -296,8 +296,8 @@ class SQLiteStore(StateStore):
             now = self._clock()
             self._purge(conn, now)
             spent, reserved = self._load(conn, budget_key, window_id, now)
-            if spent + reserved + units > cap_units:
-                self._save(conn, budget_key, window_id, spent, reserved, now, None)
+            if spent + reserved + units > cap_units:  # keep what the sweep freed
+                self._save(conn, budget_key, window_id, spent, reserved, now, ttl)
                 return Refusal(
                     budget_key,
                     window_id,
@@ -328,19 +328,23 @@ class SQLiteStore(StateStore):
         with self._tx() as conn:
             now = self._clock()
             spent, reserved = self._load(conn, res.budget_key, res.window_id, now)
+            # Expired leases of the window are gone (swept by _load): a row
+            # found here is live. The settled row stays until its lease ends,
+            # so a repeated settle counts nothing.
             row = conn.execute(
-                "SELECT units, settled FROM hs_budget_lease WHERE id = ?", (res.id,)
+                "UPDATE hs_budget_lease SET settled = 1 WHERE id = ? AND settled = 0 "
+                "RETURNING units",
+                (res.id,),
             ).fetchone()
             counted, late = units, False
-            if row is None:
-                late = True
-            elif row[1]:
+            if row is not None:
+                reserved -= row[0]
+            elif conn.execute(
+                "SELECT 1 FROM hs_budget_lease WHERE id = ?", (res.id,)
+            ).fetchone():
                 counted = 0
             else:
-                reserved -= row[0]
-                conn.execute(
-                    "UPDATE hs_budget_lease SET settled = 1 WHERE id = ?", (res.id,)
-                )
+                late = True
             spent += counted
             self._save(
                 conn,

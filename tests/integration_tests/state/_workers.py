@@ -118,21 +118,25 @@ def trip_breaker(ctx: Ctx, spec: StoreSpec, key: str, cooldown: float) -> float:
     return time.time()
 
 
-def race_for_probe(
-    ctx: Ctx, spec: StoreSpec, key: str, threads: int, until: float
-) -> int:
-    """Threads claim the half-open probe until `until`; the winner closes it."""
+def race_for_probe(ctx: Ctx, spec: StoreSpec, key: str, threads: int) -> int:
+    """Threads claim the half-open probe of an open breaker; the winner closes it.
+
+    Each thread tries until it wins or sees the breaker closed again (bounded).
+    Returns the probes this process won.
+    """
     store = open_spec(spec)
     rules = BreakerSpec(failure_threshold=3, minimum_requests=3)
     ctx.barrier.wait(timeout=30)
+    deadline = time.monotonic() + 20
 
     def claim(_: int) -> int:
-        wins = 0
-        while time.time() < until:
+        while time.monotonic() < deadline:
             if store.try_claim_probe(key, ttl=30):
-                wins += 1
                 store.record_success(key, rules)
-        return wins
+                return 1
+            if store.breaker(key, rules).state == "closed":
+                return 0
+        return 0
 
     with ThreadPoolExecutor(threads) as pool:
         return sum(pool.map(claim, range(threads)))
@@ -140,11 +144,15 @@ def race_for_probe(
 
 def hammer_rate(
     ctx: Ctx, spec: StoreSpec, key: str, per_second: float, burst: float, seconds: float
-) -> int:
-    """Take requests from a shared limit for `seconds`; returns those granted."""
+) -> tuple[int, float, float]:
+    """Take requests from a shared limit for `seconds`.
+
+    Returns (granted, wall time of the first attempt, wall time of the last).
+    """
     store = open_spec(spec)
     limit = RateSpec(requests=per_second, per=1.0, burst_requests=burst)
     ctx.barrier.wait(timeout=30)
+    first = time.time()
     end = time.monotonic() + seconds
     granted = 0
     while time.monotonic() < end:
@@ -153,7 +161,7 @@ def hammer_rate(
             granted += 1
         else:  # wait for the slot the store says frees next
             time.sleep(min(grant.wait, max(end - time.monotonic(), 0.0)))
-    return granted
+    return granted, first, time.time()
 
 
 # -- the pool --------------------------------------------------------------------------

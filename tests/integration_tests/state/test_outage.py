@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
-import redis
 
 from langchain_holysheep.state import (
     BreakerSpec,
@@ -41,6 +40,8 @@ class RedisServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        import redis
+
         self.proc = subprocess.Popen(
             [
                 self.binary,

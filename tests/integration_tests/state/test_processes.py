@@ -97,10 +97,10 @@ def test_kill_9_frees_reservations_within_the_lease_and_a_restart_sees_the_day(
     assert time.monotonic() - killed <= lease + 0.5
     assert observer.usage("daily", "2026-11-30").reserved == 0  # nothing leaked
     # A process started afterwards (a restart) sees the day's spend.
-    fresh = open_store(
-        f"sqlite:///{spec[1]}" if spec[0] == "sqlite" else spec[1],
-        **({} if spec[0] == "sqlite" else {"prefix": spec[2]}),
-    )
+    if spec[0] == "sqlite":
+        fresh = open_store(f"sqlite:///{spec[1]}")
+    else:
+        fresh = open_store(spec[1], prefix=spec[2])
     assert fresh.spent("daily", "2026-11-30") == D("0.25")
     assert D(workers.call(0, "spent", spec, "daily", "2026-11-30")) == D("0.25")
 
@@ -115,12 +115,11 @@ def test_a_breaker_opened_in_one_process_is_open_in_another_and_probed_once(
     wait_until(lambda: observer.breaker("gateway|gpt-4.1", rules).state == "open", 10)
     seen = time.time()
     opened = workers.recv(0)
-    assert seen - opened < 1.0  # seen open by this process within 1 s
+    assert seen - opened < 1.0, (seen, opened)  # seen open here within 1 s
 
-    # room for a loaded machine: the claim is one winner, not its timing
-    until = opened + cooldown + 5.0
-    wins = workers.map("race_for_probe", lambda i: (spec, "gateway|gpt-4.1", 4, until))
-    assert sum(wins) == 1  # one half-open probe across all processes
+    # Every process races for the probe as the cooldown ends.
+    wins = workers.map("race_for_probe", lambda i: (spec, "gateway|gpt-4.1", 4))
+    assert sum(wins) == 1, wins  # one half-open probe across all processes
     view = observer.breaker("gateway|gpt-4.1", rules)
     assert view.state == "closed" and view.trips == 1
 
@@ -131,10 +130,14 @@ def test_a_rate_limit_shared_by_four_processes_holds_within_5_percent(
     # 50 requests a second for 3 s; a burst of 5 absorbs the wake-up jitter of
     # processes sleeping until the next free slot on a busy machine.
     per_second, burst, seconds = 50.0, 5.0, 3.0
-    granted = workers.map(
+    results = workers.map(
         "hammer_rate", lambda i: (spec, "rpm", per_second, burst, seconds)
     )
+    granted = sum(r[0] for r in results)
+    # Never above the limit over the span the four processes really ran...
+    span = max(r[2] for r in results) - min(r[1] for r in results)
+    assert granted <= burst + per_second * span + 1, results
+    # ...and within 5 % of what the limit allows in the nominal window.
     allowed = burst + per_second * seconds
-    assert sum(granted) <= allowed * 1.01, granted  # never above the limit
-    assert sum(granted) >= allowed * 0.95, granted  # and the limit is usable
-    assert all(g > 0 for g in granted)  # every process got its share of turns
+    assert abs(granted - allowed) <= 0.05 * allowed, results
+    assert all(r[0] > 0 for r in results)  # every process got its share of turns

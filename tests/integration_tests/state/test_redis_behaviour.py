@@ -7,7 +7,6 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from redis.crc import key_slot
 
 from langchain_holysheep.state import (
     BreakerSpec,
@@ -76,6 +75,8 @@ def test_breaker_on_the_server_clock(
 def test_keys_share_one_cluster_slot_per_window(
     make_redis_store: Callable[..., RedisStore], redis_prefix: str
 ) -> None:
+    from redis.crc import key_slot
+
     store = make_redis_store()
     store.reserve("team{a}", "2026-01-01", D("0.1"), D("1"), 60, window_ttl=60)
     client = store.client()

@@ -96,6 +96,12 @@ class StoreBehaviour:
         assert store.usage("b", "w") == WindowUsage(D(0), D(0))
         assert store.reserve("b", "w", CAP, CAP, 60).admitted
 
+    def test_zero_amounts(self, store: StateStore) -> None:
+        free = admitted(store.reserve("b", "w", D(0), CAP, 60))
+        assert store.settle(free, D(0)).counted == 0
+        store.release(admitted(store.reserve("b", "w", D(0), CAP, 60)))
+        assert store.charge("b", "w", D(0)) == WindowUsage(D(0), D(0))
+
     def test_settle_with_nothing_billed(self, store: StateStore) -> None:
         res = admitted(store.reserve("b", "w", D("0.5"), CAP, 60))
         assert store.settle(res, None).counted == 0

@@ -18,6 +18,8 @@ def test_amounts_round_up_and_caps_round_down() -> None:
     assert to_units(Decimal("0.0000000011")) == 2
     assert to_units(Decimal("0.0000000019"), up=False) == 1
     assert to_units("2") == 2_000_000_000 and to_units(3) == 3_000_000_000
+    many_digits = Decimal("0.1000000000000000000000000000000000001")  # 37 digits
+    assert to_units(many_digits) == 100_000_001  # never rounded down first
 
 
 @pytest.mark.parametrize(
