@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import openai
@@ -25,7 +26,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.utils import from_env, secret_from_env
 from langchain_openai.chat_models.base import BaseChatOpenAI
-from pydantic import ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
 from langchain_holysheep import _fastpath
@@ -40,8 +41,10 @@ from langchain_holysheep._http import (
     AsyncTransportKind,
     aiohttp_available,
     shared_async_client,
+    shared_sync_client,
 )
 from langchain_holysheep._settings import check_constructor_input
+from langchain_holysheep._watchdog import Guard, within
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError
 
@@ -129,7 +132,18 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     model works across `asyncio.run()` calls and test loops.
     """
 
+    _bounded_sync: bool = PrivateAttr(default=False)
+
     model_config = ConfigDict(populate_by_name=True)
+
+    def within(self, seconds: float) -> AbstractContextManager[Guard] | None:
+        """Bound this model's blocking requests in a block to `seconds`, or `None`.
+
+        Available when the model uses the package's shared sync HTTP client (no
+        `http_client` of your own): the router then bounds a sync attempt
+        wall-clock without a helper thread.
+        """
+        return within(seconds) if self._bounded_sync else None
 
     @property
     def lc_secrets(self) -> dict[str, str]:
@@ -191,6 +205,11 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
             self.http_async_client = shared_async_client(
                 self.openai_api_base, self.request_timeout, self.async_transport
             )
+        if self.http_client is None and self.client is None and not self.openai_proxy:
+            self.http_client = shared_sync_client(
+                self.openai_api_base, self.request_timeout
+            )
+            self._bounded_sync = True
         BaseChatOpenAI.validate_environment(self)  # type: ignore[operator]
         return self
 

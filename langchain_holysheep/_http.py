@@ -152,3 +152,28 @@ def shared_async_client(
     except TypeError:
         return _cached_async_client.__wrapped__(base_url, timeout, kind)
     return _cached_async_client(base_url, timeout, kind)
+
+
+@lru_cache(maxsize=64)
+def _cached_sync_client(base_url: str, timeout: Any) -> httpx2.Client:
+    import openai
+
+    from langchain_holysheep._watchdog import RESPONSE_HOOKS
+
+    return openai.DefaultHttpxClient(
+        base_url=base_url, timeout=timeout, event_hooks=RESPONSE_HOOKS
+    )
+
+
+def shared_sync_client(base_url: str, timeout: Any) -> httpx2.Client:
+    """A sync client whose requests `_watchdog.within` can bound (wall-clock).
+
+    Shared per (url, timeout), like langchain-openai's default client.
+    """
+    if timeout is None:
+        timeout = httpx2.Timeout(600.0, connect=10.0)
+    try:
+        hash(timeout)
+    except TypeError:
+        return _cached_sync_client.__wrapped__(base_url, timeout)
+    return _cached_sync_client(base_url, timeout)

@@ -46,6 +46,7 @@ from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._drivers import AsyncIO, SyncIO, arun, run
 from langchain_holysheep.resilience._loop import Found, answer_loop
 from langchain_holysheep.resilience._ops import Send
+from langchain_holysheep.resilience._transports import call_within
 from langchain_holysheep.resilience._routes import Route
 
 __all__ = ["OnFailure", "ResilienceMiddleware", "StreamingMode"]
@@ -312,6 +313,9 @@ class _Handler:
         except Exception as exc:
             _interrupted(watch, op, exc)
             raise
+
+    def send_within(self, op: Send, seconds: float) -> ModelResponse[Any]:
+        return call_within(op.route.model, lambda: self.send(op), seconds)
 
     def stream(self, op: Any) -> Any:
         raise NotImplementedError("agent model calls are not streamed by the loop")

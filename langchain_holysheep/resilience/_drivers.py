@@ -57,7 +57,10 @@ class SyncIO:
         if kind is Send:
             if op.timeout is None:
                 return self.transport.send(op)
+            send_within = getattr(self.transport, "send_within", None)
             try:
+                if send_within is not None:
+                    return send_within(op, op.timeout)
                 return run_bounded(lambda: self.transport.send(op), op.timeout)
             except BoundExceeded:
                 raise op.expired() from None

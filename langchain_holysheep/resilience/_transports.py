@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -24,9 +24,13 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
+from langchain_holysheep.resilience._bounded import BoundExceeded, run_bounded
 from langchain_holysheep.resilience._ops import Open, Send
 
+T = TypeVar("T")
+
 __all__ = [
+    "call_within",
     "AsyncModelTransport",
     "AsyncTransport",
     "ModelTransport",
@@ -102,6 +106,30 @@ def result_to_chunk(result: ChatResult) -> ChatGenerationChunk:
     return ChatGenerationChunk(message=chunk_msg, generation_info=info)
 
 
+def call_within(model: Any, fn: Callable[[], T], seconds: float) -> T:
+    """`fn()`, bounded to `seconds` wall-clock.
+
+    A model that can bound its own requests (`model.within(seconds)`, e.g.
+    `HolySheepGateway` on its shared client) is cut at the socket, in the
+    caller's thread; any other model runs in a reusable worker thread that is
+    abandoned at the bound.
+
+    Raises:
+        BoundExceeded: the bound passed.
+    """
+    scope = getattr(model, "within", None)
+    guard = scope(seconds) if scope is not None else None
+    if guard is None:
+        return run_bounded(fn, seconds)
+    with guard as g:
+        try:
+            return fn()
+        except Exception as exc:
+            if g.fired:
+                raise BoundExceeded from exc
+            raise
+
+
 class ModelTransport:
     """Attempts as calls of the route's `BaseChatModel` (sync).
 
@@ -129,6 +157,10 @@ class ModelTransport:
                 op.messages, stop=self.stop, run_manager=self.run_manager, **op.kwargs
             )
         return gen(op.messages, stop=self.stop, **op.kwargs)
+
+    def send_within(self, op: Send, seconds: float) -> ChatResult:
+        """`send`, bounded to `seconds` wall-clock; see `call_within`."""
+        return call_within(op.route.model, lambda: self.send(op), seconds)
 
     def stream(self, op: Open) -> Iterator[ChatGenerationChunk]:
         """`model._stream(...)`, or one chunk of `_generate` for models without."""
