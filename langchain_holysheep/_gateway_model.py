@@ -319,7 +319,9 @@ def gateway_copy(
     fields["holysheep_api_base"] = model.holysheep_api_base
     fields["http_async_client"] = model.http_async_client
     fields["http_client"] = model.http_client
-    return HolySheepGateway.model_validate(fields)
+    copy = HolySheepGateway.model_validate(fields)
+    copy._bounded_sync = model._bounded_sync  # the same watched client
+    return copy
 
 
 _ALWAYS = frozenset({"stream_usage", "async_transport", "request_timeout"})
