@@ -173,9 +173,6 @@ def redact_http_trace_logs() -> None:
             logger.addFilter(_LOG_FILTER)
 
 
-redact_http_trace_logs()
-
-
 def translate_error(exc: BaseException, model: str) -> BaseException | None:
     """Turn a raw gateway error into a helpful one, or `None` to keep it as is.
 
@@ -235,6 +232,7 @@ def list_gateway_models(
 ) -> list[str]:
     """The model ids served by the gateway (`GET /models`), sorted."""
     kwargs = _client_kwargs(api_key, base_url, timeout)
+    redact_http_trace_logs()
     with openai.OpenAI(**kwargs) as client:
         try:
             return sorted(m.id for m in client.models.list())
@@ -250,6 +248,7 @@ async def alist_gateway_models(
 ) -> list[str]:
     """Async version of `list_gateway_models`."""
     kwargs = _client_kwargs(api_key, base_url, timeout)
+    redact_http_trace_logs()
     async with openai.AsyncOpenAI(**kwargs) as client:
         try:
             return sorted([m.id async for m in client.models.list()])

@@ -34,6 +34,7 @@ from langchain_holysheep._gateway import (
     DEFAULT_BASE_URL,
     alist_gateway_models,
     list_gateway_models,
+    redact_http_trace_logs,
     reraise,
     resolve_api_key,
 )
@@ -185,6 +186,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     def validate_environment(self) -> Self:
         """Check the key and the model id, then build the OpenAI clients."""
         self.holysheep_api_key = resolve_api_key(self.holysheep_api_key)
+        redact_http_trace_logs()  # idempotent; installed with the first model
         catalogue = default_catalogue()
         if self.validate_model:
             self.model_name = catalogue.check(self.model_name)

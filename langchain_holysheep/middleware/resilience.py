@@ -46,8 +46,8 @@ from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._drivers import AsyncIO, SyncIO, arun, run
 from langchain_holysheep.resilience._loop import Found, answer_loop
 from langchain_holysheep.resilience._ops import Send
-from langchain_holysheep.resilience._transports import call_within
 from langchain_holysheep.resilience._routes import Route
+from langchain_holysheep.resilience._transports import call_within
 
 __all__ = ["OnFailure", "ResilienceMiddleware", "StreamingMode"]
 
