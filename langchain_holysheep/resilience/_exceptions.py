@@ -147,32 +147,31 @@ class StreamFailureError(ResilienceError):
         )
 
 
-class FirstTokenTimeoutError(StreamFailureError):
+class _StreamLimitError(StreamFailureError):
+    """A stream time limit passed (`seconds`: the limit)."""
+
+    limit_kind: ClassVar[str] = ""
+    limit_detail: ClassVar[str] = ""
+
+    def __init__(self, model: str, seconds: float, *, chunks: int = 0) -> None:
+        self.seconds = seconds
+        detail = self.limit_detail.format(seconds=seconds)
+        super().__init__(self.limit_kind, model, chunks=chunks, detail=detail)
+
+
+class FirstTokenTimeoutError(_StreamLimitError):
     """No content arrived within the time-to-first-token limit (a silent route)."""
 
     holysheep_silent = True
-
-    def __init__(self, model: str, seconds: float, *, chunks: int = 0) -> None:
-        self.seconds = seconds
-        super().__init__(
-            "first_token",
-            model,
-            chunks=chunks,
-            detail=f"no content within the first-token limit of {seconds:g} s",
-        )
+    limit_kind = "first_token"
+    limit_detail = "no content within the first-token limit of {seconds:g} s"
 
 
-class StreamStallError(StreamFailureError):
-    """The gap between two chunks exceeded the stall limit."""
+class StreamStallError(_StreamLimitError):
+    """The answer made no progress for longer than the stall limit."""
 
-    def __init__(self, model: str, seconds: float, *, chunks: int = 0) -> None:
-        self.seconds = seconds
-        super().__init__(
-            "stall",
-            model,
-            chunks=chunks,
-            detail=f"no chunk for {seconds:g} s (stall limit)",
-        )
+    limit_kind = "stall"
+    limit_detail = "no progress of the answer for {seconds:g} s (stall limit)"
 
 
 @dataclass(frozen=True)

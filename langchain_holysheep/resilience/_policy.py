@@ -276,41 +276,30 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 )
 
 
-def _override_rule(matcher: Matcher, action: Action | str) -> Rule:
-    act = Action(action)
+def _override_match(
+    matcher: Matcher,
+) -> tuple[str, str, Callable[[ErrorInfo], bool]]:
+    """`(condition, reason, predicate)` of an override's matcher."""
     if isinstance(matcher, bool):
         raise TypeError("an override matcher cannot be a bool")
     if isinstance(matcher, int):
-        return Rule(
-            f"[override] HTTP {matcher}",
-            act,
-            f"HTTP {matcher} (override)",
-            lambda i: i.status == matcher,
-        )
+        return f"HTTP {matcher}", f"HTTP {matcher}", lambda i: i.status == matcher
     if isinstance(matcher, str):
-        return Rule(
-            f"[override] code {matcher!r}",
-            act,
-            f"{matcher} (override)",
-            lambda i: i.code == matcher,
-        )
+        return f"code {matcher!r}", matcher, lambda i: i.code == matcher
     if isinstance(matcher, type) and issubclass(matcher, BaseException):
-        return Rule(
-            f"[override] {matcher.__name__}",
-            act,
-            f"{matcher.__name__} (override)",
-            lambda i: i.any_instance(matcher),
-        )
+        name = matcher.__name__
+        return name, name, lambda i: i.any_instance(matcher)
     if callable(matcher):
         pred = cast(Callable[[BaseException], bool], matcher)
         name = getattr(pred, "__name__", "predicate")
-        return Rule(
-            f"[override] {name}(exc)",
-            act,
-            f"{name} (override)",
-            lambda i: bool(pred(i.exc)),
-        )
+        return f"{name}(exc)", name, lambda i: bool(pred(i.exc))
     raise TypeError(f"cannot match errors with {matcher!r}")
+
+
+def _override_rule(matcher: Matcher, action: Action | str) -> Rule:
+    act = Action(action)
+    condition, reason, match = _override_match(matcher)
+    return Rule(f"[override] {condition}", act, f"{reason} (override)", match)
 
 
 @dataclass(frozen=True)
