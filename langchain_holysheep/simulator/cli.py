@@ -14,6 +14,19 @@ from collections.abc import Sequence
 from types import FrameType
 
 from langchain_holysheep.simulator.faults import FaultSpecError
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: 1-65535, or 0 for any free port."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"port {port} is out of range: use 1-65535, or 0 for any free port"
+        )
+    return port
 from langchain_holysheep.simulator.plan import FaultPlan
 from langchain_holysheep.simulator.server import DEFAULT_API_KEY, GatewaySimulator
 
@@ -36,7 +49,7 @@ def build_parser(
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=8000,
         help="port (0: any free port; default: %(default)s)",
     )

@@ -284,3 +284,16 @@ def test_connections_are_kept_alive_without_nagle() -> None:
             assert len(connections) == 1  # one keep-alive connection served all three
             sock = connections[0].transport.get_extra_info("socket")
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_simulator_command_rejects_a_bad_port_clearly(port: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "langchain_holysheep.simulator", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--port" in done.stderr and "Traceback" not in done.stderr
+    assert "OverflowError" not in done.stderr
