@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from types import FrameType
 
 from langchain_holysheep.simulator.faults import FaultSpecError
+from langchain_holysheep.simulator.plan import FaultPlan
+from langchain_holysheep.simulator.server import DEFAULT_API_KEY, GatewaySimulator
+
+__all__ = ["build_parser", "main"]
 
 
 def _port(text: str) -> int:
@@ -27,10 +31,6 @@ def _port(text: str) -> int:
             f"port {port} is out of range: use 1-65535, or 0 for any free port"
         )
     return port
-from langchain_holysheep.simulator.plan import FaultPlan
-from langchain_holysheep.simulator.server import DEFAULT_API_KEY, GatewaySimulator
-
-__all__ = ["build_parser", "main"]
 
 
 def build_parser(
