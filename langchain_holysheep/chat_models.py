@@ -91,8 +91,8 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
         rate_limit: RateLimit | None
             Client-side requests/tokens per minute for the primary model.
         first_token_timeout / stall_timeout: float | None
-            Stream limits (time to first content, gap between chunks); both
-            fall over. With `streaming=True`, `invoke` streams internally and
+            Stream limits (time to first content; time without new content,
+            empty keep-alive chunks included); both fall over. With `streaming=True`, `invoke` streams internally and
             they apply to it too (a broken stream restarts on the next model).
         deadline: float | None
             Overall seconds for a call, every retry and fallback included.
@@ -215,10 +215,11 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
     """Streams: seconds allowed until the first content (then fall over)."""
 
     stall_timeout: float | None = None
-    """Streams: longest gap between chunks, seconds (then fall over)."""
+    """Streams: longest time without progress of the answer (new content),
+    seconds, then fall over; chunks without content do not count."""
 
     deadline: float | None = None
-    """Overall seconds for one call, across every retry and fallback."""
+    """Overall seconds for one call, wall-clock, across every retry and fallback."""
 
     error_policy: ErrorPolicy | None = None
     """Overrides of the error table (`ErrorPolicy(overrides={429: "fallback"})`)."""
