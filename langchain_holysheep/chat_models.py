@@ -92,8 +92,9 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
             Client-side requests/tokens per minute for the primary model.
         first_token_timeout / stall_timeout: float | None
             Stream limits (time to first content; time without new content,
-            empty keep-alive chunks included); both fall over. With `streaming=True`, `invoke` streams internally and
-            they apply to it too (a broken stream restarts on the next model).
+            empty keep-alive chunks included); both fall over. With
+            `streaming=True`, `invoke` streams internally and they apply to it
+            too (a broken stream restarts on the next model).
         deadline: float | None
             Overall seconds for a call, every retry and fallback included.
         error_policy: ErrorPolicy | None
