@@ -35,6 +35,21 @@ def builders(base_url: str) -> dict:
         POLICY_STREAM_LIMITS: lambda: C.lc_invoke(
             C.holysheep_policy(base_url, first_token_timeout=10.0, stall_timeout=10.0)
         ),
+        # What a protective default would cost: invoke streamed internally so
+        # that the first-token and stall limits bound a silent upstream.
+        "ChatOpenAI (streaming=True)": lambda: C.lc_invoke(
+            C.chat_openai(base_url, streaming=True)
+        ),
+        "ChatHolySheep (whole policy, invoke streamed + first-token/stall limits)": (
+            lambda: C.lc_invoke(
+                C.holysheep_policy(
+                    base_url,
+                    streaming=True,
+                    first_token_timeout=30.0,
+                    stall_timeout=30.0,
+                )
+            )
+        ),
         "what-if: ChatOpenAI, openai client.post(cast_to=dict), no transform/pydantic": lambda: (
             C.prototype_lean_sdk_sync(base_url)
         ),
