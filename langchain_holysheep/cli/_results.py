@@ -20,6 +20,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
+from langchain_holysheep.spend.pricing._files import utf8_error_position
+
 __all__ = [
     "InputError",
     "Item",
@@ -58,8 +60,7 @@ def read_utf8(path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        line, column = utf8_error_position(data, exc)
         raise InputError(
             f"{path}, line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
             f"column {column}); save the file as UTF-8, e.g. "
