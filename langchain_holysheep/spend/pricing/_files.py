@@ -16,11 +16,13 @@ from langchain_holysheep.catalogue import ModelPrice, parse_price
 from langchain_holysheep.errors import PricingError
 
 __all__ = [
+    "NotUtf8Error",
     "Override",
+    "decode_utf8",
     "decode_text",
     "parse_document",
+    "parse_file",
     "parse_overrides",
-    "utf8_error_position",
 ]
 
 _PRICE_KEYS = frozenset(
@@ -61,11 +63,28 @@ def _key_line(text: str, keys: Iterable[str]) -> int | None:
     return found
 
 
-def utf8_error_position(data: bytes, exc: UnicodeDecodeError) -> tuple[int, int]:
-    """The 1-based line and column of the byte that made `data` fail to decode."""
-    line = data.count(b"\n", 0, exc.start) + 1
-    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-    return line, column
+class NotUtf8Error(ValueError):
+    """Bytes that are not UTF-8 text; says which byte, at which line and column.
+
+    Attributes:
+        line: the 1-based line of the first byte that does not decode.
+        column: its 1-based column (in bytes).
+    """
+
+    def __init__(self, line: int, column: int, byte: int) -> None:
+        super().__init__(f"not UTF-8 text (byte 0x{byte:02x} at column {column})")
+        self.line = line
+        self.column = column
+
+
+def decode_utf8(data: bytes) -> str:
+    """`data` as UTF-8 text (an optional BOM dropped); else `NotUtf8Error`."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise NotUtf8Error(line, column, data[exc.start]) from None
 
 
 def decode_text(data: bytes, source: str) -> str:
@@ -75,14 +94,10 @@ def decode_text(data: bytes, source: str) -> str:
         PricingError: the bytes are not UTF-8; names the line and column.
     """
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line, column = utf8_error_position(data, exc)
+        return decode_utf8(data)
+    except NotUtf8Error as exc:
         raise PricingError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); "
-            "save the file as UTF-8",
-            source=source,
-            line=line,
+            f"{exc}; save the file as UTF-8", source=source, line=exc.line
         ) from None
 
 
@@ -118,6 +133,13 @@ def parse_document(text: str, source: str, fmt: str) -> Any:
             source=source,
             line=exc.lineno,
         ) from None
+
+
+def parse_file(data: bytes, source: str) -> dict[str, Override]:
+    """A pricing file's overrides: TOML when `source` ends in ".toml", else JSON."""
+    text = decode_text(data, source)
+    fmt = "toml" if source.lower().endswith(".toml") else "json"
+    return parse_overrides(parse_document(text, source, fmt), source=source, text=text)
 
 
 _Fail = Callable[[str, list[str]], PricingError]
