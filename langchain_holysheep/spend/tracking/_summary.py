@@ -86,6 +86,34 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.2f}%"
 
 
+def _cells(
+    label: str,
+    requests: int,
+    ok: int,
+    failed: int,
+    counts: ModelSpend | SpendReport,
+) -> list[str]:
+    """One table row; `counts` is a model's row or the whole report."""
+    numbers = (
+        requests,
+        ok,
+        failed,
+        counts.retries,
+        counts.fallbacks,
+        counts.input_tokens,
+        counts.cached_tokens,
+        counts.output_tokens,
+        counts.reasoning_tokens,
+    )
+    latency, ttft = counts.latency_ms, counts.ttft_ms
+    return [
+        label,
+        *(f"{n:,}" for n in numbers),
+        format_money(counts.cost, places=6),
+        *(_ms(p) for p in (latency.p50, latency.p95, latency.p99, ttft.p50)),
+    ]
+
+
 @dataclass(frozen=True)
 class SpendReport:
     """What a tracker saw: per-model rows and totals.
@@ -175,46 +203,11 @@ class SpendReport:
     )
 
     def _rows(self) -> list[list[str]]:
-        rows = []
-        for m in self.models:
-            rows.append(
-                [
-                    m.model,
-                    f"{m.requests:,}",
-                    f"{m.successes:,}",
-                    f"{m.failures:,}",
-                    f"{m.retries:,}",
-                    f"{m.fallbacks:,}",
-                    f"{m.input_tokens:,}",
-                    f"{m.cached_tokens:,}",
-                    f"{m.output_tokens:,}",
-                    f"{m.reasoning_tokens:,}",
-                    format_money(m.cost, places=6),
-                    _ms(m.latency_ms.p50),
-                    _ms(m.latency_ms.p95),
-                    _ms(m.latency_ms.p99),
-                    _ms(m.ttft_ms.p50),
-                ]
-            )
-        rows.append(
-            [
-                "TOTAL",
-                f"{self.attempts:,}",
-                f"{self.attempts - self.failed_attempts:,}",
-                f"{self.failed_attempts:,}",
-                f"{self.retries:,}",
-                f"{self.fallbacks:,}",
-                f"{self.input_tokens:,}",
-                f"{self.cached_tokens:,}",
-                f"{self.output_tokens:,}",
-                f"{self.reasoning_tokens:,}",
-                format_money(self.cost, places=6),
-                _ms(self.latency_ms.p50),
-                _ms(self.latency_ms.p95),
-                _ms(self.latency_ms.p99),
-                _ms(self.ttft_ms.p50),
-            ]
-        )
+        rows = [
+            _cells(m.model, m.requests, m.successes, m.failures, m) for m in self.models
+        ]
+        ok = self.attempts - self.failed_attempts
+        rows.append(_cells("TOTAL", self.attempts, ok, self.failed_attempts, self))
         return rows
 
     def _footer(self) -> str:
