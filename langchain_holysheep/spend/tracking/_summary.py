@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from langchain_holysheep.spend.pricing._book import format_money
+from langchain_holysheep.spend.tracking._stats import LogHistogram
 
 __all__ = ["ModelSpend", "Percentiles", "SpendReport"]
 
@@ -26,6 +27,13 @@ class Percentiles:
     p99: float | None = None
     max: float | None = None
     mean: float | None = None
+
+    @classmethod
+    def of(cls, hist: LogHistogram) -> Percentiles:
+        """The percentiles of a latency histogram."""
+        p50, p95, p99 = hist.quantiles()
+        top = hist.max if hist.count else None
+        return cls(hist.count, p50, p95, p99, top, hist.mean)
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,9 @@ from langchain_core.messages.ai import UsageMetadata, add_usage
 
 from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord
-from langchain_holysheep.spend.tracking._recent import RecentStats
+from langchain_holysheep.spend.tracking._recent import RecentStats, RecentWindow
 from langchain_holysheep.spend.tracking._sinks import RecordSink, close_sink
-from langchain_holysheep.spend.tracking._stats import (
-    LogHistogram,
-    RecentHistogram,
-    SlidingCounter,
-)
+from langchain_holysheep.spend.tracking._stats import LogHistogram
 from langchain_holysheep.spend.tracking._summary import (
     ModelSpend,
     Percentiles,
@@ -98,15 +94,9 @@ class _ModelStats:
             model,
             **{name: self.counts[name] for name in _COUNTS},
             cost=self.cost if self.priced or not self.unpriced else None,
-            latency_ms=_percentiles(self.latency),
-            ttft_ms=_percentiles(self.ttft),
+            latency_ms=Percentiles.of(self.latency),
+            ttft_ms=Percentiles.of(self.ttft),
         )
-
-
-def _percentiles(hist: LogHistogram) -> Percentiles:
-    p50, p95, p99 = hist.quantiles()
-    top = hist.max if hist.count else None
-    return Percentiles(hist.count, p50, p95, p99, top, hist.mean)
 
 
 class SpendTracker:
@@ -149,8 +139,7 @@ class SpendTracker:
         self._cost = _ZERO
         self._latency = LogHistogram()
         self._ttft = LogHistogram()
-        self._recent = SlidingCounter(self._span, 60, self._clock)
-        self._recent_latency = RecentHistogram(300.0)
+        self._recent = RecentWindow(self._span, self._clock)
         self._usage_metadata: dict[str, UsageMetadata] = {}
 
     # -- sinks ------------------------------------------------------------------
@@ -202,7 +191,7 @@ class SpendTracker:
                 self._fallback_calls += final.is_fallback
                 if final.latency_ms is not None:
                     self._latency.add(final.latency_ms)
-                    self._recent_latency.add(final.latency_ms)
+                    self._recent.add_latency(final.latency_ms)
                 if final.ttft_ms is not None:
                     self._ttft.add(final.ttft_ms)
             else:
@@ -217,14 +206,11 @@ class SpendTracker:
                 self._unpriced_calls += 1
                 self._unpriced_tokens += sum(r.usage.total for r in unpriced)
             self._cost += cost
-            failed = sum(r.outcome != "ok" for r in records)
-            self._recent.add(
-                calls=1,
-                successes=int(ok),
-                failures=int(not ok),
-                fallbacks=int(ok and final.is_fallback),
+            self._recent.add_call(
+                ok=ok,
+                fallback=final.is_fallback,
                 attempts=len(records),
-                failed_attempts=failed,
+                failed_attempts=sum(r.outcome != "ok" for r in records),
                 cost=cost,
             )
             sinks = list(self._sinks)
@@ -287,23 +273,7 @@ class SpendTracker:
     def recent(self) -> RecentStats:
         """Counts and cost over the recent window (for alerts)."""
         with self._lock:
-            t = self._recent.totals()
-            latency = _percentiles(self._recent_latency.snapshot())
-
-        def n(key: str) -> int:
-            return int(t.get(key, 0))
-
-        return RecentStats(
-            n("calls"),
-            n("successes"),
-            n("failures"),
-            n("fallbacks"),
-            n("attempts"),
-            n("failed_attempts"),
-            Decimal(t.get("cost", _ZERO)),
-            self._span,
-            latency,
-        )
+            return self._recent.stats()
 
     def report(self) -> SpendReport:
         """A consistent snapshot of everything, as a `SpendReport`."""
@@ -335,8 +305,8 @@ class SpendTracker:
                 error_rate=failed / attempts if attempts else None,
                 failover_rate=self._fallback_calls / calls if calls else None,
                 cost_per_1k_requests=self._cost * 1000 / calls if calls else None,
-                latency_ms=_percentiles(self._latency),
-                ttft_ms=_percentiles(self._ttft),
+                latency_ms=Percentiles.of(self._latency),
+                ttft_ms=Percentiles.of(self._ttft),
                 settlement_currency=book.settlement_currency,
                 settlement_rate=book.settlement_rate,
             )
