@@ -180,7 +180,9 @@ def _finish(
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _summary(out: Output, stats: Any, results: ResultsFile, prior: Decimal) -> None:
+def _summary(
+    out: Output, stats: BatchStats, results: ResultsFile, prior: Decimal
+) -> None:
     by_model = stats.by_model
     rows = [
         [
