@@ -160,6 +160,91 @@ class _Job:
         return record
 
 
+class _Scheduler:
+    """Hands items to workers, holding new ones back after a budget refusal.
+
+    Mode "run": take items freely; "drain": a refused item waits for the items
+    in flight to settle; "probe": it runs alone, once.
+    """
+
+    def __init__(
+        self,
+        job: _Job,
+        items: list[Item],
+        on_result: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self.job = job
+        self.on_result = on_result
+        self.stats = BatchStats()
+        self.queue: deque[Item] = deque(items)
+        self.cond = asyncio.Condition()
+        self.inflight = 0
+        self.mode = "run"
+
+    async def worker(self) -> None:
+        """Run items until the queue is empty or the budget is spent."""
+        while True:
+            async with self.cond:
+                taken = await self._take()
+            if taken is None:
+                return
+            item, probe = taken
+            try:
+                result = await self.job.run(item)
+            except BudgetError as exc:
+                async with self.cond:
+                    self._refused(item, probe, exc)
+                continue
+            except BaseException:
+                async with self.cond:
+                    self._settle(probe)
+                raise
+            self._record(result)
+            async with self.cond:
+                self._settle(probe)
+
+    async def _take(self) -> tuple[Item, bool] | None:
+        """The next item and whether it is a probe; `None` when there is none."""
+        while True:
+            if self.stats.stopped_by is not None or not self.queue:
+                return None
+            if self.mode == "run" or (self.mode == "probe" and self.inflight == 0):
+                break
+            await self.cond.wait()
+        probe = self.mode == "probe"
+        self.inflight += 1
+        return self.queue.popleft(), probe
+
+    def _refused(self, item: Item, probe: bool, exc: BudgetError) -> None:
+        self.inflight -= 1
+        if probe:
+            self.stats.stopped_by = exc  # refused with nothing in flight
+        else:
+            self.queue.appendleft(item)
+            self.mode = "probe" if self.inflight == 0 else "drain"
+        self.cond.notify_all()
+
+    def _settle(self, probe: bool) -> None:
+        self.inflight -= 1
+        if probe:
+            self.mode = "run"
+        elif self.mode == "drain" and self.inflight == 0:
+            self.mode = "probe"
+        self.cond.notify_all()
+
+    def _record(self, result: dict[str, Any]) -> None:
+        stats = self.stats
+        for model, calls, inp, out, cost in result.pop("_models"):
+            stats.add_model(model, calls, inp, out, cost)
+        if result["status"] == "ok":
+            stats.ok += 1
+        else:
+            stats.errors += 1
+        stats.cost += Decimal(result["cost"])
+        stats.unpriced_calls += result.get("unpriced_calls", 0)
+        self.on_result(result)
+
+
 async def run_batch(
     items: list[Item],
     runnable: Runnable[Any, Any],
@@ -179,71 +264,14 @@ async def run_batch(
     ends the job at once (raised), rather than failing every item.
     """
     job = _Job(runnable, budget, pricebook or PriceBook(), ledger, tags or [])
-    stats = BatchStats()
-    queue: deque[Item] = deque(items)
-    cond = asyncio.Condition()
-    # mode "run": take items freely; "drain": a refused item waits for the
-    # items in flight to settle; "probe": it runs alone, once.
-    state: dict[str, Any] = {"inflight": 0, "mode": "run"}
-
-    def record(result: dict[str, Any]) -> None:
-        for model, calls, inp, out, cost in result.pop("_models"):
-            stats.add_model(model, calls, inp, out, cost)
-        if result["status"] == "ok":
-            stats.ok += 1
-        else:
-            stats.errors += 1
-        stats.cost += Decimal(result["cost"])
-        stats.unpriced_calls += result.get("unpriced_calls", 0)
-        on_result(result)
-
-    def settle(probe: bool) -> None:
-        state["inflight"] -= 1
-        if probe:
-            state["mode"] = "run"
-        elif state["mode"] == "drain" and state["inflight"] == 0:
-            state["mode"] = "probe"
-        cond.notify_all()
-
-    async def worker() -> None:
-        while True:
-            async with cond:
-                while True:
-                    if stats.stopped_by is not None or not queue:
-                        return
-                    if state["mode"] == "run" or (
-                        state["mode"] == "probe" and state["inflight"] == 0
-                    ):
-                        break
-                    await cond.wait()
-                probe = state["mode"] == "probe"
-                item = queue.popleft()
-                state["inflight"] += 1
-            try:
-                result = await job.run(item)
-            except BudgetError as exc:
-                async with cond:
-                    state["inflight"] -= 1
-                    if probe:
-                        stats.stopped_by = exc  # refused with nothing in flight
-                    else:
-                        queue.appendleft(item)
-                        state["mode"] = "probe" if state["inflight"] == 0 else "drain"
-                    cond.notify_all()
-                continue
-            except BaseException:
-                async with cond:
-                    settle(probe)
-                raise
-            record(result)
-            async with cond:
-                settle(probe)
-
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
+    scheduler = _Scheduler(job, items, on_result)
+    workers = [
+        asyncio.create_task(scheduler.worker()) for _ in range(max(1, concurrency))
+    ]
     try:
         await asyncio.gather(*workers)
     finally:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-    return stats
+    return scheduler.stats

@@ -28,7 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-__all__ = ["Col", "Output", "ProgressLike"]
+__all__ = ["Col", "Output", "ProgressLike", "numeric_cols"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,11 @@ class Col:
     header: str
     numeric: bool = False
     wrap: bool = False
+
+
+def numeric_cols(*headers: str) -> list[Col]:
+    """Right-aligned number columns, one per header."""
+    return [Col(header, numeric=True) for header in headers]
 
 
 def _is_tty(stream: TextIO) -> bool:

@@ -20,6 +20,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
+from langchain_holysheep.spend.pricing._files import NotUtf8Error, decode_utf8
+
 __all__ = [
     "InputError",
     "Item",
@@ -56,13 +58,10 @@ def read_utf8(path: Path) -> str:
     """
     data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return decode_utf8(data)
+    except NotUtf8Error as exc:
         raise InputError(
-            f"{path}, line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
-            f"column {column}); save the file as UTF-8, e.g. "
+            f"{path}, line {exc.line}: {exc}; save the file as UTF-8, e.g. "
             f"iconv -f latin1 -t utf-8 {path} > "
             f"{path.with_name(path.stem + '.utf8' + path.suffix)}"
         ) from None

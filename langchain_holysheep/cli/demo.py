@@ -1,6 +1,6 @@
 """`holysheep demo`: a chain and a tool-using agent surviving an outage, with spend."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -8,9 +8,14 @@ import typer
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.tools import tool
 
-from langchain_holysheep.cli._output import Col, Output
+from langchain_holysheep.cli._options import (
+    ledger_option,
+    parse_budget,
+    simulate_option,
+)
+from langchain_holysheep.cli._output import Col, Output, numeric_cols
 from langchain_holysheep.cli._target import Target, connect
-from langchain_holysheep.cli.app import EXIT_FAILURE, UsageError, command
+from langchain_holysheep.cli.app import EXIT_FAILURE, command
 
 __all__ = ["demo"]
 
@@ -175,44 +180,21 @@ def _run_agent(
 
 
 def _spend_table(out: Output, report: Any, sim: Any) -> None:
-    from langchain_holysheep.spend import format_money
-
     out.heading("3. Spend")
     rows = [
-        [
-            m.model,
-            m.requests,
-            m.successes,
-            m.failures,
-            m.fallbacks,
-            f"{m.input_tokens:,}",
-            f"{m.output_tokens:,}",
-            format_money(m.cost, places=6),
-        ]
+        _spend_row(m.model, m.requests, m.successes, m.failures, m)
         for m in report.models
     ]
+    ok = report.attempts - report.failed_attempts
     rows.append(
-        [
-            "TOTAL",
-            report.attempts,
-            report.attempts - report.failed_attempts,
-            report.failed_attempts,
-            report.fallbacks,
-            f"{report.input_tokens:,}",
-            f"{report.output_tokens:,}",
-            format_money(report.cost, places=6),
-        ]
+        _spend_row("TOTAL", report.attempts, ok, report.failed_attempts, report)
     )
     out.table(
         [
             Col("model"),
-            Col("requests", numeric=True),
-            Col("ok", numeric=True),
-            Col("failed", numeric=True),
-            Col("fallback", numeric=True),
-            Col("in tok", numeric=True),
-            Col("out tok", numeric=True),
-            Col("cost", numeric=True),
+            *numeric_cols(
+                "requests", "ok", "failed", "fallback", "in tok", "out tok", "cost"
+            ),
         ],
         rows,
         title="Spend by model (priced by the model that answered)",
@@ -227,15 +209,31 @@ def _spend_table(out: Output, report: Any, sim: Any) -> None:
         )
 
 
+def _spend_row(
+    label: str, requests: int, ok: int, failed: int, counts: Any
+) -> list[Any]:
+    """One table row; `counts` is a `ModelSpend` or the whole `SpendReport`."""
+    from langchain_holysheep.spend import format_money
+
+    return [
+        label,
+        requests,
+        ok,
+        failed,
+        counts.fallbacks,
+        f"{counts.input_tokens:,}",
+        f"{counts.output_tokens:,}",
+        format_money(counts.cost, places=6),
+    ]
+
+
 @command("demo")
 def demo(
     simulate: Annotated[
         bool | None,
-        typer.Option(
-            "--sim/--live",
-            help="Embedded simulator (with a scripted outage) / the real gateway. "
-            "Default: the gateway when HOLYSHEEP_API_KEY is set.",
-            show_default=False,
+        simulate_option(
+            "Embedded simulator (with a scripted outage) / the real gateway. "
+            "Default: the gateway when HOLYSHEEP_API_KEY is set."
         ),
     ] = None,
     outage: Annotated[
@@ -250,10 +248,9 @@ def demo(
     ] = "0.50",
     ledger: Annotated[
         Path | None,
-        typer.Option(
-            "--ledger",
-            help="Also record the demo's calls in this spend ledger "
-            "(then try `holysheep report --ledger PATH`).",
+        ledger_option(
+            "Also record the demo's calls in this spend ledger "
+            "(then try `holysheep report --ledger PATH`)."
         ),
     ] = None,
 ) -> None:
@@ -264,28 +261,20 @@ def demo(
     HTTP 503 to everything; every call is still answered, and the spend report
     at the end prices each call by the model that served it.
     """
+    _demo(simulate, outage, parse_budget(budget), ledger)
+
+
+def _demo(
+    simulate: bool | None, outage: bool, cap: Decimal, ledger: Path | None
+) -> None:
+    """Run the chain and the agent on the target, then show spend and the result."""
     from langchain_holysheep.spend import Budget, get_holysheep_callback
 
-    try:
-        cap = Decimal(budget)
-    except InvalidOperation:
-        raise UsageError(f"--budget must be an amount in USD, got {budget!r}") from None
-    if not cap.is_finite() or cap <= 0:
-        raise UsageError(f"--budget must be > 0, got {budget!r}")
     out = Output()
     with connect(simulate=simulate) as target:
         out.line(f"HolySheep demo on the {target.label}", style="bold")
         out.line(f"fallback chain: {' -> '.join([PRIMARY, *FALLBACKS])}")
-        if target.simulated and outage:
-            from langchain_holysheep.simulator import Fault
-
-            target.sim.script(PRIMARY, [], then=Fault.status(503))
-            out.line(
-                f"scripted outage: {PRIMARY} answers HTTP 503 to every request",
-                style="yellow",
-            )
-        elif not target.simulated:
-            out.note("real gateway: no outage is injected (use --sim to see one)")
+        _script_outage(out, target, outage)
         attempts = _Attempts()
         config: Any = {"callbacks": [attempts], "tags": ["holysheep-demo"]}
         llm = _model(target)
@@ -297,23 +286,42 @@ def demo(
             served += _run_agent(out, llm, config, attempts, cap)
         report = cb.report()
         _spend_table(out, report, target.sim)
-        out.heading("Result")
-        failed_primary = sum(m.failures for m in report.models if m.model == PRIMARY)
-        if report.failures:
-            out.error(f"{report.failures} call(s) failed")
-            raise typer.Exit(EXIT_FAILURE)
-        answered = ", ".join(sorted({s for s in served if s}))
-        if failed_primary:
-            out.line(
-                f"outage survived: {failed_primary} failed attempt(s) on {PRIMARY}; "
-                f"all {report.calls} calls answered (by {answered}).",
-                style="bold green",
-            )
-        else:
-            out.line(f"all {report.calls} calls answered (by {answered}).")
+        _result(out, report, served)
         out.line(
             f"spent {cb.total_cost:.6f} USD of the {cap} USD cap; calls that would "
             "not fit are refused before they are sent."
         )
         if ledger:
             out.line(f"recorded in {ledger}: holysheep report --ledger {ledger}")
+
+
+def _script_outage(out: Output, target: Target, outage: bool) -> None:
+    """On the simulator, take the primary model down (if asked)."""
+    if target.simulated and outage:
+        from langchain_holysheep.simulator import Fault
+
+        target.sim.script(PRIMARY, [], then=Fault.status(503))
+        out.line(
+            f"scripted outage: {PRIMARY} answers HTTP 503 to every request",
+            style="yellow",
+        )
+    elif not target.simulated:
+        out.note("real gateway: no outage is injected (use --sim to see one)")
+
+
+def _result(out: Output, report: Any, served: list[str | None]) -> None:
+    """Say whether every call was answered (exit 1 if any failed)."""
+    out.heading("Result")
+    failed_primary = sum(m.failures for m in report.models if m.model == PRIMARY)
+    if report.failures:
+        out.error(f"{report.failures} call(s) failed")
+        raise typer.Exit(EXIT_FAILURE)
+    answered = ", ".join(sorted({s for s in served if s}))
+    if failed_primary:
+        out.line(
+            f"outage survived: {failed_primary} failed attempt(s) on {PRIMARY}; "
+            f"all {report.calls} calls answered (by {answered}).",
+            style="bold green",
+        )
+    else:
+        out.line(f"all {report.calls} calls answered (by {answered}).")

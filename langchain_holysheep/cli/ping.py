@@ -1,5 +1,6 @@
 """`holysheep ping`: latency p50/p95 per model over N requests."""
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -7,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from langchain_holysheep.cli._output import Col, Output
+from langchain_holysheep.cli._options import simulate_option
+from langchain_holysheep.cli._output import Col, Output, numeric_cols
 from langchain_holysheep.cli._target import Target, connect
 from langchain_holysheep.cli.app import EXIT_FAILURE, UsageError, command
 
@@ -106,11 +108,9 @@ def ping(
     ] = 1,
     simulate: Annotated[
         bool | None,
-        typer.Option(
-            "--sim/--live",
-            help="Use the embedded simulator / the real gateway. Default: the "
-            "gateway when HOLYSHEEP_API_KEY is set.",
-            show_default=False,
+        simulate_option(
+            "Use the embedded simulator / the real gateway. Default: the "
+            "gateway when HOLYSHEEP_API_KEY is set."
         ),
     ] = None,
 ) -> None:
@@ -120,11 +120,21 @@ def ping(
     sequentially with no retries or fallbacks, so failures show as they are.
     One warm-up request per model (not counted) sets up the connection.
     """
-    out = Output()
-    names = list(models or DEFAULT_MODELS)
+    _ping(list(models or DEFAULT_MODELS), requests, timeout, warmup, simulate)
+
+
+def _ping(
+    names: list[str],
+    requests: int,
+    timeout: float,
+    warmup: int,
+    simulate: bool | None,
+) -> None:
+    """Ping each model in turn, print the latency table, fail if nothing answered."""
     from langchain_holysheep.catalogue import default_catalogue
     from langchain_holysheep.errors import UnknownModelError
 
+    out = Output()
     try:
         names = [default_catalogue().check(m) for m in names]
     except UnknownModelError as exc:
@@ -132,36 +142,22 @@ def ping(
     with connect(simulate=simulate) as target:
         out.note(f"pinging {len(names)} models x {requests} requests on {target.label}")
         stats = {m: PingStats(m) for m in names}
-        chat = {m: _model(target, m, timeout) for m in names}
+        chats = {m: _model(target, m, timeout) for m in names}
         with out.progress("ping", total=len(names) * requests) as bar:
             for model in names:
                 bar.describe(model)
                 for _ in range(warmup):
-                    try:
-                        chat[model].invoke("ping")
-                    except Exception:
-                        continue
+                    with contextlib.suppress(Exception):
+                        chats[model].invoke("ping")
                 for _ in range(requests):
-                    start = time.perf_counter()
-                    try:
-                        chat[model].invoke("ping")
-                    except Exception as exc:
-                        kind = _error_kind(exc)
-                        stats[model].errors[kind] = stats[model].errors.get(kind, 0) + 1
-                    else:
-                        stats[model].latencies.append(
-                            (time.perf_counter() - start) * 1000
-                        )
+                    _measure(chats[model], stats[model])
                     bar.advance()
     out.table(
         [
             Col("model"),
             Col("ok", numeric=True),
             Col("errors", wrap=True),
-            Col("p50 ms", numeric=True),
-            Col("p95 ms", numeric=True),
-            Col("min ms", numeric=True),
-            Col("max ms", numeric=True),
+            *numeric_cols("p50 ms", "p95 ms", "min ms", "max ms"),
         ],
         [stats[m].row() for m in names],
         title=f"Latency over {requests} requests per model ({target.label})",
@@ -169,3 +165,15 @@ def ping(
     if all(not s.latencies for s in stats.values()):
         out.error("every request failed")
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _measure(chat: Any, stats: PingStats) -> None:
+    """Send one request; add its latency or its kind of error to `stats`."""
+    start = time.perf_counter()
+    try:
+        chat.invoke("ping")
+    except Exception as exc:
+        kind = _error_kind(exc)
+        stats.errors[kind] = stats.errors.get(kind, 0) + 1
+    else:
+        stats.latencies.append((time.perf_counter() - start) * 1000)

@@ -4,13 +4,13 @@ import re
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from langchain_holysheep.cli._options import Format, FormatOption, ledger_option
 from langchain_holysheep.cli._output import Output
 from langchain_holysheep.cli.app import EXIT_FAILURE, UsageError, command
-from langchain_holysheep.cli.models import Format
 
 __all__ = ["parse_time", "report"]
 
@@ -82,14 +82,11 @@ def report(
             show_default=False,
         ),
     ] = None,
-    fmt: Annotated[
-        Format, typer.Option("--format", "-f", help="Output format.")
-    ] = Format.table,
+    fmt: FormatOption = Format.table,
     ledger: Annotated[
         Path | None,
-        typer.Option(
-            "--ledger",
-            help="Ledger file. Default: $HOLYSHEEP_LEDGER_PATH or "
+        ledger_option(
+            "Ledger file. Default: $HOLYSHEEP_LEDGER_PATH or "
             "~/.holysheep/ledger.sqlite3.",
             show_default=False,
         ),
@@ -130,12 +127,27 @@ def report(
     Record spend into the ledger with get_holysheep_callback(ledger=...) or
     `holysheep batch --ledger`.
     """
-    from langchain_holysheep.spend.ledger import default_ledger_path
-    from langchain_holysheep.spend.ledger.base import to_timestamp
     from langchain_holysheep.spend.report import ledger_report
 
     out = Output()
     dims = [_check_dimension(d) for d in (by or ["day"])]
+    path = _ledger_path(out, ledger)
+    lo, hi = _time_range(since, until)
+    result = ledger_report(
+        path,
+        by=dims,
+        since=lo,
+        until=hi,
+        models=model or None,
+        tags=tag or None,
+    )
+    _write(out, result, fmt, output)
+
+
+def _ledger_path(out: Output, ledger: Path | None) -> Path:
+    """The ledger to read (exit 1 with a hint when there is none yet)."""
+    from langchain_holysheep.spend.ledger import default_ledger_path
+
     path = (ledger or default_ledger_path()).expanduser()
     if not path.is_file():
         out.error(
@@ -144,6 +156,15 @@ def report(
             "HOLYSHEEP_LEDGER_PATH."
         )
         raise typer.Exit(EXIT_FAILURE)
+    return path
+
+
+def _time_range(
+    since: str | None, until: str | None
+) -> tuple[float | date | datetime | None, float | date | datetime | None]:
+    """--since and --until as bounds; `UsageError` when the range is empty."""
+    from langchain_holysheep.spend.ledger.base import to_timestamp
+
     now = time.time()
     lo = parse_time(since, now=now) if since else None
     hi = parse_time(until, now=now, end=True) if until else None
@@ -153,14 +174,11 @@ def report(
             f"--since {since} is not before --until {until}: nothing can match "
             "(a day given to --until is included whole)"
         )
-    result = ledger_report(
-        path,
-        by=dims,
-        since=lo,
-        until=hi,
-        models=model or None,
-        tags=tag or None,
-    )
+    return lo, hi
+
+
+def _write(out: Output, result: Any, fmt: Format, output: Path | None) -> None:
+    """The report in `fmt`, to `output` or stdout (a rich table in a terminal)."""
     if fmt is Format.csv:
         text = result.to_csv() or ""
     elif fmt is Format.json:

@@ -4,7 +4,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -66,9 +66,6 @@ def sim(
 
         {"models": {"gpt-4.1": {"sequence": [{"fault": "status", "code": 503}]}}}
     """
-    from langchain_holysheep.simulator import FaultPlan, FaultSpecError
-    from langchain_holysheep.simulator import GatewaySimulator as Simulator
-
     out = Output()
     if not 0 <= port <= 65535:
         raise UsageError(
@@ -76,23 +73,45 @@ def sim(
             f"port; got {port}"
         )
     if faults is not None:
-        try:
-            read_utf8(faults)
-        except InputError as exc:
-            raise UsageError(f"fault file {exc}") from None
-        except OSError:
-            pass  # FaultPlan.load says it cannot read the file
-        try:
-            FaultPlan().load(faults)
-        except FaultSpecError as exc:
-            raise UsageError(
-                f"fault file {faults}: {exc}\nExpected a JSON object such as:\n"
-                f"{_EXAMPLE}"
-            ) from None
+        _check_faults(faults)
     if check:
         out.line(f"{faults or 'no fault file'}: ok")
         return
     ids = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    server = _start(out, api_key, host, port, ids, accept_any_model, faults)
+    _serve(out, server, api_key, faults)
+
+
+def _check_faults(faults: Path) -> None:
+    """`UsageError` unless the fault file is UTF-8 and a valid fault script."""
+    from langchain_holysheep.simulator import FaultPlan, FaultSpecError
+
+    try:
+        read_utf8(faults)
+    except InputError as exc:
+        raise UsageError(f"fault file {exc}") from None
+    except OSError:
+        pass  # FaultPlan.load says it cannot read the file
+    try:
+        FaultPlan().load(faults)
+    except FaultSpecError as exc:
+        raise UsageError(
+            f"fault file {faults}: {exc}\nExpected a JSON object such as:\n{_EXAMPLE}"
+        ) from None
+
+
+def _start(
+    out: Output,
+    api_key: str,
+    host: str,
+    port: int,
+    ids: list[str] | None,
+    accept_any_model: bool,
+    faults: Path | None,
+) -> Any:
+    """A started simulator (exit 1 when it cannot listen)."""
+    from langchain_holysheep.simulator import GatewaySimulator as Simulator
+
     try:
         server = Simulator(
             api_key,
@@ -109,17 +128,13 @@ def sim(
     except (OSError, RuntimeError) as exc:
         out.error(f"cannot serve on {host}:{port}: {exc}")
         raise typer.Exit(EXIT_FAILURE) from None
+    return server
 
+
+def _serve(out: Output, server: Any, api_key: str, faults: Path | None) -> None:
+    """Serve until SIGINT or SIGTERM, then stop and say what was served."""
     stop = threading.Event()
-    previous: dict[signal.Signals, object] = {}
-    if threading.current_thread() is threading.main_thread():
-
-        def _on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        # SIGINT too: a shell starts background jobs with SIGINT ignored.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, _on_signal)
+    previous = _stop_on_signals(stop)
     try:
         out.line(server.base_url)
         what = f"faults from {faults}" if faults else "no faults"
@@ -143,3 +158,17 @@ def sim(
             f"served {len(records)} chat requests ({billed.requests} billed, "
             f"{billed.total_tokens} tokens); stopped."
         )
+
+
+def _stop_on_signals(stop: threading.Event) -> dict[signal.Signals, object]:
+    """Set `stop` on SIGINT/SIGTERM (main thread only); return the old handlers."""
+    previous: dict[signal.Signals, object] = {}
+    if threading.current_thread() is threading.main_thread():
+
+        def _on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        # SIGINT too: a shell starts background jobs with SIGINT ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _on_signal)
+    return previous

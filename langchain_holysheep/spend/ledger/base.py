@@ -7,7 +7,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time, timezone
 from pathlib import Path
-from types import TracebackType
 from typing import TypeAlias, TypeVar
 
 from langchain_holysheep.errors import HolySheepError
@@ -127,10 +126,5 @@ class Ledger(ABC):
     def __enter__(self: _L) -> _L:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

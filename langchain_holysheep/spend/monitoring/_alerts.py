@@ -25,7 +25,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from langchain_holysheep.spend.records import CallRecord
-from langchain_holysheep.spend.tracking._tracker import RecentStats, SpendTracker
+from langchain_holysheep.spend.tracking._recent import RecentStats
+from langchain_holysheep.spend.tracking._tracker import SpendTracker
 
 __all__ = [
     "DEFAULT_RULES",

@@ -117,62 +117,13 @@ class PrometheusSink:
     ) -> None:
         self.registry = REGISTRY if registry is None else registry
         self.namespace = namespace
-        ns, reg = namespace, self.registry
         self._lock = threading.Lock()
         self._cost: dict[tuple[str, str], Decimal] = {}
         self._budgets: dict[str, BudgetReader] = {}
         self._children: dict[str, _ModelChildren] = {}
         self._collectors: list[Any] = []
-
-        def add(collector: Any) -> Any:
-            reg.register(collector)
-            self._collectors.append(collector)
-            return collector
-
         try:
-            self._requests = add(
-                Counter(
-                    "requests", "Upstream attempts by served model and outcome.",
-                    ["model", "outcome"], namespace=ns, registry=None,
-                )
-            )  # fmt: skip
-            self._tokens = add(
-                Counter(
-                    "tokens", "Billed tokens (cached is part of input, reasoning "
-                    "part of output).", ["model", "kind"], namespace=ns, registry=None,
-                )
-            )  # fmt: skip
-            self._unpriced = add(
-                Counter(
-                    "unpriced_requests", "Attempts on a model with no known price.",
-                    ["model"], namespace=ns, registry=None,
-                )
-            )  # fmt: skip
-            self._retries = add(
-                Counter(
-                    "retries", "Attempts that retried the same model.",
-                    ["model"], namespace=ns, registry=None,
-                )
-            )  # fmt: skip
-            self._fallbacks = add(
-                Counter(
-                    "fallbacks", "Attempts on a fallback model (failovers).",
-                    ["requested_model", "model"], namespace=ns, registry=None,
-                )
-            )  # fmt: skip
-            self._latency = add(
-                Histogram(
-                    "latency_seconds", "Attempt latency.", ["model"],
-                    namespace=ns, buckets=tuple(latency_buckets), registry=None,
-                )
-            )  # fmt: skip
-            self._ttft = add(
-                Histogram(
-                    "ttft_seconds", "Time to the first streamed token.", ["model"],
-                    namespace=ns, buckets=tuple(ttft_buckets), registry=None,
-                )
-            )  # fmt: skip
-            add(_SpendCollector(self))
+            self._register(tuple(latency_buckets), tuple(ttft_buckets))
         except ValueError as e:  # duplicated timeseries
             self.close()
             raise ValueError(
@@ -180,6 +131,61 @@ class PrometheusSink:
                 "registered in this registry: reuse it, close() it first, or pass "
                 "registry=CollectorRegistry() / another namespace."
             ) from e
+
+    def _register(
+        self, latency_buckets: tuple[float, ...], ttft_buckets: tuple[float, ...]
+    ) -> None:
+        """Create and register every metric (`ValueError` if a name is taken)."""
+        self._requests = self._counter(
+            "requests",
+            "Upstream attempts by served model and outcome.",
+            "model",
+            "outcome",
+        )
+        self._tokens = self._counter(
+            "tokens",
+            "Billed tokens (cached is part of input, reasoning part of output).",
+            "model",
+            "kind",
+        )
+        self._unpriced = self._counter(
+            "unpriced_requests", "Attempts on a model with no known price.", "model"
+        )
+        self._retries = self._counter(
+            "retries", "Attempts that retried the same model.", "model"
+        )
+        self._fallbacks = self._counter(
+            "fallbacks",
+            "Attempts on a fallback model (failovers).",
+            "requested_model",
+            "model",
+        )
+        self._latency = self._add(
+            Histogram(
+                "latency_seconds", "Attempt latency.", ["model"],
+                namespace=self.namespace, buckets=latency_buckets, registry=None,
+            )
+        )  # fmt: skip
+        self._ttft = self._add(
+            Histogram(
+                "ttft_seconds", "Time to the first streamed token.", ["model"],
+                namespace=self.namespace, buckets=ttft_buckets, registry=None,
+            )
+        )  # fmt: skip
+        self._add(_SpendCollector(self))
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Any:
+        return self._add(
+            Counter(
+                name, documentation, list(labels), namespace=self.namespace,
+                registry=None,
+            )
+        )  # fmt: skip
+
+    def _add(self, collector: Any) -> Any:
+        self.registry.register(collector)
+        self._collectors.append(collector)
+        return collector
 
     def record(self, rec: CallRecord) -> None:
         """Count one attempt."""

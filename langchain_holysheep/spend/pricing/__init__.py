@@ -11,6 +11,7 @@ from langchain_holysheep.spend.pricing._files import (
     Override,
     decode_text,
     parse_document,
+    parse_file,
     parse_overrides,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "decode_text",
     "format_money",
     "parse_document",
+    "parse_file",
     "parse_overrides",
 ]

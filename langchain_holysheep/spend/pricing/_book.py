@@ -37,8 +37,7 @@ from langchain_holysheep.catalogue import (
 from langchain_holysheep.errors import PricingError
 from langchain_holysheep.spend.pricing._files import (
     Override,
-    decode_text,
-    parse_document,
+    parse_file,
     parse_overrides,
 )
 from langchain_holysheep.spend.records import TokenUsage
@@ -161,10 +160,7 @@ class PriceBook:
                 f"cannot read the pricing file{hint}: {exc.strerror or exc}",
                 source=source,
             ) from None
-        text = decode_text(data, source)
-        fmt = "toml" if source.lower().endswith(".toml") else "json"
-        data = parse_document(text, source, fmt)
-        return parse_overrides(data, source=source, text=text)
+        return parse_file(data, source)
 
     @staticmethod
     def _from_mapping(overrides: Mapping[str, Any]) -> dict[str, Override]:

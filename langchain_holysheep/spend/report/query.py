@@ -113,6 +113,39 @@ def ledger_report(
     """
     dims = (by,) if isinstance(by, str) else tuple(by)
     keys = [_dimension_sql(d) for d in dims]
+    rate = _rate(cny_per_usd)
+    where, params = where_clause(since, until, models, tags)
+    rows, total = _grouped(ledger, keys, where, params, rate, percentiles)
+    return LedgerReport(
+        by=dims,
+        rows=rows,
+        total=total,
+        since=to_timestamp(since),
+        until=to_timestamp(until),
+        cny_per_usd=rate,
+    )
+
+
+def _grouped(
+    ledger: Ledger | str | os.PathLike[str],
+    keys: list[str],
+    where: str,
+    params: list[Any],
+    rate: Decimal,
+    percentiles: bool,
+) -> tuple[tuple[ReportRow, ...], ReportRow]:
+    """The rows sorted by key (missing values last), and the total."""
+    try:
+        with _reader(ledger) as conn:
+            groups = _aggregate(conn, keys, where, params, rate, percentiles)
+            total = _total(conn, groups, keys, where, params, rate, percentiles)
+    except sqlite3.Error as exc:  # e.g. a damaged file: name it, say what to do
+        raise ledger_read_error(_path_of(ledger), exc) from exc
+    rows = sorted(groups.values(), key=lambda r: [(k is None, k or "") for k in r.key])
+    return tuple(rows), total
+
+
+def _rate(cny_per_usd: Decimal | int | str) -> Decimal:
     rate = (
         Decimal(str(cny_per_usd))
         if not isinstance(cny_per_usd, Decimal)
@@ -120,33 +153,27 @@ def ledger_report(
     )
     if not rate.is_finite() or rate <= 0:
         raise ValueError(f"cny_per_usd must be a positive number, not {cny_per_usd!r}.")
-    where, params = where_clause(since, until, models, tags)
-    try:
-        with _reader(ledger) as conn:
-            groups = _aggregate(conn, keys, where, params, rate, percentiles)
-            if not keys:
-                total = groups.get((), ReportRow(key=()))
-            elif "t.tag" in keys:  # a call with two tags is in two groups
-                empty = ReportRow(key=())
-                total = _aggregate(conn, [], where, params, rate, percentiles).get(
-                    (), empty
-                )
-            else:  # the groups partition the calls: add them up
-                latency = (
-                    _percentiles(conn, [], "", where, params) if percentiles else {}
-                )
-                total = _sum_rows(groups.values(), latency.get((), (None, None)))
-    except sqlite3.Error as exc:  # e.g. a damaged file: name it, say what to do
-        raise ledger_read_error(_path_of(ledger), exc) from exc
-    rows = sorted(groups.values(), key=lambda r: [(k is None, k or "") for k in r.key])
-    return LedgerReport(
-        by=dims,
-        rows=tuple(rows),
-        total=total,
-        since=to_timestamp(since),
-        until=to_timestamp(until),
-        cny_per_usd=rate,
-    )
+    return rate
+
+
+def _total(
+    conn: sqlite3.Connection,
+    groups: dict[tuple[str | None, ...], ReportRow],
+    keys: list[str],
+    where: str,
+    params: list[Any],
+    rate: Decimal,
+    percentiles: bool,
+) -> ReportRow:
+    """The whole selection's row."""
+    if not keys:
+        return groups.get((), ReportRow(key=()))
+    if "t.tag" in keys:  # a call with two tags is in two groups
+        whole = _aggregate(conn, [], where, params, rate, percentiles)
+        return whole.get((), ReportRow(key=()))
+    # the groups partition the calls: add them up
+    latency = _percentiles(conn, [], "", where, params) if percentiles else {}
+    return _sum_rows(groups.values(), latency.get((), (None, None)))
 
 
 def _dimension_sql(dim: str) -> str:
@@ -199,11 +226,7 @@ def _aggregate(
     percentiles: bool,
 ) -> dict[tuple[str | None, ...], ReportRow]:
     """One `ReportRow` per distinct key (`keys == []`: one row, key `()`)."""
-    n = len(keys)
-    names = [f"k{i}" for i in range(n)]
-    select = "".join(
-        f"{sql} AS {name}, " for sql, name in zip(keys, names, strict=True)
-    )
+    select, names = _selected(keys)
     join = (
         f" LEFT JOIN call_tags t ON t.call_id = c.id AND {_USER_TAG}"
         if "t.tag" in keys
@@ -214,20 +237,7 @@ def _aggregate(
         f"SELECT {select}c.currency AS cur, {_AGGREGATES} "
         f"FROM calls c{join}{where} GROUP BY {group}"
     )
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    money: dict[tuple[Any, ...], dict[str, Decimal]] = {}
-    inexact = False
-    for row in conn.execute(sql, params):
-        key, cur, values = tuple(row[:n]), row[n], [v or 0 for v in row[n + 1 :]]
-        acc = sums.setdefault(key, [0] * 11)
-        for i in range(11):
-            acc[i] += values[i]
-        pico = values[11] * _SPLIT + values[12]
-        wallet = money.setdefault(key, {})
-        wallet[cur] = _DEC.add(
-            wallet.get(cur, Decimal(0)), Decimal(pico).scaleb(-12, _DEC)
-        )
-        inexact = inexact or values[13] > 0
+    sums, money, inexact = _sums(conn.execute(sql, params), len(keys))
     if inexact:  # costs finer than 1e-12 (or huge): add their exact text
         cond = "c.cost IS NOT NULL AND c.cost_pico IS NULL"
         sql = (
@@ -235,10 +245,7 @@ def _aggregate(
             f"{where} {'AND' if where else 'WHERE'} {cond}"
         )
         for row in conn.execute(sql, params):
-            wallet = money[tuple(row[:n])]
-            wallet[row[n]] = _DEC.add(
-                wallet.get(row[n], Decimal(0)), Decimal(row[n + 1])
-            )
+            _add_money(money[tuple(row[: len(keys)])], row[len(keys)], row[-1])
     latency = _percentiles(conn, keys, join, where, params) if percentiles else {}
     result: dict[tuple[str | None, ...], ReportRow] = {}
     for key, acc in sums.items():
@@ -246,23 +253,49 @@ def _aggregate(
         p50, p95 = latency.get(key, (None, None))
         result[key] = ReportRow(
             key,
-            requests=acc[0],
-            successes=acc[1],
-            failures=acc[2],
-            cancelled=acc[3],
-            retries=acc[4],
-            fallbacks=acc[5],
-            input_tokens=acc[6],
-            cached_tokens=acc[7],
-            output_tokens=acc[8],
-            reasoning_tokens=acc[9],
+            **dict(zip(_COUNTS, acc, strict=True)),
             cost=_tidy(usd),
-            unpriced=acc[10],
             cost_cny=_tidy(_DEC.multiply(usd, rate)),
             latency_p50_ms=p50,
             latency_p95_ms=p95,
         )
     return result
+
+
+def _selected(keys: list[str]) -> tuple[str, list[str]]:
+    """The SELECT list of the keys ("<sql> AS k0, ...") and their column names."""
+    names = [f"k{i}" for i in range(len(keys))]
+    select = "".join(
+        f"{sql} AS {name}, " for sql, name in zip(keys, names, strict=True)
+    )
+    return select, names
+
+
+def _sums(
+    rows: Iterable[Sequence[Any]], n: int
+) -> tuple[dict[Any, list[int]], dict[Any, dict[str, Decimal]], bool]:
+    """Counts and exact costs (by currency) per key, and whether any was inexact.
+
+    An inexact cost is too fine (or too large) for `cost_pico`; it is added from
+    its exact text afterwards.
+    """
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    money: dict[tuple[Any, ...], dict[str, Decimal]] = {}
+    inexact = False
+    width = len(_COUNTS)
+    for row in rows:
+        key, cur, values = tuple(row[:n]), row[n], [v or 0 for v in row[n + 1 :]]
+        acc = sums.setdefault(key, [0] * width)
+        for i in range(width):
+            acc[i] += values[i]
+        pico = values[width] * _SPLIT + values[width + 1]
+        _add_money(money.setdefault(key, {}), cur, Decimal(pico).scaleb(-12, _DEC))
+        inexact = inexact or values[width + 2] > 0
+    return sums, money, inexact
+
+
+def _add_money(wallet: dict[str, Decimal], currency: str, amount: Any) -> None:
+    wallet[currency] = _DEC.add(wallet.get(currency, Decimal(0)), Decimal(amount))
 
 
 def _percentiles(
@@ -277,10 +310,7 @@ def _percentiles(
     `CUME_DIST()` is the share of the key's latencies <= this one, so the
     smallest latency whose share reaches p is the nearest-rank p-th percentile.
     """
-    names = [f"k{i}" for i in range(len(keys))]
-    select = "".join(
-        f"{sql} AS {name}, " for sql, name in zip(keys, names, strict=True)
-    )
+    select, names = _selected(keys)
     cols = "".join(f"{name}, " for name in names)
     partition = f"PARTITION BY {', '.join(names)} " if names else ""
     sql = (

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from langchain_holysheep.spend.budgets._budget import Budget
 from langchain_holysheep.spend.pricing._book import PriceBook
-from langchain_holysheep.spend.records import CallRecord, TokenUsage
+from langchain_holysheep.spend.records import CallRecord, Outcome, TokenUsage
 from langchain_holysheep.spend.tracking import _extract as extract
 
 __all__ = ["RunState", "build_records"]
@@ -51,23 +51,50 @@ def build_records(
     meta = getattr(message, "response_metadata", None) or {}
     raw_hs = meta.get("holysheep")
     hs: Mapping[str, Any] = raw_hs if isinstance(raw_hs, Mapping) else {}
-    route_model = hs.get("served_model") or run.requested
-    served = meta.get("model_name") or route_model
+    served = meta.get("model_name") or hs.get("served_model") or run.requested
     usage = extract.usage_of(response)
     failures = run.failures or extract.failures_of(hs)
     common: dict[str, Any] = {
+        "timestamp": time.time(),
         "run_id": str(run_id),
         "requested_model": run.requested,
         "tags": run.tags,
         "metadata": run.metadata,
     }
-    wall = time.time()
+    records = _failure_records(run, failures, pricebook, common)
+    cost = _cost(served, usage, error, pricebook)
+    if error is not None and failures and usage is None:
+        return records, cost  # the router reported every failed attempt
+    records.append(
+        CallRecord(
+            served_model=served,
+            outcome=_outcome(error),
+            usage=usage or TokenUsage(),
+            cost=cost,
+            latency_ms=(now - run.start) * 1000,
+            ttft_ms=None
+            if run.first_token is None
+            else (run.first_token - run.start) * 1000,
+            error=extract.error_label(error),
+            **_final_position(run, hs, failures),
+            **common,
+        )
+    )
+    return records, cost
+
+
+def _failure_records(
+    run: RunState,
+    failures: list[extract.Outcome],
+    pricebook: PriceBook,
+    common: dict[str, Any],
+) -> list[CallRecord]:
+    """One error record per failed attempt, in order."""
     records: list[CallRecord] = []
     for i, f in enumerate(failures, 1):
         prev = failures[i - 2].model if i > 1 else None
         records.append(
             CallRecord(
-                timestamp=wall,
                 served_model=f.model,
                 outcome="error",
                 cost=Decimal(0) if pricebook.is_priced(f.model) else None,
@@ -79,42 +106,48 @@ def build_records(
                 **common,
             )
         )
+    return records
+
+
+def _cost(
+    served: str,
+    usage: TokenUsage | None,
+    error: BaseException | None,
+    pricebook: PriceBook,
+) -> Decimal | None:
+    """The final attempt's cost (`None`: unpriced, or no usage on an answer)."""
     if usage is not None:
-        cost = pricebook.cost(served, usage)
-    elif error is not None and pricebook.is_priced(served):
-        cost = Decimal(0)  # a failed call that reported no usage billed nothing
-    else:
-        cost = None  # unpriced, or an answer without usage: unknown
-        if error is None:
-            _warn_no_usage(served)
+        return pricebook.cost(served, usage)
+    if error is not None and pricebook.is_priced(served):
+        return Decimal(0)  # a failed call that reported no usage billed nothing
+    if error is None:
+        _warn_no_usage(served)
+    return None
+
+
+def _outcome(error: BaseException | None) -> Outcome:
+    if error is None:
+        return "ok"
+    cancelled = type(error).__name__ in ("CancelledError", "KeyboardInterrupt")
+    return "cancelled" if cancelled else "error"
+
+
+def _final_position(
+    run: RunState, hs: Mapping[str, Any], failures: list[extract.Outcome]
+) -> dict[str, Any]:
+    """The final attempt's number and whether it was a retry or a fallback."""
+    route_model = hs.get("served_model") or run.requested
     route_index = hs.get("route_index")
     attempt = hs.get("attempts") if isinstance(hs.get("attempts"), int) else None
-    if error is not None and failures and usage is None:
-        return records, cost  # the router reported every failed attempt
-    outcome = "ok"
-    if error is not None:
-        cancelled = type(error).__name__ in ("CancelledError", "KeyboardInterrupt")
-        outcome = "cancelled" if cancelled else "error"
-    records.append(
-        CallRecord(
-            timestamp=wall,
-            served_model=served,
-            outcome=outcome,  # type: ignore[arg-type]
-            usage=usage or TokenUsage(),
-            cost=cost,
-            latency_ms=(now - run.start) * 1000,
-            ttft_ms=None
-            if run.first_token is None
-            else (run.first_token - run.start) * 1000,
-            attempt=max(attempt or 0, len(failures) + 1),
-            is_retry=bool(failures) and failures[-1].model == route_model,
-            is_fallback=(isinstance(route_index, int) and route_index > 0)
-            or (not isinstance(route_index, int) and route_model != run.requested),
-            error=extract.error_label(error),
-            **common,
-        )
-    )
-    return records, cost
+    if isinstance(route_index, int):
+        is_fallback = route_index > 0
+    else:
+        is_fallback = route_model != run.requested
+    return {
+        "attempt": max(attempt or 0, len(failures) + 1),
+        "is_retry": bool(failures) and failures[-1].model == route_model,
+        "is_fallback": is_fallback,
+    }
 
 
 _no_usage_warned: set[str] = set()

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from langchain_holysheep.spend.pricing._book import format_money
+from langchain_holysheep.spend.tracking._stats import LogHistogram
 
 __all__ = ["ModelSpend", "Percentiles", "SpendReport"]
 
@@ -26,6 +27,13 @@ class Percentiles:
     p99: float | None = None
     max: float | None = None
     mean: float | None = None
+
+    @classmethod
+    def of(cls, hist: LogHistogram) -> Percentiles:
+        """The percentiles of a latency histogram."""
+        p50, p95, p99 = hist.quantiles()
+        top = hist.max if hist.count else None
+        return cls(hist.count, p50, p95, p99, top, hist.mean)
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,34 @@ def _ms(value: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def _cells(
+    label: str,
+    requests: int,
+    ok: int,
+    failed: int,
+    counts: ModelSpend | SpendReport,
+) -> list[str]:
+    """One table row; `counts` is a model's row or the whole report."""
+    numbers = (
+        requests,
+        ok,
+        failed,
+        counts.retries,
+        counts.fallbacks,
+        counts.input_tokens,
+        counts.cached_tokens,
+        counts.output_tokens,
+        counts.reasoning_tokens,
+    )
+    latency, ttft = counts.latency_ms, counts.ttft_ms
+    return [
+        label,
+        *(f"{n:,}" for n in numbers),
+        format_money(counts.cost, places=6),
+        *(_ms(p) for p in (latency.p50, latency.p95, latency.p99, ttft.p50)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -175,46 +211,11 @@ class SpendReport:
     )
 
     def _rows(self) -> list[list[str]]:
-        rows = []
-        for m in self.models:
-            rows.append(
-                [
-                    m.model,
-                    f"{m.requests:,}",
-                    f"{m.successes:,}",
-                    f"{m.failures:,}",
-                    f"{m.retries:,}",
-                    f"{m.fallbacks:,}",
-                    f"{m.input_tokens:,}",
-                    f"{m.cached_tokens:,}",
-                    f"{m.output_tokens:,}",
-                    f"{m.reasoning_tokens:,}",
-                    format_money(m.cost, places=6),
-                    _ms(m.latency_ms.p50),
-                    _ms(m.latency_ms.p95),
-                    _ms(m.latency_ms.p99),
-                    _ms(m.ttft_ms.p50),
-                ]
-            )
-        rows.append(
-            [
-                "TOTAL",
-                f"{self.attempts:,}",
-                f"{self.attempts - self.failed_attempts:,}",
-                f"{self.failed_attempts:,}",
-                f"{self.retries:,}",
-                f"{self.fallbacks:,}",
-                f"{self.input_tokens:,}",
-                f"{self.cached_tokens:,}",
-                f"{self.output_tokens:,}",
-                f"{self.reasoning_tokens:,}",
-                format_money(self.cost, places=6),
-                _ms(self.latency_ms.p50),
-                _ms(self.latency_ms.p95),
-                _ms(self.latency_ms.p99),
-                _ms(self.ttft_ms.p50),
-            ]
-        )
+        rows = [
+            _cells(m.model, m.requests, m.successes, m.failures, m) for m in self.models
+        ]
+        ok = self.attempts - self.failed_attempts
+        rows.append(_cells("TOTAL", self.attempts, ok, self.failed_attempts, self))
         return rows
 
     def _footer(self) -> str:

@@ -13,6 +13,7 @@ import copy
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,12 +22,9 @@ from langchain_core.messages.ai import UsageMetadata, add_usage
 
 from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord
+from langchain_holysheep.spend.tracking._recent import RecentStats, RecentWindow
 from langchain_holysheep.spend.tracking._sinks import RecordSink, close_sink
-from langchain_holysheep.spend.tracking._stats import (
-    LogHistogram,
-    RecentHistogram,
-    SlidingCounter,
-)
+from langchain_holysheep.spend.tracking._stats import LogHistogram
 from langchain_holysheep.spend.tracking._summary import (
     ModelSpend,
     Percentiles,
@@ -39,71 +37,66 @@ _logger = logging.getLogger(__name__)
 _ZERO = Decimal(0)
 
 
+_COUNTS = (
+    "requests",
+    "successes",
+    "failures",
+    "retries",
+    "fallbacks",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+"""The `ModelSpend` counts a tracker keeps per model (and totals over models)."""
+_TOKENS = _COUNTS[-4:]
+
+
 @dataclass
 class _ModelStats:
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-    retries: int = 0
-    fallbacks: int = 0
-    input: int = 0
-    cached: int = 0
-    output: int = 0
-    reasoning: int = 0
+    """One served model's running numbers: counts by `ModelSpend` field name."""
+
+    counts: Counter[str] = field(default_factory=Counter)
     cost: Decimal = _ZERO
     priced: int = 0
     unpriced: int = 0
     latency: LogHistogram = field(default_factory=LogHistogram)
     ttft: LogHistogram = field(default_factory=LogHistogram)
 
+    def add(self, rec: CallRecord) -> None:
+        """Count one attempt on this model."""
+        counts = self.counts
+        counts["requests"] += 1
+        counts["retries"] += rec.is_retry
+        if rec.outcome == "ok":
+            counts["successes"] += 1
+            counts["fallbacks"] += rec.is_fallback
+            if rec.latency_ms is not None:
+                self.latency.add(rec.latency_ms)
+            if rec.ttft_ms is not None:
+                self.ttft.add(rec.ttft_ms)
+        else:
+            counts["failures"] += 1
+        usage = rec.usage
+        counts["input_tokens"] += usage.input
+        counts["cached_tokens"] += usage.cached
+        counts["output_tokens"] += usage.output
+        counts["reasoning_tokens"] += usage.reasoning
+        if rec.cost is not None:
+            self.cost += rec.cost
+            self.priced += 1
+        else:
+            self.unpriced += 1
 
-@dataclass(frozen=True)
-class RecentStats:
-    """Recent activity, for alert rules.
-
-    Attributes:
-        calls / successes / failures / fallbacks / attempts / failed_attempts:
-            counts over the last `span` seconds.
-        cost: priced spend over the last `span` seconds (USD).
-        span: the window in seconds (one hour by default).
-        latency_ms: latency percentiles over the last few minutes.
-    """
-
-    calls: int
-    successes: int
-    failures: int
-    fallbacks: int
-    attempts: int
-    failed_attempts: int
-    cost: Decimal
-    span: float
-    latency_ms: Percentiles
-
-    @property
-    def success_rate(self) -> float | None:
-        """Successes / calls, or `None` without calls."""
-        return self.successes / self.calls if self.calls else None
-
-    @property
-    def error_rate(self) -> float | None:
-        """Failed attempts / attempts, or `None` without attempts."""
-        return self.failed_attempts / self.attempts if self.attempts else None
-
-    @property
-    def failover_rate(self) -> float | None:
-        """Calls answered by a fallback / calls, or `None` without calls."""
-        return self.fallbacks / self.calls if self.calls else None
-
-    @property
-    def cost_per_hour(self) -> Decimal:
-        """Spend over the window, scaled to one hour."""
-        return self.cost * Decimal(3600) / Decimal(str(self.span))
-
-
-def _percentiles(hist: LogHistogram) -> Percentiles:
-    p50, p95, p99 = hist.quantiles()
-    top = hist.max if hist.count else None
-    return Percentiles(hist.count, p50, p95, p99, top, hist.mean)
+    def spend(self, model: str) -> ModelSpend:
+        """The row of a report for this model, served as `model`."""
+        return ModelSpend(
+            model,
+            **{name: self.counts[name] for name in _COUNTS},
+            cost=self.cost if self.priced or not self.unpriced else None,
+            latency_ms=Percentiles.of(self.latency),
+            ttft_ms=Percentiles.of(self.ttft),
+        )
 
 
 class SpendTracker:
@@ -146,8 +139,7 @@ class SpendTracker:
         self._cost = _ZERO
         self._latency = LogHistogram()
         self._ttft = LogHistogram()
-        self._recent = SlidingCounter(self._span, 60, self._clock)
-        self._recent_latency = RecentHistogram(300.0)
+        self._recent = RecentWindow(self._span, self._clock)
         self._usage_metadata: dict[str, UsageMetadata] = {}
 
     # -- sinks ------------------------------------------------------------------
@@ -199,7 +191,7 @@ class SpendTracker:
                 self._fallback_calls += final.is_fallback
                 if final.latency_ms is not None:
                     self._latency.add(final.latency_ms)
-                    self._recent_latency.add(final.latency_ms)
+                    self._recent.add_latency(final.latency_ms)
                 if final.ttft_ms is not None:
                     self._ttft.add(final.ttft_ms)
             else:
@@ -214,14 +206,11 @@ class SpendTracker:
                 self._unpriced_calls += 1
                 self._unpriced_tokens += sum(r.usage.total for r in unpriced)
             self._cost += cost
-            failed = sum(r.outcome != "ok" for r in records)
-            self._recent.add(
-                calls=1,
-                successes=int(ok),
-                failures=int(not ok),
-                fallbacks=int(ok and final.is_fallback),
+            self._recent.add_call(
+                ok=ok,
+                fallback=final.is_fallback,
                 attempts=len(records),
-                failed_attempts=failed,
+                failed_attempts=sum(r.outcome != "ok" for r in records),
                 cost=cost,
             )
             sinks = list(self._sinks)
@@ -236,27 +225,7 @@ class SpendTracker:
         stats = self._models.get(rec.served_model)
         if stats is None:
             stats = self._models[rec.served_model] = _ModelStats()
-        stats.requests += 1
-        stats.retries += rec.is_retry
-        if rec.outcome == "ok":
-            stats.successes += 1
-            stats.fallbacks += rec.is_fallback
-            if rec.latency_ms is not None:
-                stats.latency.add(rec.latency_ms)
-            if rec.ttft_ms is not None:
-                stats.ttft.add(rec.ttft_ms)
-        else:
-            stats.failures += 1
-        usage = rec.usage
-        stats.input += usage.input
-        stats.cached += usage.cached
-        stats.output += usage.output
-        stats.reasoning += usage.reasoning
-        if rec.cost is not None:
-            stats.cost += rec.cost
-            stats.priced += 1
-        else:
-            stats.unpriced += 1
+        stats.add(rec)
 
     def record_usage_metadata(self, model_name: str, usage: UsageMetadata) -> None:
         """Add an answer's `usage_metadata` to `model_name`'s (`add_usage`)."""
@@ -304,46 +273,12 @@ class SpendTracker:
     def recent(self) -> RecentStats:
         """Counts and cost over the recent window (for alerts)."""
         with self._lock:
-            t = self._recent.totals()
-            latency = _percentiles(self._recent_latency.snapshot())
-
-        def n(key: str) -> int:
-            return int(t.get(key, 0))
-
-        return RecentStats(
-            n("calls"),
-            n("successes"),
-            n("failures"),
-            n("fallbacks"),
-            n("attempts"),
-            n("failed_attempts"),
-            Decimal(t.get("cost", _ZERO)),
-            self._span,
-            latency,
-        )
+            return self._recent.stats()
 
     def report(self) -> SpendReport:
         """A consistent snapshot of everything, as a `SpendReport`."""
         with self._lock:
-            rows = []
-            for name, s in self._models.items():
-                rows.append(
-                    ModelSpend(
-                        model=name,
-                        requests=s.requests,
-                        successes=s.successes,
-                        failures=s.failures,
-                        retries=s.retries,
-                        fallbacks=s.fallbacks,
-                        input_tokens=s.input,
-                        cached_tokens=s.cached,
-                        output_tokens=s.output,
-                        reasoning_tokens=s.reasoning,
-                        cost=s.cost if s.priced or not s.unpriced else None,
-                        latency_ms=_percentiles(s.latency),
-                        ttft_ms=_percentiles(s.ttft),
-                    )
-                )
+            rows = [stats.spend(name) for name, stats in self._models.items()]
             attempts = sum(r.requests for r in rows)
             failed = sum(r.failures for r in rows)
             calls = self._calls
@@ -362,10 +297,7 @@ class SpendTracker:
                 failed_attempts=failed,
                 retries=sum(r.retries for r in rows),
                 fallbacks=self._fallback_calls,
-                input_tokens=sum(r.input_tokens for r in rows),
-                cached_tokens=sum(r.cached_tokens for r in rows),
-                output_tokens=sum(r.output_tokens for r in rows),
-                reasoning_tokens=sum(r.reasoning_tokens for r in rows),
+                **{name: sum(getattr(r, name) for r in rows) for name in _TOKENS},
                 cost=self._cost,
                 unpriced_calls=self._unpriced_calls,
                 unpriced_tokens=self._unpriced_tokens,
@@ -373,8 +305,8 @@ class SpendTracker:
                 error_rate=failed / attempts if attempts else None,
                 failover_rate=self._fallback_calls / calls if calls else None,
                 cost_per_1k_requests=self._cost * 1000 / calls if calls else None,
-                latency_ms=_percentiles(self._latency),
-                ttft_ms=_percentiles(self._ttft),
+                latency_ms=Percentiles.of(self._latency),
+                ttft_ms=Percentiles.of(self._ttft),
                 settlement_currency=book.settlement_currency,
                 settlement_rate=book.settlement_rate,
             )
