@@ -254,6 +254,50 @@ def _fallback(spec: Any, position: int) -> None:
     )
 
 
+def _retries(max_retries: Any) -> None:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        raise ConfigurationError(
+            "max_retries must be a whole number of retries per model (0 for none), "
+            f"got {_given(max_retries)}."
+        )
+    if max_retries < 0:
+        raise ConfigurationError(f"max_retries must be 0 or more, got {max_retries!r}.")
+
+
+def _policies(retry: Any, error_policy: Any, breakers: Any, rate_limits: Any) -> None:
+    _instance(
+        retry,
+        "retry",
+        RetryPolicy,
+        "RetryPolicy(max_attempts=3, initial=0.5)",
+        "To set only the number of retries, use max_retries=N.",
+    )
+    _instance(
+        error_policy,
+        "error_policy",
+        ErrorPolicy,
+        "ErrorPolicy(overrides={429: 'fallback'})",
+    )
+    _instance(
+        breakers,
+        "breakers",
+        BreakerRegistry,
+        "BreakerRegistry(BreakerConfig(cooldown=60))",
+        "A BreakerConfig goes inside one: breakers=BreakerRegistry(config)."
+        if isinstance(breakers, BreakerConfig)
+        else "",
+    )
+    _instance(
+        rate_limits,
+        "rate_limits",
+        RateLimiterRegistry,
+        "RateLimiterRegistry()",
+        "Configure a RateLimit in one: registry.configure((base_url, model), limit)."
+        if isinstance(rate_limits, RateLimit)
+        else "",
+    )
+
+
 def check_resilience_args(
     fallbacks: Sequence[Any],
     *,
@@ -282,46 +326,10 @@ def check_resilience_args(
     """
     for position, spec in enumerate(fallbacks, start=1):
         _fallback(spec, position)
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
-        raise ConfigurationError(
-            "max_retries must be a whole number of retries per model (0 for none), "
-            f"got {_given(max_retries)}."
-        )
-    if max_retries < 0:
-        raise ConfigurationError(f"max_retries must be 0 or more, got {max_retries!r}.")
-    _instance(
-        retry,
-        "retry",
-        RetryPolicy,
-        "RetryPolicy(max_attempts=3, initial=0.5)",
-        "To set only the number of retries, use max_retries=N.",
-    )
-    _instance(
-        error_policy,
-        "error_policy",
-        ErrorPolicy,
-        "ErrorPolicy(overrides={429: 'fallback'})",
-    )
+    _retries(max_retries)
+    _policies(retry, error_policy, breakers, rate_limits)
     _seconds(deadline, "deadline", "no deadline")
     _seconds(timeout, "timeout", "the model's own timeout")
-    _instance(
-        breakers,
-        "breakers",
-        BreakerRegistry,
-        "BreakerRegistry(BreakerConfig(cooldown=60))",
-        "A BreakerConfig goes inside one: breakers=BreakerRegistry(config)."
-        if isinstance(breakers, BreakerConfig)
-        else "",
-    )
-    _instance(
-        rate_limits,
-        "rate_limits",
-        RateLimiterRegistry,
-        "RateLimiterRegistry()",
-        "Configure a RateLimit in one: registry.configure((base_url, model), limit)."
-        if isinstance(rate_limits, RateLimit)
-        else "",
-    )
     if not callable(on_failure):
         _choice(on_failure, "on_failure", ("error", "continue"))
     _choice(streaming, "streaming", ("buffer", "live"))
