@@ -90,6 +90,10 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
             Circuit-breaker settings, or a registry (default: process-wide).
         rate_limit: RateLimit | None
             Client-side requests/tokens per minute for the primary model.
+        state: StateStore | str | None
+            Where breakers and rate limits live: `"sqlite:///state.db"` or
+            `"redis://host:6379/0"` to share them between processes (default:
+            `HOLYSHEEP_STATE_URL`, else this process's memory).
         first_token_timeout / stall_timeout: float | None
             Stream limits (time to first content, gap between chunks); both
             fall over. With `streaming=True`, `invoke` streams internally and
@@ -210,6 +214,14 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
 
     rate_limit: RateLimit | None = None
     """Client-side requests/tokens per minute for the primary model."""
+
+    state: Any = None
+    """Where breakers and rate limits live: a `StateStore` or a URL.
+
+    `"sqlite:///state.db"` (the processes of one machine) or
+    `"redis://host:6379/0"` (many machines) share them across processes;
+    `None` reads `HOLYSHEEP_STATE_URL`, else `memory://` (this process).
+    """
 
     first_token_timeout: float | None = None
     """Streams: seconds allowed until the first content (then fall over)."""

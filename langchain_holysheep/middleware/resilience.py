@@ -47,6 +47,7 @@ from langchain_holysheep.resilience._drivers import AsyncIO, SyncIO, arun, run
 from langchain_holysheep.resilience._loop import Found, answer_loop
 from langchain_holysheep.resilience._ops import Send
 from langchain_holysheep.resilience._routes import Route
+from langchain_holysheep.resilience._state import StateArg, resolve_state
 
 __all__ = ["OnFailure", "ResilienceMiddleware", "StreamingMode"]
 
@@ -116,6 +117,9 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
             async attempt of any model is cancelled at the limit).
         breakers: the circuit-breaker registry (default: process-wide).
         rate_limits: client-side rate limiters (default: process-wide).
+        state: where breakers and rate limits live when no registry is given:
+            a `StateStore` or a URL (`redis://host:6379/0`) shared by every
+            process (default: `HOLYSHEEP_STATE_URL`, else this process).
         on_failure: `"error"` raises `AllRoutesFailedError`; `"continue"`
             returns an `AIMessage` with the error text (the agent ends); a
             callable turns the exception into that text.
@@ -148,6 +152,7 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         timeout: float | None = None,
         breakers: BreakerRegistry | None = None,
         rate_limits: RateLimiterRegistry | None = None,
+        state: StateArg = None,
         on_failure: OnFailure = "error",
         streaming: StreamingMode = "buffer",
         sleep: Callable[[float], None] | None = None,
@@ -177,6 +182,8 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         self.timeout = timeout
         self._breakers = breakers
         self._rate_limits = rate_limits
+        resolve_state(state)  # a bad store or URL fails here, not at the first call
+        self._state = state
         self.on_failure = on_failure
         self.streaming: StreamingMode = streaming
         self._sleep = sleep
@@ -194,6 +201,7 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
             retry=self.retry,
             breakers=self._breakers,
             rate_limits=self._rate_limits,
+            state=self._state,
             deadline=self.deadline,
             timeout=self.timeout,
             sleep=self._sleep,
