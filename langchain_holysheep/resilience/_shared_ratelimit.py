@@ -5,6 +5,11 @@ one atomic store operation per request (`acquire_rate`): N workers together
 stay within one limit, instead of N times it. A wait is computed by the store
 and slept locally, exactly as with the in-process `RateLimiter`; a server's
 `Retry-After` (`penalize`) holds back every process.
+
+`aacquire` takes its slot with the store's sync call (one short round trip),
+as the in-process limiter does under its lock: a slot is either taken and
+refunded on cancellation, or never taken; no cancellation can fall between
+the two.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from langchain_holysheep.resilience._ratelimit import (
     RateLimit,
     RateLimiter,
     RateLimitSnapshot,
-    _as_deadline,
 )
 from langchain_holysheep.resilience._shared_breaker import store_key
 from langchain_holysheep.state import RateSpec, RateView, StateStore
@@ -100,17 +104,6 @@ class SharedRateLimiter(RateLimiter):
             raise RateLimitTimeoutError(self.key, grant.wait, max_wait)
         return grant.wait
 
-    async def _areserve(self, tokens: float, max_wait: float) -> float:
-        grant = await self.store.aacquire_rate(
-            self.store_key,
-            self.spec,
-            tokens=float(tokens),
-            max_wait=min(max_wait, _LONGEST_WAIT),
-        )
-        if not grant.granted:
-            raise RateLimitTimeoutError(self.key, grant.wait, max_wait)
-        return grant.wait
-
     def refund(self, tokens: float = 0, *, request: bool = True) -> None:
         """Give back a reservation that was not used (cancelled, or skipped)."""
         self.store.refund_rate(
@@ -132,25 +125,6 @@ class SharedRateLimiter(RateLimiter):
         """No new request on this key, in any process, for `retry_after_s`."""
         if retry_after_s > 0:
             self.store.penalize_rate(self.store_key, retry_after_s)
-
-    async def aacquire(
-        self, tokens: float = 0, deadline: Deadline | float | None = None
-    ) -> float:
-        """Async `acquire` (the store is reached with its async client)."""
-        dl = _as_deadline(deadline, self._clock)
-        wait = await self._areserve(tokens, dl.remaining())
-        waited = 0.0
-        try:
-            while wait > 0:
-                await self._asleep(wait)
-                waited += wait
-                wait = self._penalty_left(tokens, dl)
-        except BaseException:  # cancelled, or a penalty beyond the deadline
-            await self.store.arefund_rate(
-                self.store_key, self.spec, requests=1.0, tokens=float(tokens)
-            )
-            raise
-        return waited
 
     def _penalty_left(self, tokens: float, dl: Deadline) -> float:
         """After a wait: the rest of a penalty imposed meanwhile (or 0)."""
