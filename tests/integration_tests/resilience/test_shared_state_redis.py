@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from langchain_holysheep.state import RedisStore
-from tests.integration_tests.state.conftest import (  # noqa: F401 (fixtures)
+from tests.integration_tests.state.conftest import (  # noqa: F401, F811 (fixtures)
     make_redis_store,
     redis_prefix,
     redis_url,
@@ -29,7 +29,10 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def state(make_redis_store: Callable[..., RedisStore], clock: FakeClock) -> RedisStore:
+def state(
+    make_redis_store: Callable[..., RedisStore],  # noqa: F811 (the fixture)
+    clock: FakeClock,
+) -> RedisStore:
     return make_redis_store(clock=clock)
 
 
@@ -37,9 +40,11 @@ def _shared_tests() -> dict[str, Callable[..., object]]:
     found = {}
     for module in (test_breaker, test_ratelimit_deadline):
         for name, fn in vars(module).items():
-            if name.startswith("test_") and inspect.isfunction(fn):
-                if "state" in inspect.signature(fn).parameters:
-                    found[name] = fn
+            takes_state = inspect.isfunction(fn) and (
+                "state" in inspect.signature(fn).parameters
+            )
+            if name.startswith("test_") and takes_state:
+                found[name] = fn
     return found
 
 
