@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from langchain_holysheep.state import RedisStore
-from tests.integration_tests.state.conftest import (  # noqa: F401, F811 (fixtures)
+from tests.integration_tests.state.conftest import (  # noqa: F401 (fixtures)
     make_redis_store,
     redis_prefix,
     redis_url,
