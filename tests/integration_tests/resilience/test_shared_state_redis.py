@@ -13,7 +13,14 @@ from collections.abc import Callable
 
 import pytest
 
-from langchain_holysheep.state import RedisStore
+from langchain_holysheep.resilience import (
+    BreakerConfig,
+    BreakerRegistry,
+    BreakerState,
+    RateLimit,
+    RateLimiterRegistry,
+)
+from langchain_holysheep.state import RedisStore, StoreEvent, open_store
 from tests.integration_tests.state.conftest import (  # noqa: F401 (fixtures)
     make_redis_store,
     redis_prefix,
@@ -21,6 +28,8 @@ from tests.integration_tests.state.conftest import (  # noqa: F401 (fixtures)
 )
 from tests.unit_tests.resilience import test_breaker, test_ratelimit_deadline
 from tests.unit_tests.resilience.fakes import FakeClock
+
+KEY = ("http://gw/v1", "gpt-4.1")
 
 
 @pytest.fixture
@@ -49,3 +58,29 @@ def _shared_tests() -> dict[str, Callable[..., object]]:
 
 
 globals().update(_shared_tests())
+
+
+def test_breakers_and_limits_fall_back_to_local_state_when_redis_is_down(
+    clock: FakeClock,
+) -> None:
+    """Nothing listens on the port: every call still works, on local state."""
+    events: list[StoreEvent] = []
+    store = open_store(
+        "redis://127.0.0.1:1/0",
+        on_alert=events.append,
+        connect_timeout=0.2,
+        socket_timeout=0.2,
+    )
+    config = BreakerConfig(failure_threshold=2, failure_rate=None, minimum_requests=2)
+    breakers = BreakerRegistry(config, clock=clock, state=store)
+    limits = RateLimiterRegistry(clock=clock, sleep=clock.sleep, state=store)
+    limiter = limits.configure(KEY, RateLimit(requests_per_minute=60, burst_requests=1))
+    breaker = breakers.get(KEY)
+    assert breaker.allow()
+    breakers.record_failure(KEY, "503")
+    breakers.record_failure(KEY, "503")
+    assert breaker.state is BreakerState.OPEN and not breaker.allow()  # locally
+    assert limiter.acquire() == 0.0
+    assert limiter.acquire() == pytest.approx(1.0, abs=0.05)  # held locally
+    assert [e.available for e in events] == [False]  # one alert for the outage
+    assert "127.0.0.1:1" in events[0].store
