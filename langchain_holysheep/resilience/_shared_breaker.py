@@ -6,7 +6,10 @@ shared state at most every `sync_interval` seconds while the breaker is in use
 (default 0.25 s: an opening in one process is seen by the others well within a
 second). Failures, forced openings and resets go to the store at once; an
 open breaker whose cooldown has passed asks the store for the one half-open
-probe, which exactly one caller across all processes gets.
+probe, which exactly one caller across all processes gets. Successes while
+closed are counted locally and sent with the next sync (or before the next
+failure, so the failure-rate rule always sees them): a healthy route costs
+no round trip per call.
 
 Listeners fire in the process whose operation changed the state, and in the
 others when a sync sees the change; a change seen in one step (closed to
@@ -92,13 +95,21 @@ class SharedCircuitBreaker(CircuitBreaker):
         self.store_key = store_key(key)
         self.sync_interval = sync_interval
         self._next_sync = -math.inf
+        self._pending = 0  # successes seen while closed, not yet in the store
         timeout = self.config.probe_timeout
         self._probe_ttl = _FOREVER if timeout is None else timeout
 
     # -- the shared state --------------------------------------------------------------
-    def sync(self) -> None:
-        """Adopt the shared state now (listeners hear of any change)."""
-        self._adopt(self.store.breaker(self.store_key, self.config), "")
+    def sync(self) -> BreakerView:
+        """Send counted successes, adopt the shared state (listeners hear of it)."""
+        with self._lock:
+            pending, self._pending = self._pending, 0
+        if pending:
+            view = self.store.count_successes(self.store_key, self.config, pending)
+        else:
+            view = self.store.breaker(self.store_key, self.config)
+        self._adopt(view, "")
+        return view
 
     def _maybe_sync(self) -> None:
         if self._clock() >= self._next_sync:
@@ -133,9 +144,8 @@ class SharedCircuitBreaker(CircuitBreaker):
 
     # -- observation -------------------------------------------------------------------
     def snapshot(self) -> BreakerSnapshot:
-        """The shared state (read from the store now)."""
-        view = self.store.breaker(self.store_key, self.config)
-        self._adopt(view, "")
+        """The shared state (read from the store now, this process's counts sent)."""
+        view = self.sync()
         return BreakerSnapshot(
             key=self.key,
             state=BreakerState(view.state),
@@ -192,11 +202,20 @@ class SharedCircuitBreaker(CircuitBreaker):
 
     def record_success(self) -> None:
         """A call succeeded (closes a half-open breaker, fleet-wide)."""
+        if self._state is _CLOSED:
+            with self._lock:
+                if self._state is _CLOSED:
+                    self._pending += 1  # sent with the next sync
+                    return
         view = self.store.record_success(self.store_key, self.config)
         self._adopt(view, "probe succeeded" if view.changed else "")
 
     def record_failure(self, reason: str = "failure") -> None:
         """A call failed; may open the breaker (for every process)."""
+        with self._lock:
+            pending, self._pending = self._pending, 0
+        if pending:  # the rate rule weighs this failure against every success
+            self.store.count_successes(self.store_key, self.config, pending)
         view = self.store.record_failure(self.store_key, self.config, reason)
         why = ""
         if view.changed and view.state == "open":
@@ -221,6 +240,8 @@ class SharedCircuitBreaker(CircuitBreaker):
 
     def reset(self) -> None:
         """Close the breaker for every process and forget its window."""
+        with self._lock:
+            self._pending = 0
         self.store.reset_breaker(self.store_key)
         self._adopt(self.store.breaker(self.store_key, self.config), "reset")
 
