@@ -69,6 +69,8 @@ def test_registries_on_one_store_share_breakers_and_tokens() -> None:
     limiter = lb.configure(KEY, limit)
     assert limiter.wait_time(tokens=600) == pytest.approx(6.0, abs=0.1)  # shared
     assert limiter.snapshot().requests_available == pytest.approx(599, abs=0.1)
+    la.penalize(KEY, 30.0)  # a Retry-After seen by one holds back the other
+    assert limiter.wait_time() == pytest.approx(30.0, abs=0.1)
 
 
 def test_chat_model_state_argument(tmp_path: Path) -> None:
