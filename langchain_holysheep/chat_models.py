@@ -215,7 +215,7 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
     rate_limit: RateLimit | None = None
     """Client-side requests/tokens per minute for the primary model."""
 
-    state: Any = None
+    state: Any = Field(default=None, repr=False)
     """Where breakers and rate limits live: a `StateStore` or a URL.
 
     `"sqlite:///state.db"` (the processes of one machine) or
@@ -243,6 +243,11 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
     """
 
     _router: Router | None = PrivateAttr(default=None)
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Secrets: the key, and a state URL (it may carry a Redis password)."""
+        return {**super().lc_secrets, "state": "HOLYSHEEP_STATE_URL"}
 
     @property
     def _llm_type(self) -> str:

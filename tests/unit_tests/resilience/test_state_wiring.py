@@ -115,3 +115,13 @@ def test_middleware_state_argument() -> None:
     assert router.breakers.store is store and router.rate_limits.store is store
     with pytest.raises(ConfigurationError):
         ResilienceMiddleware("gemini-2.5-flash", state="nope://")
+
+
+def test_a_state_url_password_never_shows() -> None:
+    from langchain_core.load import dumps
+
+    url = "redis://:hunter2@127.0.0.1:6379/0"
+    model = ChatHolySheep(model="gpt-4.1", api_key=SECRET, state=url)
+    for text in (repr(model), str(model), dumps(model)):
+        assert "hunter2" not in text
+    assert '"state": {"lc": 1, "type": "secret"' in dumps(model)
