@@ -246,7 +246,9 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        """Secrets: the key, and a state URL (it may carry a Redis password)."""
+        """Secrets: the key, and a state URL if set (it may carry a password)."""
+        if self.state is None:
+            return super().lc_secrets
         return {**super().lc_secrets, "state": "HOLYSHEEP_STATE_URL"}
 
     @property
