@@ -59,30 +59,36 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
   reservation (a cut stream) goes through `store.charge(...)`. With the
   default `memory://` store the behaviour is today's, one process.
   `StateStoreUnavailableError` already carries `holysheep_action = "stop"`.
-- **Breakers** (done: `resilience/_shared_breaker.py`): a
-  `SharedCircuitBreaker(key, config, store=...)` keeps the lock-free local
-  state of `CircuitBreaker` as a cache. Its store key is
-  `f"{base_url}|{model}"`, and `BreakerConfig` satisfies `BreakerRules`.
-  `record_failure` calls `store.record_failure` at once (after sending the
-  successes counted so far); successes in the closed state are counted
-  locally and sent with the next sync (`store.count_successes`, which never
-  closes a half-open breaker). A sync runs at most every `sync_interval`
-  (0.25 s) while the breaker is used and adopts the shared state. `allow()`
-  on an open breaker whose cooldown passed calls `store.try_claim_probe`:
-  one caller in the fleet probes; only the attempt holding the probe
-  releases it. Listeners fire where an operation changed the state, and in
-  other processes when a sync sees it. The gateway breaker is another key.
-- **Rate limits** (done: `resilience/_shared_ratelimit.py`):
-  `SharedRateLimiter` maps `RateLimit` to `RateSpec`; `reserve` ->
-  `store.acquire_rate` (a refusal raises `RateLimitTimeoutError`), `refund`
-  / `adjust_tokens` -> `store.refund_rate`, `penalize` ->
-  `store.penalize_rate`, `snapshot` -> `store.rate_state`.
-- **Configuration**: `ChatHolySheep(state=...)`, `Router(state=...)`,
-  `ResilienceMiddleware(state=...)`, `BreakerRegistry(state=...)`,
-  `RateLimiterRegistry(state=...)` (and `Budget(store=...)`) accept a store
-  or URL; the process-wide defaults read `HOLYSHEEP_STATE_URL`, so it
-  switches a deployment without code changes. A URL opens one store per
-  process (`resilience/_state.py`), so one outage alerts once.
+- **Breakers** (`resilience/breaker.py`, `breaker_registry.py`): a
+  `CircuitBreaker(key, config, store=...)` keeps its lock-free local state as
+  a cache. Its store key is `f"{base_url}|{model}"`, and `BreakerConfig`
+  already satisfies `BreakerRules`. `record_failure` calls
+  `store.record_failure(key, config, reason)` at once (it may open the
+  breaker); successes in the closed state are counted locally and flushed
+  with the next sync. A sync (`store.breaker(key, config)`) runs at most
+  every `sync_interval` (default 0.25 s, so an opening is seen by every
+  process within 1 s) and adopts the shared state. `allow()` on an open
+  breaker whose `retry_in` is 0 calls `store.try_claim_probe(key,
+  probe_timeout)`: one process in the whole fleet probes. `release()` ->
+  `store.release_probe`, `force_open`/`reset` -> `store.force_open`/
+  `reset_breaker`. Listeners fire in the process whose operation returned a
+  view with `changed`, and in others when a sync sees a new state. The
+  registry's gateway bookkeeping stays local; the gateway breaker is just
+  another key.
+- **Rate limits** (`resilience/ratelimit.py`): `RateLimiter(key, limit,
+  store=...)` maps `RateLimit` to `RateSpec(limit.requests_per_minute,
+  limit.tokens_per_minute, burst_requests=..., burst_tokens=...)`.
+  `reserve(tokens, max_wait)` -> `store.acquire_rate(key, spec,
+  tokens=tokens, max_wait=max_wait)`: a refused grant raises
+  `RateLimitTimeoutError(key, grant.wait, max_wait)`, a granted one returns
+  `grant.wait` to sleep (queued fairly, as today). `refund` ->
+  `store.refund_rate`, `adjust_tokens(delta)` -> `store.refund_rate(key,
+  spec, requests=0, tokens=-delta)`, `penalize` -> `store.penalize_rate`,
+  `snapshot` -> `store.rate_state`.
+- **Configuration**: `ChatHolySheep(state=...)`, `Budget(store=...)`,
+  `BreakerRegistry(store=...)`, `RateLimiterRegistry(store=...)` accept a
+  store or URL; the process-wide defaults use `open_store()`, so
+  `HOLYSHEEP_STATE_URL` switches a deployment without code changes.
 """
 
 from langchain_holysheep.state._breaker_types import (
