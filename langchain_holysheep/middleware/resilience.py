@@ -39,15 +39,17 @@ from langchain_holysheep.resilience import (
     RateLimiterRegistry,
     RetryPolicy,
     Router,
+    StateArg,
     StreamInterruptedError,
     default_policy,
+    rate_limiters_for,
+    registry_for,
 )
 from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._drivers import AsyncIO, SyncIO, arun, run
 from langchain_holysheep.resilience._loop import Found, answer_loop
 from langchain_holysheep.resilience._ops import Send
 from langchain_holysheep.resilience._routes import Route
-from langchain_holysheep.resilience._state import StateArg, resolve_state
 
 __all__ = ["OnFailure", "ResilienceMiddleware", "StreamingMode"]
 
@@ -180,10 +182,11 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         )
         self.deadline = deadline
         self.timeout = timeout
+        if state is not None:  # a bad store or URL fails here, not at a call
+            breakers = breakers or registry_for(state)
+            rate_limits = rate_limits or rate_limiters_for(state)
         self._breakers = breakers
         self._rate_limits = rate_limits
-        resolve_state(state)  # a bad store or URL fails here, not at the first call
-        self._state = state
         self.on_failure = on_failure
         self.streaming: StreamingMode = streaming
         self._sleep = sleep
@@ -201,7 +204,6 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
             retry=self.retry,
             breakers=self._breakers,
             rate_limits=self._rate_limits,
-            state=self._state,
             deadline=self.deadline,
             timeout=self.timeout,
             sleep=self._sleep,

@@ -55,6 +55,7 @@ from langchain_holysheep.resilience._router import Router
 from langchain_holysheep.resilience._routes import Requirements, Route
 from langchain_holysheep.resilience._shared_breaker import SharedCircuitBreaker
 from langchain_holysheep.resilience._shared_ratelimit import SharedRateLimiter
+from langchain_holysheep.resilience._state import StateArg
 
 __all__ = [
     "Action",
@@ -85,6 +86,7 @@ __all__ = [
     "Router",
     "SharedCircuitBreaker",
     "SharedRateLimiter",
+    "StateArg",
     "StreamFailureError",
     "StreamInterruptedError",
     "StreamStallError",

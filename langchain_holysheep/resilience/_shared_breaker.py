@@ -36,7 +36,9 @@ __all__ = ["DEFAULT_SYNC_INTERVAL", "SharedCircuitBreaker", "store_key"]
 DEFAULT_SYNC_INTERVAL = 0.25
 """Seconds between two reads of a breaker's shared state by one process."""
 
-_FOREVER = 10.0 * 365 * 86400  # a probe claim that never lapses by itself
+_UNBOUNDED_PROBE = 3600.0
+"""Claim of a probe with `probe_timeout=None`: a process killed while probing
+must not block the breaker of every other process forever."""
 _CLOSED, _OPEN, _HALF_OPEN = (
     BreakerState.CLOSED,
     BreakerState.OPEN,
@@ -97,7 +99,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         self._next_sync = -math.inf
         self._pending = 0  # successes seen while closed, not yet in the store
         timeout = self.config.probe_timeout
-        self._probe_ttl = _FOREVER if timeout is None else timeout
+        self._probe_ttl = _UNBOUNDED_PROBE if timeout is None else timeout
 
     # -- the shared state --------------------------------------------------------------
     def sync(self) -> BreakerView:
