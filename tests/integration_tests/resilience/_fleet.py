@@ -98,9 +98,11 @@ def limited_calls(
 
 
 def outage_calls(
-    sim: dict[str, str], redis_url: str, start_at: float, until: float
+    sim: dict[str, str], redis_url: str, start_at: float, stop: str
 ) -> dict[str, Any]:
-    """Calls with breakers and a limit on Redis while it goes away and back."""
+    """Calls with breakers and a limit on Redis until the file `stop` exists."""
+    import os
+
     from langchain_holysheep.resilience import RateLimit
     from langchain_holysheep.state import GuardedStore, StoreEvent, open_store
 
@@ -117,7 +119,8 @@ def outage_calls(
     ok = errors = 0
     failures: list[str] = []
     _wait_for(start_at)
-    while time.monotonic() < until:
+    give_up = start_at + 30.0  # a safety net: the test creates `stop` long before
+    while not os.path.exists(stop) and time.monotonic() < give_up:
         try:
             model.invoke("hi")
             ok += 1
