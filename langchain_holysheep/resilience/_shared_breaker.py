@@ -60,6 +60,13 @@ def _steps(old: BreakerState, new: BreakerState) -> list[tuple[BreakerState, ...
     return [(old, new)]
 
 
+def _seen(new: BreakerState, view: BreakerView) -> str:
+    """Why a state read from the store changed (another process moved it)."""
+    if new is _OPEN:
+        return f"{view.last_failure} (seen in the shared state)"
+    return "seen in the shared state"
+
+
 class SharedCircuitBreaker(CircuitBreaker):
     """A circuit breaker whose state lives in a `StateStore` (shared by processes).
 
@@ -131,18 +138,13 @@ class SharedCircuitBreaker(CircuitBreaker):
                 self._probe_started = None
             old = self._state
             if new is not old:
-                why = reason or self._seen_reason(new, view)
-                steps = _steps(old, new)
-                fired = [Transition(self.key, a, b, why, now) for a, b in steps]
+                fired = [
+                    Transition(self.key, a, b, reason or _seen(b, view), now)
+                    for a, b in _steps(old, new)
+                ]
                 self._state = new
         for transition in fired:
             self._notify(transition)
-
-    @staticmethod
-    def _seen_reason(new: BreakerState, view: BreakerView) -> str:
-        if new is _OPEN:
-            return f"{view.last_failure} (seen in the shared state)"
-        return "seen in the shared state"
 
     # -- observation -------------------------------------------------------------------
     def snapshot(self) -> BreakerSnapshot:

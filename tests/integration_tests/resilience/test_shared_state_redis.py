@@ -1,9 +1,9 @@
 """The breaker and rate-limit unit tests, on a real Redis server.
 
-Every unit test of `test_breaker.py` and `test_ratelimit_deadline.py` that
-takes a `state` runs here again with a `RedisStore` (on the tests' fake
-clock, a key prefix of its own): the store decides where the state lives,
-never what a breaker or a limit means.
+Every unit test of `test_breaker.py`, `test_ratelimit_deadline.py` and
+`test_shared_breaker.py` that takes a `state` (or `shared`) runs here again
+with a `RedisStore` (on the tests' fake clock, a key prefix of its own): the
+store decides where the state lives, never what a breaker or a limit means.
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ from tests.integration_tests.state.conftest import (  # noqa: F401 (fixtures)
     redis_prefix,
     redis_url,
 )
-from tests.unit_tests.resilience import test_breaker, test_ratelimit_deadline
+from tests.unit_tests.resilience import (
+    test_breaker,
+    test_ratelimit_deadline,
+    test_shared_breaker,
+)
 from tests.unit_tests.resilience.fakes import FakeClock
 
 KEY = ("http://gw/v1", "gpt-4.1")
@@ -45,12 +49,17 @@ def state(
     return make_redis_store(clock=clock)
 
 
+@pytest.fixture
+def shared(state: RedisStore) -> RedisStore:
+    return state
+
+
 def _shared_tests() -> dict[str, Callable[..., object]]:
     found = {}
-    for module in (test_breaker, test_ratelimit_deadline):
+    for module in (test_breaker, test_ratelimit_deadline, test_shared_breaker):
         for name, fn in vars(module).items():
-            takes_state = inspect.isfunction(fn) and (
-                "state" in inspect.signature(fn).parameters
+            takes_state = inspect.isfunction(fn) and bool(
+                {"state", "shared"} & set(inspect.signature(fn).parameters)
             )
             if name.startswith("test_") and takes_state:
                 found[name] = fn
