@@ -1,10 +1,11 @@
-"""Breakers and rate limits shared by real OS processes through Redis.
+"""Breakers and rate limits shared by real OS processes through Redis and SQLite.
 
 Four spawned worker processes each run a real `ChatHolySheep` against one
 simulator that the test starts and passes by URL; the simulator's log is the
-ground truth of what every process sent. The store is a real Redis server:
-the machine's (`REDIS_URL`) for the breaker and the limit, and one of the
-test's own, stopped and restarted mid-run, for the outage.
+ground truth of what every process sent. The store, also passed by URL, is
+a real Redis server (the machine's, `REDIS_URL`) or one SQLite file for the
+breaker and the limit, and a Redis server of the test's own, stopped and
+restarted mid-run, for the outage.
 """
 
 from __future__ import annotations
@@ -38,13 +39,26 @@ def fleet() -> Iterator[Fleet]:
 
 
 @pytest.fixture
-def sim_keys(
-    sim: GatewaySimulator,
-    redis_url: str,  # noqa: F811 (the fixture)
-) -> Iterator[dict[str, str]]:
-    """The simulator as the workers see it; its keys leave Redis afterwards."""
-    yield {"base_url": sim.base_url, "api_key": sim.api_key, "cooldown": str(COOLDOWN)}
-    client = redis.Redis.from_url(redis_url)
+def sim_keys(sim: GatewaySimulator) -> dict[str, str]:
+    """The simulator as the workers see it (its URL and key)."""
+    return {"base_url": sim.base_url, "api_key": sim.api_key, "cooldown": str(COOLDOWN)}
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def state_url(
+    request: pytest.FixtureRequest, sim: GatewaySimulator, tmp_path: Path
+) -> Iterator[str]:
+    """The store every worker opens by URL: the machine's Redis, or one SQLite file.
+
+    Store keys hold the simulator's URL (a port of its own): no test sees
+    another's state; its Redis keys are deleted afterwards.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/state.db"
+        return
+    url = request.getfixturevalue("redis_url")
+    yield url
+    client = redis.Redis.from_url(url)
     try:
         keys = list(client.scan_iter(match=f"holysheep:*{sim.base_url}*", count=1000))
         if keys:
@@ -70,12 +84,12 @@ def test_a_breaker_tripped_in_one_process_is_skipped_by_all_and_probed_once(
     fleet: Fleet,
     sim: GatewaySimulator,
     sim_keys: dict[str, str],
-    redis_url: str,  # noqa: F811 (the fixture)
+    state_url: str,
     tmp_path: Path,
 ) -> None:
     start_at = time.monotonic() + 0.5
     stop = str(tmp_path / "stop")
-    fleet.start("breaker_calls", lambda i: (sim_keys, redis_url, start_at, stop, 0.02))
+    fleet.start("breaker_calls", lambda i: (sim_keys, state_url, start_at, stop, 0.02))
     wait_until(lambda: len(arrived_after(sim, start_at)) >= 8, timeout=10)
     sim.script(PRIMARY, [], then=Fault.status(503))  # the primary goes down
     failed: list[RequestRecord] = []
@@ -122,13 +136,13 @@ def test_a_requests_per_minute_limit_holds_across_four_processes(
     fleet: Fleet,
     sim: GatewaySimulator,
     sim_keys: dict[str, str],
-    redis_url: str,  # noqa: F811 (the fixture)
+    state_url: str,
 ) -> None:
     rpm, span = 1200.0, 4.0  # 20 requests/s shared by 4 processes x 2 threads
     start_at = time.monotonic() + 2.0
     until = start_at + span
     counts = fleet.map(
-        "limited_calls", lambda i: (sim_keys, redis_url, rpm, start_at, until)
+        "limited_calls", lambda i: (sim_keys, state_url, rpm, start_at, until)
     )
     sent = [r for r in sim.log.records(PRIMARY) if start_at <= r.arrived < until]
     expected = 1 + rpm / 60 * span  # a burst of 1, then the rate
