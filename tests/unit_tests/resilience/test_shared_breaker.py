@@ -2,11 +2,14 @@
 
 What only sharing adds: the local cache and its sync, one probe for both,
 transitions heard by the process that did not cause them, successes sent in
-batches. Each store runs it (memory and SQLite here, Redis in the
-integration tests' parametrization of the same fixtures).
+batches. Each store runs it (memory and SQLite here, Redis in
+`tests/integration_tests/resilience/test_shared_state_redis.py`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +20,7 @@ from langchain_holysheep.resilience import (
     Transition,
 )
 from langchain_holysheep.resilience._breaker import LEGAL_TRANSITIONS
-from langchain_holysheep.state import StateStore
+from langchain_holysheep.state import MemoryStore, SQLiteStore, StateStore
 from tests.unit_tests.resilience.fakes import FakeClock
 
 CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
@@ -27,11 +30,17 @@ CONFIG = BreakerConfig(
 )
 
 
-@pytest.fixture
-def shared(state: StateStore | str) -> StateStore:
-    if isinstance(state, str):
-        pytest.skip("sharing needs a store (in-process breakers share nothing)")
-    return state
+@pytest.fixture(params=["memory-store", "sqlite-store"])
+def shared(
+    request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path
+) -> Iterator[StateStore]:
+    """The store both breakers share (on the fake clock)."""
+    if request.param == "memory-store":
+        yield MemoryStore(clock=clock)
+        return
+    store = SQLiteStore(tmp_path / "state.db", clock=clock)
+    yield store
+    store.close()
 
 
 def pair(store: StateStore, clock: FakeClock) -> tuple[SharedCircuitBreaker, ...]:
