@@ -205,12 +205,15 @@ class BreakerRegistry:
             breaker.reset()
 
     def reset_all(self) -> None:
-        """Close every breaker."""
+        """Close every breaker this registry has used (in the store too, if shared)."""
         for breaker in list(self._breakers.values()):
             breaker.reset()
 
     def clear(self) -> None:
-        """Drop every breaker (listeners and per-key configs are kept)."""
+        """Drop every breaker object (listeners and per-key configs are kept).
+
+        Shared state stays in the store: a breaker made again reads it.
+        """
         with self._lock:
             self._breakers.clear()
 
