@@ -5,7 +5,7 @@ simulator that the test starts and passes by URL; the simulator's log is the
 ground truth of what every process sent. The store, also passed by URL, is
 a real Redis server (the machine's, `REDIS_URL`) or one SQLite file for the
 breaker and the limit, and a Redis server of the test's own, stopped and
-restarted mid-run, for the outage.
+restarted mid-run, then frozen (SIGSTOP) and resumed, for the outages.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def own_redis() -> Iterator[RedisServer]:
         server.kill()
 
 
-def test_redis_stopped_and_restarted_mid_run(
+def test_redis_stopped_restarted_and_frozen_mid_run(
     fleet: Fleet,
     sim: GatewaySimulator,
     sim_keys: dict[str, str],
@@ -182,12 +182,17 @@ def test_redis_stopped_and_restarted_mid_run(
     wait_until(progress(60), timeout=10)  # the fleet keeps serving on local state
     own_redis.start()
     wait_until(progress(60), timeout=10)  # and returns to the shared state
+    own_redis.pause()  # a slow store: requests time out instead of failing fast
+    wait_until(progress(60), timeout=15)
+    own_redis.resume()
+    wait_until(progress(60), timeout=10)
     Path(stop).touch()
     results = fleet.results(timeout=30)
 
     for worker, result in enumerate(results):
         assert result["errors"] == 0, (worker, result["failures"])
-        assert [a[0] for a in result["alerts"]] == [False, True], (worker, result)
+        outages = [a[0] for a in result["alerts"]]
+        assert outages == [False, True, False, True], (worker, result)  # once each
         assert result["available"], worker
     client = redis.Redis.from_url(own_redis.url)
     try:  # the restarted server (empty) holds the shared state again
