@@ -13,13 +13,17 @@ from collections.abc import Callable
 
 import pytest
 
+from langchain_holysheep import ChatHolySheep
 from langchain_holysheep.resilience import (
     BreakerConfig,
     BreakerRegistry,
     BreakerState,
     RateLimit,
     RateLimiterRegistry,
+    RetryPolicy,
 )
+from langchain_holysheep.resilience._shared_ratelimit import rate_spec
+from langchain_holysheep.simulator import Fault, GatewaySimulator
 from langchain_holysheep.state import RedisStore, StoreEvent, open_store
 from tests.integration_tests.state.conftest import (  # noqa: F401 (fixtures)
     make_redis_store,
@@ -34,6 +38,7 @@ from tests.unit_tests.resilience import (
 from tests.unit_tests.resilience.fakes import FakeClock
 
 KEY = ("http://gw/v1", "gpt-4.1")
+PRIMARY, FALLBACK = "gpt-4.1", "gemini-2.5-flash"
 
 
 @pytest.fixture
@@ -93,3 +98,43 @@ def test_breakers_and_limits_fall_back_to_local_state_when_redis_is_down(
     assert limiter.acquire() == pytest.approx(1.0, abs=0.05)  # held locally
     assert [e.available for e in events] == [False]  # one alert for the outage
     assert "127.0.0.1:1" in events[0].store
+
+
+async def test_async_calls_share_breakers_and_limits_through_redis(
+    sim: GatewaySimulator,
+    redis_url: str,  # noqa: F811 (the fixture)
+    redis_prefix: str,  # noqa: F811 (the fixture)
+) -> None:
+    """`ainvoke` on one store object, then on another (as another process would)."""
+    config = BreakerConfig(
+        failure_threshold=2, failure_rate=None, minimum_requests=2, cooldown=60
+    )
+    limit = RateLimit(requests_per_minute=6)  # a slot every 10 s, 6 at once
+
+    def model() -> ChatHolySheep:
+        return ChatHolySheep(
+            model=PRIMARY,
+            fallbacks=[FALLBACK],
+            base_url=sim.base_url,
+            api_key=sim.api_key,
+            retry=RetryPolicy(max_attempts=1),
+            breaker=config,
+            rate_limit=limit,
+            state=open_store(redis_url, prefix=redis_prefix),
+        )
+
+    sim.script(PRIMARY, [], then=Fault.status(503))
+    first = model()
+    for _ in range(2):
+        reply = await first.ainvoke("hi")
+        assert reply.response_metadata["holysheep"]["served_model"] == FALLBACK
+    raw = RedisStore(redis_url, prefix=redis_prefix)
+    key = f"{sim.base_url}|{PRIMARY}"
+    assert raw.breaker(key, config).state == "open"
+    view = raw.rate_state(key, rate_spec(limit))
+    assert view.requests_available == pytest.approx(4, abs=0.2)  # 2 slots taken
+    sent = len(sim.log.records(PRIMARY))
+    reply = await model().ainvoke("hi")  # a new store object: nothing cached
+    assert reply.response_metadata["holysheep"]["served_model"] == FALLBACK
+    assert len(sim.log.records(PRIMARY)) == sent  # skipped without a request
+    raw.close()
