@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from langchain_holysheep._contract import (
@@ -25,6 +25,7 @@ from langchain_holysheep._contract import (
     CircuitEvent,
     FallbackEvent,
 )
+from langchain_holysheep.resilience._attempt import Attempt
 from langchain_holysheep.resilience._breaker import BreakerState, CircuitBreaker
 from langchain_holysheep.resilience._breakers import BreakerRegistry
 from langchain_holysheep.resilience._deadline import Deadline
@@ -47,35 +48,6 @@ def _short(exc: BaseException) -> str:
     if len(text) > 200:
         text = text[:197] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-@dataclass
-class Attempt:
-    """One request on one route (holds breaker permits until it ends)."""
-
-    index: int
-    route: Route
-    number: int
-    started: float
-    model_breaker: CircuitBreaker
-    gateway_breaker: CircuitBreaker | None
-    ended: bool = False
-    decision: Decision | None = None
-    """The policy's decision on this attempt's failure (set once)."""
-    probes: tuple[CircuitBreaker, ...] = ()
-    """The breakers whose half-open probe this attempt holds."""
-
-    def release(self) -> None:
-        """Give back the breakers' half-open probe permits (no verdict)."""
-        if not self.ended:
-            self.ended = True
-            self.give_back()
-
-    def give_back(self) -> None:
-        """Return the probes this attempt holds (only its own: never another's)."""
-        probes, self.probes = self.probes, ()
-        for breaker in probes:
-            breaker.release()
 
 
 class CallState:
@@ -334,10 +306,9 @@ class CallState:
     ) -> bool:
         before = breaker.state
         ok = breaker.allow()
-        after = breaker.state
-        if after is not before:
+        if breaker.state is not before:
             self._circuit_event(breaker, before, route)
-        if ok and after is BreakerState.HALF_OPEN:
+        if ok and breaker.state is BreakerState.HALF_OPEN:
             probes.append(breaker)  # this attempt is the half-open probe
         return ok
 

@@ -84,10 +84,8 @@ class Router:
         retry: default retry policy of routes without their own.
         breakers: circuit-breaker registry (default: the process-wide one).
         rate_limits: rate-limiter registry (default: the process-wide one).
-        state: where breakers and rate limits live when no registry is
-            given: a `StateStore` or a URL (`sqlite:///state.db`,
-            `redis://host:6379/0`) shared by every process using it
-            (default: `HOLYSHEEP_STATE_URL`, else this process's memory).
+        state: a `StateStore` or URL for breakers and limits without a registry
+            (shared by every process using it; default `HOLYSHEEP_STATE_URL`).
         deadline: overall seconds for a call, all retries and fallbacks included.
         timeout: default per-attempt request timeout, seconds.
         first_token_timeout: default time-to-first-content limit for streams.
