@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -27,7 +29,7 @@ from langchain_holysheep.resilience import (
     gateway_key,
 )
 from langchain_holysheep.resilience._breaker import LEGAL_TRANSITIONS
-from langchain_holysheep.state import MemoryStore, StateStore
+from langchain_holysheep.state import MemoryStore, SQLiteStore, StateStore
 from tests.unit_tests.resilience.fakes import FakeClock
 
 State = StateStore | str
@@ -424,6 +426,25 @@ SharedBreakerMachine.TestCase.settings = settings(
     max_examples=100, stateful_step_count=40, deadline=None
 )
 TestSharedBreakerMachine = SharedBreakerMachine.TestCase
+
+
+class SQLiteBreakerMachine(BreakerMachine):
+    """The same random sequences with the state in a SQLite file."""
+
+    def new_breaker(self, config: BreakerConfig) -> CircuitBreaker:
+        self.folder = tempfile.TemporaryDirectory()
+        self.store = SQLiteStore(Path(self.folder.name) / "state.db", clock=self.clock)
+        return SharedCircuitBreaker(KEY, config, store=self.store, clock=self.clock)
+
+    def teardown(self) -> None:
+        self.store.close()
+        self.folder.cleanup()
+
+
+SQLiteBreakerMachine.TestCase.settings = settings(
+    max_examples=25, stateful_step_count=30, deadline=None
+)
+TestSQLiteBreakerMachine = SQLiteBreakerMachine.TestCase
 
 
 def test_independent_low_error_rates_never_open_anything(
