@@ -40,13 +40,11 @@ from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.resilience import Router
 from langchain_holysheep.resilience._breaker import BreakerConfig
-from langchain_holysheep.resilience._breakers import (
-    BreakerRegistry,
-    default_registry,
-)
-from langchain_holysheep.resilience._ratelimit import RateLimit, default_rate_limiters
+from langchain_holysheep.resilience._breakers import BreakerRegistry, registry_for
+from langchain_holysheep.resilience._ratelimit import RateLimit, rate_limiters_for
 from langchain_holysheep.resilience._retry import RetryPolicy
 from langchain_holysheep.resilience._routes import Route
+from langchain_holysheep.resilience._state import StateArg, resolve_state
 from langchain_holysheep.spend.budgets._inflight import allowed_routes
 
 __all__ = [
@@ -94,10 +92,16 @@ def _number(value: Any) -> float | None:
 def _gateway_route(model: Any, name: str, settings: Mapping[str, Any]) -> Route:
     cat = default_catalogue()
     resolved = cat.check(name) if model.validate_model else cat.resolve(name) or name
-    return _route(gateway_copy(model, resolved), {"is_gateway": True, **settings})
+    return _route(
+        gateway_copy(model, resolved),
+        {"is_gateway": True, **settings},
+        getattr(model, "state", None),
+    )
 
 
-def _route(model: BaseChatModel, settings: Mapping[str, Any]) -> Route:
+def _route(
+    model: BaseChatModel, settings: Mapping[str, Any], state: StateArg = None
+) -> Route:
     kw = dict(settings)
     limit = kw.pop("rate_limit", None)
     if isinstance(kw.get("retry"), Mapping):
@@ -106,7 +110,7 @@ def _route(model: BaseChatModel, settings: Mapping[str, Any]) -> Route:
     if limit is not None:
         if not isinstance(limit, RateLimit):
             limit = RateLimit(**limit)
-        default_rate_limiters().configure(route.key, limit)
+        rate_limiters_for(state).configure(route.key, limit)
     return route
 
 
@@ -131,10 +135,10 @@ def fallback_route(owner: Any, spec: Any, defaults: Mapping[str, Any]) -> Route:
         return _gateway_route(owner, spec, settings)
     if _is_holysheep(spec):
         settings.setdefault("is_gateway", True)
-        return _route(gateway_copy(spec), settings)
+        return _route(gateway_copy(spec), settings, getattr(owner, "state", None))
     if isinstance(spec, BaseChatModel):
         settings.setdefault("is_gateway", False)
-        return _route(spec, settings)
+        return _route(spec, settings, getattr(owner, "state", None))
     raise ConfigurationError(
         f"Invalid fallback {spec!r}: expected a gateway model id (e.g. "
         "'gemini-2.5-flash'), a chat model, a Route, or a dict of settings."
@@ -181,6 +185,7 @@ def check_settings(model: Any) -> None:
             f"breaker= expects a BreakerConfig or a BreakerRegistry, got "
             f"{model.breaker!r}"
         )
+    resolve_state(model.state)  # a bad store or URL fails at construction
     for name in ("deadline", "first_token_timeout", "stall_timeout"):
         value = getattr(model, name)
         if value is not None and not value > 0:
@@ -199,7 +204,7 @@ def _breakers(model: Any, routes: list[Route]) -> BreakerRegistry:
     spec = model.breaker
     if isinstance(spec, BreakerRegistry):
         return spec
-    registry = default_registry()
+    registry = registry_for(model.state)
     if isinstance(spec, BreakerConfig):
         for route in routes:
             if route.key not in registry or registry.get(route.key).config != spec:
@@ -217,7 +222,7 @@ def build_router(model: Any) -> Router:
     primary = {"timeout": timeout} if timeout is not None else {}
     if model.rate_limit is not None:
         primary["rate_limit"] = model.rate_limit
-    routes = [_route(gateway_copy(model), {"is_gateway": True, **primary})]
+    routes = [_route(gateway_copy(model), {"is_gateway": True, **primary}, model.state)]
     routes += [fallback_route(model, spec, {}) for spec in model.fallbacks]
 
     def extra_route(name: str) -> Route:
@@ -228,6 +233,7 @@ def build_router(model: Any) -> Router:
         error_policy=model.error_policy,
         retry=_retry_policy(model),
         breakers=_breakers(model, routes),
+        rate_limits=rate_limiters_for(model.state),
         deadline=model.deadline,
         first_token_timeout=model.first_token_timeout,
         stall_timeout=model.stall_timeout,

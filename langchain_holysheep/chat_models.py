@@ -90,6 +90,10 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
             Circuit-breaker settings, or a registry (default: process-wide).
         rate_limit: RateLimit | None
             Client-side requests/tokens per minute for the primary model.
+        state: StateStore | str | None
+            Where breakers and rate limits live: `"sqlite:///state.db"` or
+            `"redis://host:6379/0"` to share them between processes (default:
+            `HOLYSHEEP_STATE_URL`, else this process's memory).
         first_token_timeout / stall_timeout: float | None
             Stream limits (time to first content; time without new content,
             empty keep-alive chunks included); both fall over. With
@@ -212,6 +216,14 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
     rate_limit: RateLimit | None = None
     """Client-side requests/tokens per minute for the primary model."""
 
+    state: Any = Field(default=None, repr=False)
+    """Where breakers and rate limits live: a `StateStore` or a URL.
+
+    `"sqlite:///state.db"` (the processes of one machine) or
+    `"redis://host:6379/0"` (many machines) share them across processes;
+    `None` reads `HOLYSHEEP_STATE_URL`, else `memory://` (this process).
+    """
+
     first_token_timeout: float | None = None
     """Streams: seconds allowed until the first content (then fall over)."""
 
@@ -233,6 +245,13 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
     """
 
     _router: Router | None = PrivateAttr(default=None)
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Secrets: the key, and a state URL if set (it may carry a password)."""
+        if self.state is None:
+            return super().lc_secrets
+        return {**super().lc_secrets, "state": "HOLYSHEEP_STATE_URL"}
 
     @property
     def _llm_type(self) -> str:

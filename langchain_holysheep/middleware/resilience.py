@@ -39,8 +39,11 @@ from langchain_holysheep.resilience import (
     RateLimiterRegistry,
     RetryPolicy,
     Router,
+    StateArg,
     StreamInterruptedError,
     default_policy,
+    rate_limiters_for,
+    registry_for,
 )
 from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._drivers import AsyncIO, SyncIO, arun, run
@@ -117,6 +120,9 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
             async attempt of any model is cancelled at the limit).
         breakers: the circuit-breaker registry (default: process-wide).
         rate_limits: client-side rate limiters (default: process-wide).
+        state: where breakers and rate limits live when no registry is given:
+            a `StateStore` or a URL (`redis://host:6379/0`) shared by every
+            process (default: `HOLYSHEEP_STATE_URL`, else this process).
         on_failure: `"error"` raises `AllRoutesFailedError`; `"continue"`
             returns an `AIMessage` with the error text (the agent ends); a
             callable turns the exception into that text.
@@ -149,6 +155,7 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         timeout: float | None = None,
         breakers: BreakerRegistry | None = None,
         rate_limits: RateLimiterRegistry | None = None,
+        state: StateArg = None,
         on_failure: OnFailure = "error",
         streaming: StreamingMode = "buffer",
         sleep: Callable[[float], None] | None = None,
@@ -176,6 +183,9 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         )
         self.deadline = deadline
         self.timeout = timeout
+        if state is not None:  # a bad store or URL fails here, not at a call
+            breakers = breakers or registry_for(state)
+            rate_limits = rate_limits or rate_limiters_for(state)
         self._breakers = breakers
         self._rate_limits = rate_limits
         self.on_failure = on_failure

@@ -3,7 +3,9 @@
 Plain policy objects (no hidden global state; the process-wide registries are
 explicit, injectable and resettable) and the `Router` that `ChatHolySheep` runs
 every call through (`fallbacks=`, `retry=`, `breaker=`, `rate_limit=`,
-`deadline=`, `first_token_timeout=`, `stall_timeout=`).
+`deadline=`, `first_token_timeout=`, `stall_timeout=`). Breakers and rate
+limits live in this process by default, or in a shared `StateStore`
+(`state=`, `HOLYSHEEP_STATE_URL`) for every process of a deployment.
 """
 
 from langchain_holysheep.resilience._breaker import (
@@ -18,6 +20,7 @@ from langchain_holysheep.resilience._breakers import (
     BreakerRegistry,
     default_registry,
     gateway_key,
+    registry_for,
 )
 from langchain_holysheep.resilience._deadline import Deadline
 from langchain_holysheep.resilience._exceptions import (
@@ -45,10 +48,14 @@ from langchain_holysheep.resilience._ratelimit import (
     RateLimiter,
     RateLimiterRegistry,
     default_rate_limiters,
+    rate_limiters_for,
 )
 from langchain_holysheep.resilience._retry import RetryPolicy
 from langchain_holysheep.resilience._router import Router
 from langchain_holysheep.resilience._routes import Requirements, Route
+from langchain_holysheep.resilience._shared_breaker import SharedCircuitBreaker
+from langchain_holysheep.resilience._shared_ratelimit import SharedRateLimiter
+from langchain_holysheep.resilience._state import StateArg
 
 __all__ = [
     "Action",
@@ -77,6 +84,9 @@ __all__ = [
     "Route",
     "RouteFailure",
     "Router",
+    "SharedCircuitBreaker",
+    "SharedRateLimiter",
+    "StateArg",
     "StreamFailureError",
     "StreamInterruptedError",
     "StreamStallError",
@@ -85,4 +95,6 @@ __all__ = [
     "default_rate_limiters",
     "default_registry",
     "gateway_key",
+    "rate_limiters_for",
+    "registry_for",
 ]

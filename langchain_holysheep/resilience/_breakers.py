@@ -9,6 +9,11 @@ of the same gateway: each model's own breaker handles it. Any success on that
 base URL counts for the gateway breaker. While it is open the router skips every
 route on that base URL at once and goes straight to the non-gateway fallbacks.
 
+A registry given a shared `StateStore` (`state=`, or `HOLYSHEEP_STATE_URL`)
+makes `SharedCircuitBreaker`s: every process using the store sees one state
+per breaker, and one half-open probe runs fleet-wide. With `memory://` (the
+default) the breakers are plain in-process `CircuitBreaker`s.
+
 A process-wide registry is returned by `default_registry()`; tests and
 applications can inject their own (`Router(breakers=BreakerRegistry(...))`).
 """
@@ -29,6 +34,12 @@ from langchain_holysheep.resilience._breaker import (
 )
 from langchain_holysheep.resilience._deadline import Clock
 from langchain_holysheep.resilience._listeners import Listeners
+from langchain_holysheep.resilience._shared_breaker import (
+    DEFAULT_SYNC_INTERVAL,
+    SharedCircuitBreaker,
+)
+from langchain_holysheep.resilience._state import StateArg, resolve_state
+from langchain_holysheep.state import StateStore
 
 __all__ = [
     "DEFAULT_GATEWAY_CONFIG",
@@ -36,6 +47,7 @@ __all__ = [
     "BreakerRegistry",
     "default_registry",
     "gateway_key",
+    "registry_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,6 +73,12 @@ class BreakerRegistry:
         config: configuration of model breakers.
         gateway_config: configuration of gateway-wide breakers.
         clock: monotonic clock shared by all breakers (injectable in tests).
+        state: where breaker state lives: a `StateStore` or a URL
+            (`sqlite:///state.db`, `redis://host:6379/0`); `None` reads
+            `HOLYSHEEP_STATE_URL`; `memory://` (the default) keeps it in
+            this process.
+        sync_interval: seconds between two reads of a shared breaker's state
+            by this process (an opening elsewhere is seen within it).
 
     Example:
         ```python
@@ -68,6 +86,7 @@ class BreakerRegistry:
         registry.get(("https://api.holysheep.ai/v1", "gpt-4.1")).snapshot()
         registry.on_transition(print)
         registry.reset_all()
+        shared = BreakerRegistry(state="redis://127.0.0.1:6379/0")  # all processes
         ```
     """
 
@@ -77,8 +96,12 @@ class BreakerRegistry:
         *,
         gateway_config: BreakerConfig | None = None,
         clock: Clock | None = None,
+        state: StateArg = None,
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
     ) -> None:
         self.config = config or BreakerConfig()
+        self.store: StateStore | None = resolve_state(state)
+        self.sync_interval = sync_interval
         self.gateway_config = gateway_config or DEFAULT_GATEWAY_CONFIG
         self._clock = clock
         self._lock = threading.Lock()
@@ -101,10 +124,21 @@ class BreakerRegistry:
                     config = self.gateway_config
                 else:
                     config = self.config
-                breaker = CircuitBreaker(key, config, clock=self._clock)
+                breaker = self._new(key, config)
                 breaker.on_transition(self._on_transition)
                 self._breakers[key] = breaker
             return breaker
+
+    def _new(self, key: BreakerKey, config: BreakerConfig) -> CircuitBreaker:
+        if self.store is None:
+            return CircuitBreaker(key, config, clock=self._clock)
+        return SharedCircuitBreaker(
+            key,
+            config,
+            store=self.store,
+            clock=self._clock,
+            sync_interval=self.sync_interval,
+        )
 
     def gateway(self, base_url: str) -> CircuitBreaker:
         """The gateway-wide breaker of `base_url`."""
@@ -171,12 +205,15 @@ class BreakerRegistry:
             breaker.reset()
 
     def reset_all(self) -> None:
-        """Close every breaker."""
+        """Close every breaker this registry has used (in the store too, if shared)."""
         for breaker in list(self._breakers.values()):
             breaker.reset()
 
     def clear(self) -> None:
-        """Drop every breaker (listeners and per-key configs are kept)."""
+        """Drop every breaker object (listeners and per-key configs are kept).
+
+        Shared state stays in the store: a breaker made again reads it.
+        """
         with self._lock:
             self._breakers.clear()
 
@@ -189,10 +226,33 @@ _DEFAULT_LOCK = threading.Lock()
 
 
 def default_registry() -> BreakerRegistry:
-    """The process-wide registry (created on first use)."""
+    """The process-wide registry (created on first use; `HOLYSHEEP_STATE_URL`)."""
     global _DEFAULT
     if _DEFAULT is None:
         with _DEFAULT_LOCK:
             if _DEFAULT is None:
                 _DEFAULT = BreakerRegistry()
     return _DEFAULT
+
+
+_BY_STORE: dict[int, tuple[StateStore | None, BreakerRegistry]] = {}
+
+
+def registry_for(state: StateArg) -> BreakerRegistry:
+    """The process's registry for `state` (`None`: `default_registry()`).
+
+    Every model given the same store (or URL) shares one registry, so its
+    breakers and their listeners exist once per process.
+    """
+    default = default_registry()
+    if state is None:
+        return default
+    store = resolve_state(state)
+    if store is default.store:
+        return default
+    with _DEFAULT_LOCK:
+        entry = _BY_STORE.get(id(store))
+        if entry is None or entry[0] is not store:
+            registry = BreakerRegistry(state=store or "memory://")
+            entry = _BY_STORE[id(store)] = (store, registry)
+    return entry[1]

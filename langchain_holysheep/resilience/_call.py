@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from langchain_holysheep._contract import (
@@ -25,6 +25,7 @@ from langchain_holysheep._contract import (
     CircuitEvent,
     FallbackEvent,
 )
+from langchain_holysheep.resilience._attempt import Attempt
 from langchain_holysheep.resilience._breaker import BreakerState, CircuitBreaker
 from langchain_holysheep.resilience._breakers import BreakerRegistry
 from langchain_holysheep.resilience._deadline import Deadline
@@ -47,29 +48,6 @@ def _short(exc: BaseException) -> str:
     if len(text) > 200:
         text = text[:197] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-@dataclass
-class Attempt:
-    """One request on one route (holds breaker permits until it ends)."""
-
-    index: int
-    route: Route
-    number: int
-    started: float
-    model_breaker: CircuitBreaker
-    gateway_breaker: CircuitBreaker | None
-    ended: bool = False
-    decision: Decision | None = None
-    """The policy's decision on this attempt's failure (set once)."""
-
-    def release(self) -> None:
-        """Give back the breakers' half-open probe permits (no verdict)."""
-        if not self.ended:
-            self.ended = True
-            self.model_breaker.release()
-            if self.gateway_breaker is not None:
-                self.gateway_breaker.release()
 
 
 class CallState:
@@ -153,16 +131,17 @@ class CallState:
         if self.deadline.expired:
             raise DeadlineExceededError(self.deadline.seconds)
         gw = None
+        probes: list[CircuitBreaker] = []
         if route.is_gateway:
             gw = self.breakers.gateway(route.base_url)
-            if not self._allow(gw, route):
+            if not self._allow(gw, route, probes):
                 raise CircuitOpenError(gw.key, gw.retry_in())
         mb = self.breakers.get(route.key)
-        if not self._allow(mb, route):
-            if gw is not None:
-                gw.release()
+        if not self._allow(mb, route, probes):
+            for breaker in probes:
+                breaker.release()
             raise CircuitOpenError(mb.key, mb.retry_in())
-        return Attempt(idx, route, 0, 0.0, mb, gw)
+        return Attempt(idx, route, 0, 0.0, mb, gw, probes=tuple(probes))
 
     def begin(self, attempt: Attempt) -> Attempt:
         """The request is about to be sent."""
@@ -206,9 +185,7 @@ class CallState:
                 ),
             )
         else:
-            attempt.model_breaker.release()
-            if attempt.gateway_breaker is not None:
-                attempt.gateway_breaker.release()
+            attempt.give_back()
         if decision.retry_after_s:
             self.rate_limits.penalize(route.key, decision.retry_after_s)
         self._record(route, exc, decision, attempt.started, attempt.index)
@@ -324,11 +301,15 @@ class CallState:
         return meta
 
     # -- events ---------------------------------------------------------------------
-    def _allow(self, breaker: CircuitBreaker, route: Route) -> bool:
+    def _allow(
+        self, breaker: CircuitBreaker, route: Route, probes: list[CircuitBreaker]
+    ) -> bool:
         before = breaker.state
         ok = breaker.allow()
         if breaker.state is not before:
             self._circuit_event(breaker, before, route)
+        if ok and breaker.state is BreakerState.HALF_OPEN:
+            probes.append(breaker)  # this attempt is the half-open probe
         return ok
 
     def _watch(self, attempt: Attempt, action: Any) -> None:

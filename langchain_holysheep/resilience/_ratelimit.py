@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from langchain_holysheep.resilience._deadline import Clock, Deadline
 from langchain_holysheep.resilience._exceptions import RateLimitTimeoutError
+from langchain_holysheep.resilience._state import StateArg, resolve_state
+from langchain_holysheep.state import StateStore
 
 __all__ = [
     "RateLimit",
@@ -28,6 +30,7 @@ __all__ = [
     "RateLimiter",
     "RateLimiterRegistry",
     "default_rate_limiters",
+    "rate_limiters_for",
 ]
 
 
@@ -278,11 +281,21 @@ def _as_deadline(deadline: Deadline | float | None, clock: Clock) -> Deadline:
 class RateLimiterRegistry:
     """Rate limiters by key; a key without a configured limit is not limited.
 
+    Args:
+        clock: monotonic clock (injectable in tests).
+        sleep: blocking sleep (injectable in tests).
+        asleep: async sleep (injectable in tests).
+        state: where the buckets live: a `StateStore` or a URL
+            (`sqlite:///state.db`, `redis://host:6379/0`: every process
+            using it shares each limit); `None` reads `HOLYSHEEP_STATE_URL`;
+            `memory://` (the default) keeps them in this process.
+
     Example:
         ```python
         limits = RateLimiterRegistry()
         limits.configure(("https://api.holysheep.ai/v1", "gpt-4.1"),
                          RateLimit(requests_per_minute=500, tokens_per_minute=2e5))
+        shared = RateLimiterRegistry(state="redis://127.0.0.1:6379/0")
         ```
     """
 
@@ -292,7 +305,9 @@ class RateLimiterRegistry:
         clock: Clock | None = None,
         sleep: Callable[[float], None] | None = None,
         asleep: Callable[[float], Awaitable[None]] | None = None,
+        state: StateArg = None,
     ) -> None:
+        self.store: StateStore | None = resolve_state(state)
         self._clock = clock
         self._sleep = sleep
         self._asleep = asleep
@@ -300,8 +315,21 @@ class RateLimiterRegistry:
         self._limiters: dict[Hashable, RateLimiter] = {}
 
     def _new(self, key: Hashable, limit: RateLimit | None) -> RateLimiter:
-        return RateLimiter(
-            key, limit, clock=self._clock, sleep=self._sleep, asleep=self._asleep
+        if self.store is None:
+            return RateLimiter(
+                key, limit, clock=self._clock, sleep=self._sleep, asleep=self._asleep
+            )
+        from langchain_holysheep.resilience._shared_ratelimit import (
+            SharedRateLimiter,
+        )
+
+        return SharedRateLimiter(
+            key,
+            limit,
+            store=self.store,
+            clock=self._clock,
+            sleep=self._sleep,
+            asleep=self._asleep,
         )
 
     def configure(self, key: Hashable, limit: RateLimit) -> RateLimiter:
@@ -333,9 +361,34 @@ class RateLimiterRegistry:
             self._limiters.clear()
 
 
-_DEFAULT = RateLimiterRegistry()
+_DEFAULT: RateLimiterRegistry | None = None
+_DEFAULT_LOCK = threading.Lock()
 
 
 def default_rate_limiters() -> RateLimiterRegistry:
-    """The process-wide rate-limiter registry."""
+    """The process-wide rate-limiter registry (its store: `HOLYSHEEP_STATE_URL`)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        with _DEFAULT_LOCK:
+            if _DEFAULT is None:
+                _DEFAULT = RateLimiterRegistry()
     return _DEFAULT
+
+
+_BY_STORE: dict[int, tuple[StateStore | None, RateLimiterRegistry]] = {}
+
+
+def rate_limiters_for(state: StateArg) -> RateLimiterRegistry:
+    """The process's rate-limiter registry for `state` (`None`: the default one)."""
+    default = default_rate_limiters()
+    if state is None:
+        return default
+    store = resolve_state(state)
+    if store is default.store:
+        return default
+    with _DEFAULT_LOCK:
+        entry = _BY_STORE.get(id(store))
+        if entry is None or entry[0] is not store:
+            registry = RateLimiterRegistry(state=store or "memory://")
+            entry = _BY_STORE[id(store)] = (store, registry)
+    return entry[1]

@@ -47,6 +47,7 @@ from langchain_holysheep.resilience import _drivers, _loop
 from langchain_holysheep.resilience._breakers import (
     BreakerRegistry,
     default_registry,
+    registry_for,
 )
 from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._deadline import Clock, Deadline
@@ -55,9 +56,11 @@ from langchain_holysheep.resilience._policy import ErrorPolicy, default_policy
 from langchain_holysheep.resilience._ratelimit import (
     RateLimiterRegistry,
     default_rate_limiters,
+    rate_limiters_for,
 )
 from langchain_holysheep.resilience._retry import RetryPolicy
 from langchain_holysheep.resilience._routes import Requirements, Route, sdk_retries
+from langchain_holysheep.resilience._state import StateArg
 from langchain_holysheep.resilience._streams import StreamWatch
 from langchain_holysheep.resilience._transports import (
     AsyncModelTransport,
@@ -81,6 +84,8 @@ class Router:
         retry: default retry policy of routes without their own.
         breakers: circuit-breaker registry (default: the process-wide one).
         rate_limits: rate-limiter registry (default: the process-wide one).
+        state: a `StateStore` or URL for breakers and limits without a registry
+            (shared by every process using it; default `HOLYSHEEP_STATE_URL`).
         deadline: overall seconds for a call, all retries and fallbacks included.
         timeout: default per-attempt request timeout, seconds.
         first_token_timeout: default time-to-first-content limit for streams.
@@ -113,6 +118,7 @@ class Router:
         retry: RetryPolicy | None = None,
         breakers: BreakerRegistry | None = None,
         rate_limits: RateLimiterRegistry | None = None,
+        state: StateArg = None,
         deadline: float | None = None,
         timeout: float | None = None,
         first_token_timeout: float | None = None,
@@ -135,6 +141,9 @@ class Router:
         self.route_names: tuple[str, ...] = tuple(r.name for r in self.routes)
         self.error_policy = error_policy or default_policy()
         self.retry = retry or RetryPolicy()
+        if state is not None:  # resolved once: a store opens once per process
+            breakers = breakers or registry_for(state)
+            rate_limits = rate_limits or rate_limiters_for(state)
         self._breakers = breakers
         self._rate_limits = rate_limits
         self.deadline = deadline

@@ -85,6 +85,11 @@ class BreakerRecord:
                 self._open(rules, now)
         return before if self.state != before else None
 
+    def count_successes(self, rules: BreakerRules, now: float, count: int) -> None:
+        """Count `count` successes seen while closed (only if it still is)."""
+        if self.state == "closed" and count > 0:
+            self._count(rules, now, 0, count)
+
     def claim_probe(
         self, now: float, ttl: float
     ) -> tuple[bool, BreakerStateName | None]:
@@ -155,12 +160,12 @@ class BreakerRecord:
         self.retry_at = now + rules.cooldown
         self.probe_until = 0.0
 
-    def _count(self, rules: BreakerRules, now: float, index: int) -> None:
+    def _count(self, rules: BreakerRules, now: float, index: int, by: int = 1) -> None:
         bucket = int(now // (rules.window / rules.buckets))
         oldest = bucket - rules.buckets
         for stale in [b for b in self.buckets if b <= oldest]:
             del self.buckets[stale]
-        self.buckets.setdefault(bucket, [0, 0])[index] += 1
+        self.buckets.setdefault(bucket, [0, 0])[index] += by
 
     def _totals(self, rules: BreakerRules, now: float) -> tuple[int, int]:
         oldest = int(now // (rules.window / rules.buckets)) - rules.buckets

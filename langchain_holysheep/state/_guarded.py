@@ -645,6 +645,16 @@ class GuardedStore(StateStore):
         """Async `record_failure`."""
         return await self._ado("breakers", "record_failure", key, rules, reason)  # type: ignore[no-any-return]
 
+    def count_successes(self, key: str, rules: BreakerRules, count: int) -> BreakerView:
+        """See `StateStore.count_successes`."""
+        return self._do("breakers", "count_successes", key, rules, count)  # type: ignore[no-any-return]
+
+    async def acount_successes(
+        self, key: str, rules: BreakerRules, count: int
+    ) -> BreakerView:
+        """Async `count_successes`."""
+        return await self._ado("breakers", "count_successes", key, rules, count)  # type: ignore[no-any-return]
+
     def try_claim_probe(self, key: str, ttl: float) -> bool:
         """See `StateStore.try_claim_probe`."""
         return self._do("breakers", "try_claim_probe", key, ttl)  # type: ignore[no-any-return]

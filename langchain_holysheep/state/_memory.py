@@ -267,6 +267,14 @@ class MemoryStore(StateStore):
             previous = record.record(rules, now, ok=False, reason=reason)
             return record.view(key, rules, now, previous)
 
+    def count_successes(self, key: str, rules: BreakerRules, count: int) -> BreakerView:
+        """See `StateStore.count_successes`."""
+        with self._lock:
+            now = self._clock()
+            record = self._record(key)
+            record.count_successes(rules, now, count)
+            return record.view(key, rules, now)
+
     def try_claim_probe(self, key: str, ttl: float) -> bool:
         """See `StateStore.try_claim_probe`."""
         check_seconds(ttl, "ttl")

@@ -481,6 +481,7 @@ class RedisStore(StateStore):
         rules: BreakerRules | None,
         reason: str = "",
         ttl: float = 0.0,
+        count: int = 1,
     ) -> list[Any]:
         width, n, threshold, rate, minreq, cooldown = 1.0, 1, "", "", 1, 0
         if rules is not None:  # some operations need no rules
@@ -502,6 +503,7 @@ class RedisStore(StateStore):
             cooldown,
             reason,
             _us(ttl),
+            int(count),
         ]
 
     @staticmethod
@@ -527,8 +529,9 @@ class RedisStore(StateStore):
         rules: BreakerRules | None,
         reason: str = "",
         ttl: float = 0.0,
+        count: int = 1,
     ) -> list[Any]:
-        args = self._breaker_args(op, rules, reason, ttl)
+        args = self._breaker_args(op, rules, reason, ttl, count)
         return self._call("breaker", self._breaker_key(key), args)  # type: ignore[no-any-return]
 
     async def _abreaker_op(
@@ -538,8 +541,9 @@ class RedisStore(StateStore):
         rules: BreakerRules | None,
         reason: str = "",
         ttl: float = 0.0,
+        count: int = 1,
     ) -> list[Any]:
-        args = self._breaker_args(op, rules, reason, ttl)
+        args = self._breaker_args(op, rules, reason, ttl, count)
         return await self._acall("breaker", self._breaker_key(key), args)  # type: ignore[no-any-return]
 
     def breaker(self, key: str, rules: BreakerRules) -> BreakerView:
@@ -569,6 +573,18 @@ class RedisStore(StateStore):
     ) -> BreakerView:
         """Async `record_failure`."""
         return self._view(key, await self._abreaker_op(key, "fail", rules, reason))
+
+    def count_successes(self, key: str, rules: BreakerRules, count: int) -> BreakerView:
+        """See `StateStore.count_successes`."""
+        reply = self._breaker_op(key, "oks", rules, count=count)
+        return self._view(key, reply)
+
+    async def acount_successes(
+        self, key: str, rules: BreakerRules, count: int
+    ) -> BreakerView:
+        """Async `count_successes`."""
+        reply = await self._abreaker_op(key, "oks", rules, count=count)
+        return self._view(key, reply)
 
     def try_claim_probe(self, key: str, ttl: float) -> bool:
         """See `StateStore.try_claim_probe`."""

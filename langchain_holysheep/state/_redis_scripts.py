@@ -166,13 +166,14 @@ BREAKER = (
     _CLOCK
     + """
 -- ARGV: now, op, width_us, buckets, threshold, rate, min_requests, cooldown_us,
---       reason, ttl_us
+--       reason, ttl_us, count
 local C = KEYS[1]
 local now, op = clock(ARGV[1]), ARGV[2]
 local width, n = tonumber(ARGV[3]), tonumber(ARGV[4])
 local threshold, rate = tonumber(ARGV[5]), tonumber(ARGV[6])
 local minreq, cooldown = tonumber(ARGV[7]), tonumber(ARGV[8])
 local reason, ttl = ARGV[9], tonumber(ARGV[10])
+local many = tonumber(ARGV[11] or '1') or 1
 
 local st, opened, retry, probe, trips, lf = 'closed', -1, 0, 0, 0, ''
 local ok_b, fail_b = {}, {}
@@ -213,9 +214,9 @@ local function drop(all)
     end
   end
 end
-local function count(kind)
+local function count(kind, by)
   drop(false)
-  local v = redis.call('HINCRBY', C, bucket_field(kind, cur), 1)
+  local v = redis.call('HINCRBY', C, bucket_field(kind, cur), by or 1)
   if kind == 'o' then ok_b[cur] = v else fail_b[cur] = v end
 end
 local function should_trip()
@@ -231,7 +232,9 @@ local function open()
 end
 
 local before, dirty, won = st, true, 0
-if op == 'ok' then
+if op == 'oks' then  -- successes batched while closed: never close a half-open one
+  if st == 'closed' and many > 0 then count('o', many) else dirty = false end
+elseif op == 'ok' then
   if st == 'closed' then count('o')
   elseif st == 'half_open' then drop(true); probe = 0; st = 'closed' end
 elseif op == 'fail' then

@@ -488,6 +488,12 @@ class SQLiteStore(StateStore):
             previous = record.record(rules, now, ok=False, reason=reason)
         return record.view(key, rules, now, previous)
 
+    def count_successes(self, key: str, rules: BreakerRules, count: int) -> BreakerView:
+        """See `StateStore.count_successes`."""
+        with self._breaker(key) as (record, now):
+            record.count_successes(rules, now, count)
+        return record.view(key, rules, now)
+
     def try_claim_probe(self, key: str, ttl: float) -> bool:
         """See `StateStore.try_claim_probe`."""
         check_seconds(ttl, "ttl")

@@ -161,6 +161,16 @@ class StateStore(ABC):
         """A call failed: may open the breaker; re-opens a half-open one."""
 
     @abstractmethod
+    def count_successes(self, key: str, rules: BreakerRules, count: int) -> BreakerView:
+        """Count `count` successes a process saw while the breaker was closed.
+
+        They count in the window only if it is still closed: unlike
+        `record_success`, they never close a half-open breaker (they were
+        not its probe). Lets a process batch its successes into one round
+        trip per sync instead of one per call.
+        """
+
+    @abstractmethod
     def try_claim_probe(self, key: str, ttl: float) -> bool:
         """Claim the one half-open probe of an open breaker whose cooldown passed.
 
@@ -313,6 +323,12 @@ class StateStore(ABC):
     ) -> BreakerView:
         """Async `record_failure`."""
         return await self._run(self.record_failure, key, rules, reason)
+
+    async def acount_successes(
+        self, key: str, rules: BreakerRules, count: int
+    ) -> BreakerView:
+        """Async `count_successes`."""
+        return await self._run(self.count_successes, key, rules, count)
 
     async def atry_claim_probe(self, key: str, ttl: float) -> bool:
         """Async `try_claim_probe`."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -21,29 +23,39 @@ from langchain_holysheep.resilience import (
     BreakerRegistry,
     BreakerState,
     CircuitBreaker,
+    SharedCircuitBreaker,
     Transition,
     default_registry,
     gateway_key,
 )
 from langchain_holysheep.resilience._breaker import LEGAL_TRANSITIONS
+from langchain_holysheep.state import MemoryStore, SQLiteStore, StateStore
 from tests.unit_tests.resilience.fakes import FakeClock
+
+State = StateStore | str
 
 CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 KEY = ("http://gw/v1", "gpt-4.1")
 
 
-def make(clock: FakeClock, **kw: object) -> CircuitBreaker:
+def make(clock: FakeClock, state: State, **kw: object) -> CircuitBreaker:
+    """A breaker on `state`: in-process, or a `SharedCircuitBreaker` on a store."""
     cfg: dict[str, object] = {
         "failure_threshold": 3,
         "minimum_requests": 3,
         "cooldown": 60.0,
     }
     cfg.update(kw)
-    return CircuitBreaker(KEY, BreakerConfig(**cfg), clock=clock)  # type: ignore[arg-type]
+    config = BreakerConfig(**cfg)  # type: ignore[arg-type]
+    breaker = BreakerRegistry(clock=clock, state=state).configure(KEY, config)
+    assert isinstance(breaker, SharedCircuitBreaker) == (state != "memory://")
+    return breaker
 
 
-def test_opens_after_threshold_and_skips_until_cooldown(clock: FakeClock) -> None:
-    b = make(clock)
+def test_opens_after_threshold_and_skips_until_cooldown(
+    clock: FakeClock, state: State
+) -> None:
+    b = make(clock, state)
     for _ in range(2):
         assert b.allow()
         b.record_failure("503")
@@ -63,8 +75,10 @@ def test_opens_after_threshold_and_skips_until_cooldown(clock: FakeClock) -> Non
     assert b.snapshot().failures == 0
 
 
-def test_failed_probe_reopens_with_fresh_cooldown(clock: FakeClock) -> None:
-    b = make(clock)
+def test_failed_probe_reopens_with_fresh_cooldown(
+    clock: FakeClock, state: State
+) -> None:
+    b = make(clock, state)
     b.force_open("test")
     clock.advance(60)
     assert b.allow()
@@ -77,8 +91,8 @@ def test_failed_probe_reopens_with_fresh_cooldown(clock: FakeClock) -> None:
     assert b.snapshot().trips == 2
 
 
-def test_minimum_requests_and_rate_threshold(clock: FakeClock) -> None:
-    b = make(clock, failure_threshold=None, failure_rate=0.5, minimum_requests=4)
+def test_minimum_requests_and_rate_threshold(clock: FakeClock, state: State) -> None:
+    b = make(clock, state, failure_threshold=None, failure_rate=0.5, minimum_requests=4)
     b.record_failure()
     b.record_failure()
     b.record_failure()
@@ -89,8 +103,8 @@ def test_minimum_requests_and_rate_threshold(clock: FakeClock) -> None:
     assert b.state is OPEN
 
 
-def test_rolling_window_forgets_old_failures(clock: FakeClock) -> None:
-    b = make(clock, window=60.0, buckets=6)
+def test_rolling_window_forgets_old_failures(clock: FakeClock, state: State) -> None:
+    b = make(clock, state, window=60.0, buckets=6)
     b.record_failure()
     b.record_failure()
     clock.advance(61)
@@ -99,8 +113,12 @@ def test_rolling_window_forgets_old_failures(clock: FakeClock) -> None:
     assert b.snapshot().failures == 1
 
 
-def test_a_busy_model_with_a_few_errors_stays_closed(clock: FakeClock) -> None:
-    b = make(clock)  # 3 failures AND half of the window's calls (the default rate)
+def test_a_busy_model_with_a_few_errors_stays_closed(
+    clock: FakeClock, state: State
+) -> None:
+    b = make(
+        clock, state
+    )  # 3 failures AND half of the window's calls (the default rate)
     for _ in range(10):
         b.record_success()
     for _ in range(5):
@@ -111,8 +129,8 @@ def test_a_busy_model_with_a_few_errors_stays_closed(clock: FakeClock) -> None:
     assert b.state is OPEN  # now half of the calls fail
 
 
-def test_count_only_mode_ignores_successes(clock: FakeClock) -> None:
-    b = make(clock, failure_rate=None)
+def test_count_only_mode_ignores_successes(clock: FakeClock, state: State) -> None:
+    b = make(clock, state, failure_rate=None)
     for _ in range(10):
         b.record_success()
     b.record_failure()
@@ -122,8 +140,10 @@ def test_count_only_mode_ignores_successes(clock: FakeClock) -> None:
     assert b.state is OPEN  # 3 failures in window >= threshold
 
 
-def test_lost_probe_is_replaced_after_probe_timeout(clock: FakeClock) -> None:
-    b = make(clock, probe_timeout=10.0)
+def test_lost_probe_is_replaced_after_probe_timeout(
+    clock: FakeClock, state: State
+) -> None:
+    b = make(clock, state, probe_timeout=10.0)
     b.force_open()
     clock.advance(60)
     assert b.allow()
@@ -133,8 +153,8 @@ def test_lost_probe_is_replaced_after_probe_timeout(clock: FakeClock) -> None:
     assert b.allow()
 
 
-def test_release_returns_the_probe(clock: FakeClock) -> None:
-    b = make(clock)
+def test_release_returns_the_probe(clock: FakeClock, state: State) -> None:
+    b = make(clock, state)
     b.force_open()
     clock.advance(60)
     assert b.allow()
@@ -143,8 +163,8 @@ def test_release_returns_the_probe(clock: FakeClock) -> None:
     assert b.allow()
 
 
-def test_listeners_and_reset(clock: FakeClock) -> None:
-    b = make(clock)
+def test_listeners_and_reset(clock: FakeClock, state: State) -> None:
+    b = make(clock, state)
     seen: list[Transition] = []
     remove = b.on_transition(seen.append)
     b.on_transition(lambda t: 1 / 0)  # a broken listener does not break calls
@@ -169,9 +189,8 @@ def test_listeners_and_reset(clock: FakeClock) -> None:
     assert snap.state is OPEN and snap.retry_in_s == pytest.approx(60)
 
 
-def test_thread_safety_single_probe() -> None:
-    clock = FakeClock()
-    b = make(clock)
+def test_thread_safety_single_probe(clock: FakeClock, state: State) -> None:
+    b = make(clock, state)
     b.force_open()
     clock.advance(60)
     granted: list[bool] = []
@@ -190,9 +209,11 @@ def test_thread_safety_single_probe() -> None:
 
 
 # -- registry and gateway-wide outage -------------------------------------------
-def test_registry_creates_once_and_resets(clock: FakeClock) -> None:
+def test_registry_creates_once_and_resets(clock: FakeClock, state: State) -> None:
     reg = BreakerRegistry(
-        BreakerConfig(failure_threshold=1, minimum_requests=1), clock=clock
+        BreakerConfig(failure_threshold=1, minimum_requests=1),
+        clock=clock,
+        state=state,
     )
     a = reg.get(KEY)
     assert reg.get(KEY) is a
@@ -204,8 +225,10 @@ def test_registry_creates_once_and_resets(clock: FakeClock) -> None:
     assert default_registry() is default_registry()
 
 
-def test_connection_errors_trip_the_gateway_breaker(clock: FakeClock) -> None:
-    reg = BreakerRegistry(clock=clock)
+def test_connection_errors_trip_the_gateway_breaker(
+    clock: FakeClock, state: State
+) -> None:
+    reg = BreakerRegistry(clock=clock, state=state)
     gw = reg.gateway("http://gw/v1")
     for model in ("gpt-4.1", "gemini-2.5-flash", "deepseek-v3.2"):
         reg.record_failure(("http://gw/v1", model), "refused", connection_level=True)
@@ -215,9 +238,11 @@ def test_connection_errors_trip_the_gateway_breaker(clock: FakeClock) -> None:
     assert reg.get(("http://gw/v1", "gpt-4.1")).state is CLOSED
 
 
-def test_http_answers_never_trip_the_gateway_breaker(clock: FakeClock) -> None:
+def test_http_answers_never_trip_the_gateway_breaker(
+    clock: FakeClock, state: State
+) -> None:
     """A 503 is an answer from the gateway: evidence about a model, not an outage."""
-    reg = BreakerRegistry(clock=clock)
+    reg = BreakerRegistry(clock=clock, state=state)
     gw = reg.gateway("http://gw/v1")
     for model in ("gpt-4.1", "gemini-2.5-flash"):
         for _ in range(5):
@@ -229,8 +254,8 @@ def test_http_answers_never_trip_the_gateway_breaker(clock: FakeClock) -> None:
     assert reg.get(("http://gw/v1", "deepseek-v3.2")).state is CLOSED
 
 
-def test_success_counts_for_the_gateway_breaker(clock: FakeClock) -> None:
-    reg = BreakerRegistry(clock=clock)
+def test_success_counts_for_the_gateway_breaker(clock: FakeClock, state: State) -> None:
+    reg = BreakerRegistry(clock=clock, state=state)
     gw = reg.gateway("http://gw/v1")
     reg.record_failure(("http://gw/v1", "a"), "refused", connection_level=True)
     assert gw.snapshot().failures == 1
@@ -238,8 +263,10 @@ def test_success_counts_for_the_gateway_breaker(clock: FakeClock) -> None:
     assert gw.snapshot().successes >= 1
 
 
-def test_non_gateway_failures_do_not_touch_gateway(clock: FakeClock) -> None:
-    reg = BreakerRegistry(clock=clock)
+def test_non_gateway_failures_do_not_touch_gateway(
+    clock: FakeClock, state: State
+) -> None:
+    reg = BreakerRegistry(clock=clock, state=state)
     for _ in range(5):
         reg.record_failure(
             ("http://local/v1", "m"), "x", gateway=False, connection_level=True
@@ -260,23 +287,23 @@ class BreakerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
-        self.breaker = CircuitBreaker(
-            KEY,
-            BreakerConfig(
-                failure_threshold=3,
-                minimum_requests=3,
-                window=60.0,
-                buckets=6,
-                cooldown=COOLDOWN,
-                probe_timeout=PROBE_TIMEOUT,
-            ),
-            clock=self.clock,
+        config = BreakerConfig(
+            failure_threshold=3,
+            minimum_requests=3,
+            window=60.0,
+            buckets=6,
+            cooldown=COOLDOWN,
+            probe_timeout=PROBE_TIMEOUT,
         )
+        self.breaker = self.new_breaker(config)
         self.transitions: list[Transition] = []
         self.breaker.on_transition(self.transitions.append)
         self.opened_at: float | None = None
         self.probes: list[tuple[int, float]] = []  # (call id, start) this half-open
         self.next_id = 0
+
+    def new_breaker(self, config: BreakerConfig) -> CircuitBreaker:
+        return CircuitBreaker(KEY, config, clock=self.clock)
 
     def _sync_period(self) -> None:
         last = self.transitions[-1] if self.transitions else None
@@ -327,7 +354,8 @@ class BreakerMachine(RuleBasedStateMachine):
 
     @rule(call=consumes(calls))
     def release(self, call: tuple[int, BreakerState]) -> None:
-        if call[0] >= 0 and self.breaker.state is HALF:
+        """A call ends with no verdict: only the probe's holder gives it back."""
+        if any(p[0] == call[0] for p in self.probes):
             self.breaker.release()
             self.probes = [p for p in self.probes if p[0] != call[0]]
 
@@ -386,12 +414,49 @@ BreakerMachine.TestCase.settings = settings(
 TestBreakerMachine = BreakerMachine.TestCase
 
 
-def test_independent_low_error_rates_never_open_anything(clock: FakeClock) -> None:
+class SharedBreakerMachine(BreakerMachine):
+    """The same random sequences on a breaker whose state is in a store."""
+
+    def new_breaker(self, config: BreakerConfig) -> CircuitBreaker:
+        store = MemoryStore(clock=self.clock)
+        return SharedCircuitBreaker(KEY, config, store=store, clock=self.clock)
+
+
+SharedBreakerMachine.TestCase.settings = settings(
+    max_examples=100, stateful_step_count=40, deadline=None
+)
+TestSharedBreakerMachine = SharedBreakerMachine.TestCase
+
+
+class SQLiteBreakerMachine(BreakerMachine):
+    """The same random sequences with the state in a SQLite file."""
+
+    def new_breaker(self, config: BreakerConfig) -> CircuitBreaker:
+        self.folder = tempfile.TemporaryDirectory()
+        self.store = SQLiteStore(Path(self.folder.name) / "state.db", clock=self.clock)
+        return SharedCircuitBreaker(KEY, config, store=self.store, clock=self.clock)
+
+    def teardown(self) -> None:
+        self.store.close()
+        self.folder.cleanup()
+
+
+SQLiteBreakerMachine.TestCase.settings = settings(
+    max_examples=25, stateful_step_count=30, deadline=None
+)
+TestSQLiteBreakerMachine = SQLiteBreakerMachine.TestCase
+
+
+def test_independent_low_error_rates_never_open_anything(
+    clock: FakeClock, state: State
+) -> None:
     """Document 004's error rates at volume: no model breaker, no gateway breaker."""
     import random
 
+    if not isinstance(state, (str, MemoryStore)):
+        pytest.skip("60,000 outcomes: run on the in-process and memory-store breakers")
     rates = {"gpt-4.1": 0.058, "gemini-2.0-flash": 0.013, "deepseek-v3.2": 0.009}
-    reg = BreakerRegistry(clock=clock)
+    reg = BreakerRegistry(clock=clock, state=state)
     rng = random.Random(4)
     for _ in range(20_000):
         clock.advance(0.003)  # ~330 calls/s

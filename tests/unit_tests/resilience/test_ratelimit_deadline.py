@@ -16,14 +16,22 @@ from langchain_holysheep.resilience import (
     RateLimiter,
     RateLimiterRegistry,
     RateLimitTimeoutError,
+    SharedRateLimiter,
 )
+from langchain_holysheep.state import MemoryStore, StateStore
 from tests.unit_tests.resilience.fakes import FakeClock
 
+State = StateStore | str
 
-def limiter(clock: FakeClock, **kw: float) -> RateLimiter:
-    return RateLimiter(
-        "gpt-4.1", RateLimit(**kw), clock=clock, sleep=clock.sleep, asleep=clock.asleep
+
+def limiter(clock: FakeClock, state: State, **kw: float) -> RateLimiter:
+    """A limiter on `state`: in-process, or a `SharedRateLimiter` on a store."""
+    reg = RateLimiterRegistry(
+        clock=clock, sleep=clock.sleep, asleep=clock.asleep, state=state
     )
+    rl = reg.configure("gpt-4.1", RateLimit(**kw))
+    assert isinstance(rl, SharedRateLimiter) == (state != "memory://")
+    return rl
 
 
 # -- Deadline -------------------------------------------------------------------------
@@ -51,8 +59,10 @@ def test_unbounded_deadline(clock: FakeClock) -> None:
 
 
 # -- RateLimiter -------------------------------------------------------------------
-def test_requests_per_minute_queue_with_computed_waits(clock: FakeClock) -> None:
-    rl = limiter(clock, requests_per_minute=60, burst_requests=2)
+def test_requests_per_minute_queue_with_computed_waits(
+    clock: FakeClock, state: State
+) -> None:
+    rl = limiter(clock, state, requests_per_minute=60, burst_requests=2)
     assert rl.acquire() == 0.0
     assert rl.acquire() == 0.0
     # bucket empty: the next slot is 1 s away (60/min), then 1 s after that
@@ -61,21 +71,25 @@ def test_requests_per_minute_queue_with_computed_waits(clock: FakeClock) -> None
     assert clock.sleeps == pytest.approx([1.0, 1.0])
 
 
-def test_reservations_queue_in_arrival_order(clock: FakeClock) -> None:
-    rl = limiter(clock, requests_per_minute=60, burst_requests=1)
+def test_reservations_queue_in_arrival_order(clock: FakeClock, state: State) -> None:
+    rl = limiter(clock, state, requests_per_minute=60, burst_requests=1)
     waits = [rl.reserve() for _ in range(4)]
     assert waits == pytest.approx([0.0, 1.0, 2.0, 3.0])
 
 
-def test_tokens_per_minute(clock: FakeClock) -> None:
-    rl = limiter(clock, tokens_per_minute=6000)  # 100 tokens/s, bucket 6000
+def test_tokens_per_minute(clock: FakeClock, state: State) -> None:
+    rl = limiter(clock, state, tokens_per_minute=6000)  # 100 tokens/s, bucket 6000
     assert rl.acquire(tokens=6000) == 0.0
     assert rl.wait_time(500) == pytest.approx(5.0)
     assert rl.acquire(tokens=500) == pytest.approx(5.0)
 
 
-def test_wait_beyond_deadline_raises_and_reserves_nothing(clock: FakeClock) -> None:
-    rl = limiter(clock, requests_per_minute=6, burst_requests=1)  # 10 s per request
+def test_wait_beyond_deadline_raises_and_reserves_nothing(
+    clock: FakeClock, state: State
+) -> None:
+    rl = limiter(
+        clock, state, requests_per_minute=6, burst_requests=1
+    )  # 10 s per request
     rl.acquire()
     with pytest.raises(RateLimitTimeoutError) as info:
         rl.acquire(deadline=Deadline(3.0, clock=clock))
@@ -88,14 +102,14 @@ def test_wait_beyond_deadline_raises_and_reserves_nothing(clock: FakeClock) -> N
         rl.acquire(deadline=2.0)  # a float deadline works too
 
 
-def test_refill_is_capped_at_capacity(clock: FakeClock) -> None:
-    rl = limiter(clock, requests_per_minute=60, burst_requests=2)
+def test_refill_is_capped_at_capacity(clock: FakeClock, state: State) -> None:
+    rl = limiter(clock, state, requests_per_minute=60, burst_requests=2)
     clock.advance(3600)
     assert rl.snapshot().requests_available == 2
 
 
-def test_penalize_blocks_until_retry_after(clock: FakeClock) -> None:
-    rl = limiter(clock, requests_per_minute=600)
+def test_penalize_blocks_until_retry_after(clock: FakeClock, state: State) -> None:
+    rl = limiter(clock, state, requests_per_minute=600)
     rl.penalize(2.5)
     assert rl.snapshot().blocked_for_s == pytest.approx(2.5)
     assert rl.acquire() == pytest.approx(2.5)
@@ -105,8 +119,10 @@ def test_penalize_blocks_until_retry_after(clock: FakeClock) -> None:
         rl.acquire(deadline=Deadline(5.0, clock=clock))
 
 
-def test_penalty_imposed_while_waiting_extends_the_wait(clock: FakeClock) -> None:
-    rl = limiter(clock, requests_per_minute=60, burst_requests=1)
+def test_penalty_imposed_while_waiting_extends_the_wait(
+    clock: FakeClock, state: State
+) -> None:
+    rl = limiter(clock, state, requests_per_minute=60, burst_requests=1)
     rl.acquire()
 
     def sleep_and_get_penalized(seconds: float) -> None:
@@ -119,8 +135,8 @@ def test_penalty_imposed_while_waiting_extends_the_wait(clock: FakeClock) -> Non
     assert clock.sleeps == pytest.approx([1.0, 2.0])
 
 
-def test_adjust_tokens_and_refund(clock: FakeClock) -> None:
-    rl = limiter(clock, tokens_per_minute=1000, requests_per_minute=10)
+def test_adjust_tokens_and_refund(clock: FakeClock, state: State) -> None:
+    rl = limiter(clock, state, tokens_per_minute=1000, requests_per_minute=10)
     rl.acquire(tokens=800)
     rl.adjust_tokens(-300)  # used only 500
     assert rl.snapshot().tokens_available == pytest.approx(500)
@@ -130,14 +146,16 @@ def test_adjust_tokens_and_refund(clock: FakeClock) -> None:
     assert snap.requests_available == pytest.approx(10)
 
 
-def test_unlimited_limiter_never_waits(clock: FakeClock) -> None:
-    rl = limiter(clock)
+def test_unlimited_limiter_never_waits(clock: FakeClock, state: State) -> None:
+    rl = limiter(clock, state)
     for _ in range(1000):
         assert rl.acquire(tokens=10**6) == 0.0
 
 
-async def test_async_acquire_waits_and_refunds_on_cancel(clock: FakeClock) -> None:
-    rl = limiter(clock, requests_per_minute=60, burst_requests=1)
+async def test_async_acquire_waits_and_refunds_on_cancel(
+    clock: FakeClock, state: State
+) -> None:
+    rl = limiter(clock, state, requests_per_minute=60, burst_requests=1)
     assert await rl.aacquire() == 0.0
     assert await rl.aacquire() == pytest.approx(1.0)
     with pytest.raises(RateLimitTimeoutError):
@@ -160,8 +178,13 @@ async def test_async_acquire_waits_and_refunds_on_cancel(clock: FakeClock) -> No
     assert rl.snapshot().requests_available == pytest.approx(before)
 
 
-def test_real_clock_threads_are_spaced_without_busy_waiting() -> None:
-    rl = RateLimiter("k", RateLimit(requests_per_minute=1200, burst_requests=1))
+@pytest.mark.parametrize("shared", [False, True])
+def test_real_clock_threads_are_spaced_without_busy_waiting(shared: bool) -> None:
+    limit = RateLimit(requests_per_minute=1200, burst_requests=1)
+    if shared:
+        rl: RateLimiter = SharedRateLimiter("k", limit, store=MemoryStore())
+    else:
+        rl = RateLimiter("k", limit)
     starts: list[float] = []
     lock = threading.Lock()
 
@@ -182,8 +205,8 @@ def test_real_clock_threads_are_spaced_without_busy_waiting() -> None:
     assert time.process_time() - t0 < 0.1  # slept, did not spin
 
 
-def test_registry(clock: FakeClock) -> None:
-    reg = RateLimiterRegistry(clock=clock)
+def test_registry(clock: FakeClock, state: State) -> None:
+    reg = RateLimiterRegistry(clock=clock, state=state)
     key = ("http://gw/v1", "gpt-4.1")
     assert reg.get(key) is None
     rl = reg.configure(key, RateLimit(requests_per_minute=10))

@@ -337,6 +337,29 @@ class StoreBehaviour:
         assert store.reset_breaker("k") is None
         assert store.record_success("k", RULES).successes == 1
 
+    def test_batched_successes_count_only_while_closed(
+        self, store: StateStore, clock: ManualClock
+    ) -> None:
+        view = store.count_successes("k", RULES, 20)
+        assert (view.state, view.successes, view.changed) == ("closed", 20, False)
+        for _ in range(5):
+            view = store.record_failure("k", RULES)
+        assert view.state == "closed"  # 5 of 25 calls: the rate rule holds it
+        for _ in range(20):
+            view = store.record_failure("k", RULES)
+        assert view.state == "open"
+        assert store.count_successes("k", RULES, 7).state == "open"
+        clock.advance(5)
+        assert store.try_claim_probe("k", 30)
+        before = store.breaker("k", RULES).successes
+        view = store.count_successes("k", RULES, 3)  # not the probe's verdict
+        assert view.state == "half_open" and view.successes == before
+        assert store.count_successes("k", RULES, 0).state == "half_open"
+
+    async def test_batched_successes_async(self, store: StateStore) -> None:
+        view = await store.acount_successes("k", RULES, 4)
+        assert view.successes == 4 and view.state == "closed"
+
     def test_an_open_breaker_ignores_late_successes(self, store: StateStore) -> None:
         store.force_open("k", RULES)
         assert store.record_success("k", RULES).state == "open"

@@ -1,0 +1,78 @@
+"""Where breakers and rate limits live: a `state=` argument or `HOLYSHEEP_STATE_URL`.
+
+`state=None` reads `HOLYSHEEP_STATE_URL`; `memory://` (its default) keeps
+breakers and limits in this process, as plain local objects (no store, no
+round trip). A URL opens its store once per process, so the breakers, the
+rate limits and every model naming the same URL share one connection and one
+outage alert. A shared store given as an object is wrapped once in a
+`GuardedStore` (its outage policy: breakers and limits fall back to local
+state) unless it already is one; a `MemoryStore` object is used as is (state
+shared by the registries of this process that are given it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from langchain_holysheep.errors import ConfigurationError
+from langchain_holysheep.state import (
+    STATE_URL_ENV,
+    GuardedStore,
+    MemoryStore,
+    StateStore,
+    open_store,
+)
+
+__all__ = ["StateArg", "resolve_state", "shared_store"]
+
+StateArg = StateStore | str | None
+"""A store, a URL (`memory://`, `sqlite:///state.db`, `redis://...`), or `None`."""
+
+_LOCK = threading.Lock()
+_BY_URL: dict[str, StateStore] = {}
+_GUARDED: dict[int, tuple[StateStore, StateStore]] = {}
+
+
+def _is_memory_url(url: str) -> bool:
+    return url.strip().lower().startswith("memory:")
+
+
+def shared_store(url: str) -> StateStore:
+    """The process's store for `url` (opened on first use, then reused)."""
+    key = url.strip()
+    store = _BY_URL.get(key)
+    if store is None:
+        with _LOCK:
+            store = _BY_URL.get(key)
+            if store is None:
+                store = _BY_URL[key] = open_store(key)
+    return store
+
+
+def _guarded(store: StateStore) -> StateStore:
+    if isinstance(store, (GuardedStore, MemoryStore)):
+        return store
+    with _LOCK:
+        entry = _GUARDED.get(id(store))
+        if entry is None or entry[0] is not store:
+            entry = _GUARDED[id(store)] = (store, GuardedStore(store))
+    return entry[1]
+
+
+def resolve_state(state: StateArg) -> StateStore | None:
+    """The store behind breakers and limits; `None` means local (in-process) state.
+
+    Raises:
+        ConfigurationError: `state` is neither a store, a URL nor `None`.
+    """
+    if state is None:
+        state = os.environ.get(STATE_URL_ENV, "").strip() or "memory://"
+    if isinstance(state, str):
+        return None if _is_memory_url(state) else shared_store(state)
+    if isinstance(state, StateStore):
+        return _guarded(state)
+    raise ConfigurationError(
+        f"state= expects a StateStore or a URL (memory://, sqlite:///state.db, "
+        f"redis://host:6379/0), got {state!r}"
+    )
