@@ -229,9 +229,13 @@ class RateLimiter:
             raise
         return waited
 
+    def _blocked_for(self) -> float:
+        """Seconds left of a `Retry-After` penalty (<= 0: none)."""
+        return self._blocked_until - self._clock()
+
     def _penalty_left(self, tokens: float, dl: Deadline) -> float:
         """After a wait: the rest of a penalty imposed meanwhile (or 0)."""
-        left = self._blocked_until - self._clock()
+        left = self._blocked_for()
         if left <= 0:
             return 0.0
         if left > dl.remaining():

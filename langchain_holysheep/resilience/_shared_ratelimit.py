@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Hashable
 
-from langchain_holysheep.resilience._deadline import Clock, Deadline
+from langchain_holysheep.resilience._deadline import Clock
 from langchain_holysheep.resilience._exceptions import RateLimitTimeoutError
 from langchain_holysheep.resilience._ratelimit import (
     RateLimit,
@@ -126,14 +126,9 @@ class SharedRateLimiter(RateLimiter):
         if retry_after_s > 0:
             self.store.penalize_rate(self.store_key, retry_after_s)
 
-    def _penalty_left(self, tokens: float, dl: Deadline) -> float:
-        """After a wait: the rest of a penalty imposed meanwhile (or 0)."""
-        left = self.store.rate_state(self.store_key, self.spec).blocked_for
-        if left <= 0:
-            return 0.0
-        if left > dl.remaining():
-            raise RateLimitTimeoutError(self.key, left, dl.remaining())
-        return left
+    def _blocked_for(self) -> float:
+        """Seconds left of a `Retry-After` penalty, in the shared buckets."""
+        return float(self.store.rate_state(self.store_key, self.spec).blocked_for)
 
     def snapshot(self) -> RateLimitSnapshot:
         """Capacity left now, in the shared buckets."""
