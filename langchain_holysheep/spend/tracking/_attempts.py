@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from langchain_holysheep.spend.budgets._budget import Budget
+from langchain_holysheep.spend.budgets._cost import CallShape
 from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord, Outcome, TokenUsage
 from langchain_holysheep.spend.tracking import _extract as extract
@@ -32,6 +33,8 @@ class RunState:
     metadata: tuple[tuple[str, str], ...]
     first_token: float | None = None
     failures: list[extract.Outcome] = field(default_factory=list)
+    shape: CallShape | None = None
+    renewed: float = 0.0
 
 
 def build_records(
