@@ -267,6 +267,8 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
             meta,
             shape=shape,
             renewed=start,
+            messages=messages,
+            tools=params.get("tools"),
         )
 
     def _reserve(
