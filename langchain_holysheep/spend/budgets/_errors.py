@@ -220,9 +220,8 @@ class BudgetStoreError(BudgetCheckError):
             self,
             f"Budget {budget!r} (window: {window}) refused this call{call} because "
             f"its state store is unavailable, so the spend so far cannot be "
-            f"checked: no request was sent. {cause} (Pass such a store as "
-            "Budget(..., store=open_store(url, on_store_error={'budgets': "
-            "'local'})).)",
+            f"checked: no request was sent. {cause} Pass such a store to the "
+            "budget: Budget(..., store=open_store(url, on_store_error=...)).",
         )
 
 
