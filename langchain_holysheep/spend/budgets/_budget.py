@@ -33,6 +33,7 @@ from langchain_holysheep.spend.budgets._settings import (
     Estimate,
     check_choices,
     check_extra_tokens,
+    check_key,
     check_lease,
     check_limit,
     check_thresholds,
@@ -79,8 +80,12 @@ class Budget:
             `"downgrade"` (only the cheaper routes of the call that fit are
             tried).
         strict: refuse calls to unpriced models instead of letting them through.
-        name: the budget's identity in a shared store and its label in
-            messages (default `"$5.00/total"`, from the limit and window).
+        name: the budget's label in messages (default `"$5.00/total"`, from
+            the limit and window), and its identity in a shared store unless
+            `key` is given.
+        key: the budget's identity in a shared store: every `Budget` with the
+            same key (or, without one, the same name), in any process, shares
+            one cap per scope value and window.
         clock: returns epoch seconds for calendar windows (injectable for tests).
         tz: the time zone of the calendar windows (default UTC).
         store: a `StateStore` or a URL (`memory://`, `sqlite:///state.db`,
@@ -113,6 +118,7 @@ class Budget:
         *,
         strict: bool = False,
         name: str | None = None,
+        key: str | None = None,
         clock: Callable[[], float] = time.time,
         tz: tzinfo = timezone.utc,
         store: StateStore | str | None = None,
@@ -133,6 +139,7 @@ class Budget:
         self.lease = check_lease(lease)
         places = max(2, -self.limit.normalize().as_tuple().exponent)  # type: ignore[operator]
         self.name = name or f"{format_money(self.limit, places=places)}/{window}"
+        self.key = check_key(key, self.name)
         self.clock = clock
         self.tz = tz
         self.store = resolve_store(store)
@@ -151,11 +158,9 @@ class Budget:
         """The scope value of a run: "global", or its value of the scope key."""
         return scope_value(self.scope, tags, metadata)
 
-    def key(self, scope_key: str = "global") -> str:
-        """The budget's key in its store: its name and the scope value."""
-        if self.scope == "global":
-            return f"budget:{self.name}"
-        return f"budget:{self.name}:{self.scope}={scope_key}"
+    def store_key(self, scope_key: str = "global") -> str:
+        """The budget's key in its store: `key` (or name) and the scope value."""
+        return f"{self.key}/{scope_key}"
 
     def _window_id(self, run_key: str | None) -> str:
         if self.window == "run":
@@ -170,7 +175,7 @@ class Budget:
             scopes = self._runs.pop(run_key, set())
         for scope_key in scopes:
             try:
-                self.store.forget(self.key(scope_key), run_key)
+                self.store.forget(self.store_key(scope_key), run_key)
             except Exception:  # the window expires with its TTL anyway
                 _logger.debug("Budget %r: could not forget run %s", self.name, run_key)
 
@@ -253,7 +258,7 @@ class Budget:
             return Reservation(self, None, amount, scope_key, wid, models)
         try:
             held = self.store.reserve(
-                self.key(scope_key),
+                self.store_key(scope_key),
                 wid,
                 amount,
                 self.limit,
@@ -321,7 +326,10 @@ class Budget:
                 before, after = done.spent_before, done.spent
             else:
                 usage = self.store.charge(
-                    self.key(res.scope_key), res.window_id, actual, window_ttl=self._ttl
+                    self.store_key(res.scope_key),
+                    res.window_id,
+                    actual,
+                    window_ttl=self._ttl,
                 )
                 before, after = usage.spent - actual, usage.spent
         except Exception:
@@ -366,7 +374,7 @@ class Budget:
 
     # -- inspection -------------------------------------------------------------
     def _usage(self, scope_key: str, run_key: str | None) -> tuple[Decimal, Decimal]:
-        usage = self.store.usage(self.key(scope_key), self._window_id(run_key))
+        usage = self.store.usage(self.store_key(scope_key), self._window_id(run_key))
         return usage.spent, usage.reserved
 
     def spent(
@@ -398,7 +406,7 @@ class Budget:
             scopes = list(self._scopes)
         wid = self._window_id(None)
         for scope_key in scopes:
-            self.store.forget(self.key(scope_key), wid)
+            self.store.forget(self.store_key(scope_key), wid)
 
     def __repr__(self) -> str:
         return (

@@ -24,6 +24,7 @@ __all__ = [
     "Estimate",
     "check_choices",
     "check_extra_tokens",
+    "check_key",
     "check_lease",
     "check_limit",
     "check_thresholds",
@@ -129,6 +130,18 @@ def check_extra_tokens(value: Any) -> int:
             f"tokens your gateway adds to every request), got {value!r}"
         )
     return value
+
+
+def check_key(key: Any, name: str) -> str:
+    """The budget's identity in a shared store (`key`, else its name)."""
+    if key is None:
+        return name
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigurationError(
+            "Budget key must be a non-empty string that names the budget in a "
+            f"shared store (the same in every process), got {key!r}"
+        )
+    return key
 
 
 def window_ttl(window: str) -> float | None:
