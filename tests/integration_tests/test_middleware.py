@@ -436,8 +436,9 @@ def test_budget_refusal_names_the_total_window_once(sim: GatewaySimulator) -> No
         "Budget 'team' exceeded (window: total): limit $0.0150, spent $0.0000, "
         "reserved by calls in flight $0.0000, left $0.0150; this call for gpt-4.1 "
         "needs up to $0.0200 (worst case: prompt x input price + max_tokens x "
-        "output price). No request was sent. Set a lower max_tokens, use a cheaper "
-        "model, raise the limit, or reset the budget."
+        "output price, for every attempt the call can make). No request was sent. "
+        "Set a lower max_tokens or fewer retries, use a cheaper model, raise the "
+        "limit, or reset the budget."
     )
     assert sim.log.count() == 0
 

@@ -134,9 +134,10 @@ class BudgetExceededError(BudgetError):
             f"{window_label(window, window_id)}): limit {usd(limit)}, spent "
             f"{usd(spent)}, reserved by calls in flight {usd(reserved)}, left "
             f"{usd(left)}; this call{call} needs up to {usd(requested)} (worst "
-            "case: prompt x input price + max_tokens x output price). No request "
-            f"was sent. Set a lower max_tokens, use a cheaper model, raise the "
-            f"limit, or {when}."
+            "case: prompt x input price + max_tokens x output price, for every "
+            "attempt the call can make). No request was sent. Set a lower "
+            "max_tokens or fewer retries, use a cheaper model, raise the limit, "
+            f"or {when}."
         )
 
 

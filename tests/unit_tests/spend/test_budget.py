@@ -119,8 +119,8 @@ _REFUSED = (
     "Budget {name!r} exceeded (window: {window}): limit $0.1000, spent $0.0000, "
     "reserved by calls in flight $0.0000, left $0.1000; this call for gpt-4.1 "
     "needs up to $0.2000 (worst case: prompt x input price + max_tokens x output "
-    "price). No request was sent. Set a lower max_tokens, use a cheaper model, "
-    "raise the limit, or {when}."
+    "price, for every attempt the call can make). No request was sent. Set a lower "
+    "max_tokens or fewer retries, use a cheaper model, raise the limit, or {when}."
 )
 
 
@@ -167,8 +167,9 @@ def test_exceeded_message_shows_small_amounts_apart() -> None:
         "Budget '$0.0001/total' exceeded (window: total): limit $0.00010, spent "
         "$0.00000, reserved by calls in flight $0.00004, left $0.00006; this call "
         "for deepseek-v3.2 needs up to $0.00007 (worst case: prompt x input price + "
-        "max_tokens x output price). No request was sent. Set a lower max_tokens, "
-        "use a cheaper model, raise the limit, or reset the budget."
+        "max_tokens x output price, for every attempt the call can make). No request "
+        "was sent. Set a lower max_tokens or fewer retries, use a cheaper model, "
+        "raise the limit, or reset the budget."
     )
     held.release()
 
