@@ -52,12 +52,20 @@ def ready() -> int:
 
 
 def concurrent_calls(
-    sim: dict[str, str], store: dict[str, Any], name: str, limit: str, n: int
+    sim: dict[str, str],
+    store: dict[str, Any],
+    name: str,
+    limit: str,
+    n: int,
+    ledger: str,
 ) -> tuple[int, list[str], int]:
     """`n` concurrent calls against one budget, started together in every worker.
 
+    Every call is also recorded in the worker's spend ledger at `ledger`.
     Returns the number admitted, the class name of every refusal, and the pid.
     """
+    from langchain_holysheep import get_holysheep_callback
+
     budget = _budget(store, name, limit, window="day", lease=60)
     model = _model(sim, budget)
 
@@ -72,7 +80,8 @@ def concurrent_calls(
         return await asyncio.gather(*(one(i) for i in range(n)))
 
     _BARRIER.wait(timeout=120)
-    results = asyncio.run(run())
+    with get_holysheep_callback(ledger=ledger):
+        results = asyncio.run(run())
     refused = [r for r in results if r is not None]
     return n - len(refused), refused, os.getpid()
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -77,14 +79,31 @@ def billed_cost(sim: GatewaySimulator) -> Decimal:
     return cost
 
 
+def ledger_rows(paths: list[Path]) -> tuple[int, Decimal]:
+    """Rows and total cost over the workers' spend ledgers."""
+    rows, cost = 0, Decimal(0)
+    for path in paths:
+        with closing(sqlite3.connect(path)) as db:
+            for (value,) in db.execute("SELECT cost FROM calls"):
+                rows += 1
+                cost += Decimal(str(value))
+    return rows, cost
+
+
 def run_fleet(
-    pool: ProcessPoolExecutor, sim: GatewaySimulator, store: dict[str, Any]
+    pool: ProcessPoolExecutor,
+    sim: GatewaySimulator,
+    store: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     sim.reset()
     name = f"fleet-{uuid.uuid4().hex[:8]}"
+    ledgers = [tmp_path / f"ledger-{i}.sqlite3" for i in range(WORKERS)]
     jobs = [
-        pool.submit(workers.concurrent_calls, _sim(sim), store, name, LIMIT, CALLS)
-        for _ in range(WORKERS)
+        pool.submit(
+            workers.concurrent_calls, _sim(sim), store, name, LIMIT, CALLS, str(path)
+        )
+        for path in ledgers
     ]
     results = [job.result(timeout=120) for job in jobs]
     assert len({pid for *_, pid in results}) == WORKERS
@@ -103,6 +122,7 @@ def run_fleet(
     )
     assert budget.spent() == truth  # every settle reached the shared store
     assert budget.reserved() == 0  # nothing leaked
+    assert ledger_rows(ledgers) == (admitted, truth)  # the ledgers are complete
 
 
 def store_args(store: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +155,7 @@ def test_the_hidden_prompt_beats_the_heuristic_but_not_the_bound(
 def test_four_processes_share_one_cap_through_sqlite(
     pool: ProcessPoolExecutor, gateway: GatewaySimulator, tmp_path: Path
 ) -> None:
-    run_fleet(pool, gateway, {"url": f"sqlite:///{tmp_path / 'state.db'}"})
+    run_fleet(pool, gateway, {"url": f"sqlite:///{tmp_path / 'state.db'}"}, tmp_path)
 
 
 def test_four_processes_share_one_cap_through_redis(
@@ -143,8 +163,10 @@ def test_four_processes_share_one_cap_through_redis(
     gateway: GatewaySimulator,
     redis_url: str,  # noqa: F811
     redis_prefix: str,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
-    run_fleet(pool, gateway, {"url": redis_url, "options": {"prefix": redis_prefix}})
+    store = {"url": redis_url, "options": {"prefix": redis_prefix}}
+    run_fleet(pool, gateway, store, tmp_path)
 
 
 def test_a_restarted_process_sees_the_days_spend(
