@@ -26,6 +26,7 @@ __all__ = [
     "METADATA_KEY",
     "ROUTES_PARAM",
     "ROUTE_LIMITS_PARAM",
+    "DEADLINE_PARAM",
     "AttemptEvent",
     "CallMetadata",
     "CircuitEvent",
@@ -47,6 +48,10 @@ CIRCUIT_EVENT = "holysheep_circuit"
 
 ROUTES_PARAM = "holysheep_routes"
 """Invocation param (never sent): the model ids a call may be served by."""
+
+DEADLINE_PARAM = "holysheep_deadline"
+"""Invocation param (never sent): the call's overall deadline in seconds, or
+`None` (a budget's reservation lease must outlast it)."""
 
 ROUTE_LIMITS_PARAM = "holysheep_route_limits"
 """Invocation param (never sent): per route, in `ROUTES_PARAM` order, a dict

@@ -14,7 +14,11 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr, model_validator
 from typing_extensions import Self
 
-from langchain_holysheep._contract import ROUTE_LIMITS_PARAM, ROUTES_PARAM
+from langchain_holysheep._contract import (
+    DEADLINE_PARAM,
+    ROUTE_LIMITS_PARAM,
+    ROUTES_PARAM,
+)
 from langchain_holysheep._gateway import DEFAULT_BASE_URL
 from langchain_holysheep._gateway_model import HolySheepGateway
 from langchain_holysheep._model_routes import build_router, check_settings
@@ -272,6 +276,7 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
         router = self.router()
         params[ROUTES_PARAM] = router.route_names
         params[ROUTE_LIMITS_PARAM] = _route_limits(router)
+        params[DEADLINE_PARAM] = self.deadline
         return params
 
     def router(self) -> Router:

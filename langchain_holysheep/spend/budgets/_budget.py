@@ -28,6 +28,7 @@ from langchain_holysheep.spend.budgets._errors import (
     UnpricedCallError,
 )
 from langchain_holysheep.spend.budgets._notify import fire_threshold, warn_overrun
+from langchain_holysheep.spend.budgets._readout import BudgetReadout
 from langchain_holysheep.spend.budgets._reservation import Reservation
 from langchain_holysheep.spend.budgets._settings import (
     Estimate,
@@ -59,7 +60,7 @@ _ZERO = Decimal(0)
 Route = tuple[str, Decimal | None]
 
 
-class Budget:
+class Budget(BudgetReadout):
     """A spending cap in USD that concurrent calls cannot overrun.
 
     Args:
@@ -212,6 +213,7 @@ class Budget:
         *,
         run_key: str | None = None,
         combine: Literal["max", "sum"] = "max",
+        lease: float | None = None,
     ) -> Reservation:
         """Reserve for a call that may use any of `routes` (model, worst-case cost).
 
@@ -221,6 +223,7 @@ class Budget:
         If that does not fit and `on_exceeded="downgrade"`, the most expensive
         routes are dropped until the rest fits, and `Reservation.models` names
         the routes left. Unpriced routes reserve nothing (refused when `strict`).
+        `lease` lengthens the budget's lease for a call known to last longer.
         """
         if not routes:
             raise ValueError("reserve_routes needs at least one route")
@@ -230,13 +233,17 @@ class Budget:
         names = tuple(m for m, _ in routes)
         candidates = route_choices(routes, combine)
         try:
-            return self._reserve(candidates[0][0], scope_key, run_key, names, names[0])
+            return self._reserve(
+                candidates[0][0], scope_key, run_key, names, names[0], lease
+            )
         except BudgetExceededError:
             if self.on_exceeded != "downgrade" or len(candidates) < 2:
                 raise
         for i, (amount, allowed) in enumerate(candidates[1:], 2):
             try:
-                return self._reserve(amount, scope_key, run_key, allowed, allowed[0])
+                return self._reserve(
+                    amount, scope_key, run_key, allowed, allowed[0], lease
+                )
             except BudgetExceededError:
                 if i == len(candidates):
                     raise
@@ -249,6 +256,7 @@ class Budget:
         run_key: str | None,
         models: tuple[str, ...],
         model: str | None,
+        lease: float | None = None,
     ) -> Reservation:
         if amount < 0 or not amount.is_finite():
             raise ValueError(f"cannot reserve {amount!r}")
@@ -262,7 +270,7 @@ class Budget:
                 wid,
                 amount,
                 self.limit,
-                self.lease,
+                max(self.lease, lease or 0.0),
                 window_ttl=self._ttl,
             )
         except StateStoreUnavailableError as exc:
@@ -346,7 +354,9 @@ class Budget:
         if res._done or res.held is None:
             return
         try:
-            renewed = self.store.extend(res.held, self.lease)
+            renewed = self.store.extend(
+                res.held, max(self.lease, res.held.lease_seconds)
+            )
         except Exception:
             _logger.debug("Budget %r: lease renewal failed", self.name, exc_info=True)
             return
@@ -371,42 +381,6 @@ class Budget:
                     res.window_id,
                 )
                 fire_threshold(event, self.on_threshold)
-
-    # -- inspection -------------------------------------------------------------
-    def _usage(self, scope_key: str, run_key: str | None) -> tuple[Decimal, Decimal]:
-        usage = self.store.usage(self.store_key(scope_key), self._window_id(run_key))
-        return usage.spent, usage.reserved
-
-    def spent(
-        self, scope_key: str = "global", *, run_key: str | None = None
-    ) -> Decimal:
-        """Settled spend in the current window of `scope_key` (read from the store)."""
-        return self._usage(scope_key, run_key)[0]
-
-    def reserved(
-        self, scope_key: str = "global", *, run_key: str | None = None
-    ) -> Decimal:
-        """Amount reserved by calls in flight in the current window of `scope_key`."""
-        return self._usage(scope_key, run_key)[1]
-
-    def remaining(
-        self, scope_key: str = "global", *, run_key: str | None = None
-    ) -> Decimal:
-        """What is left: limit - spent - reserved (never below 0)."""
-        spent, reserved = self._usage(scope_key, run_key)
-        return max(self.limit - spent - reserved, _ZERO)
-
-    def reset(self) -> None:
-        """Forget the current window's spend of every scope value this process used.
-
-        Reservations in flight still settle; with a shared store this resets
-        the window for every process.
-        """
-        with self._lock:
-            scopes = list(self._scopes)
-        wid = self._window_id(None)
-        for scope_key in scopes:
-            self.store.forget(self.store_key(scope_key), wid)
 
     def __repr__(self) -> str:
         return (

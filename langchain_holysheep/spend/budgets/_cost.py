@@ -40,7 +40,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_holysheep._contract import ROUTE_LIMITS_PARAM, ROUTES_PARAM
+from langchain_holysheep._contract import (
+    DEADLINE_PARAM,
+    ROUTE_LIMITS_PARAM,
+    ROUTES_PARAM,
+)
 from langchain_holysheep.spend.budgets._estimate import (
     bound_prompt_tokens,
     estimate_prompt_tokens,
@@ -53,6 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["CallShape", "RouteShape", "call_cost", "call_shape", "route_choices"]
 
 _OPENAI_SDK_RETRIES = 2
+LEASE_MARGIN = 30.0
+"""Seconds a reservation's lease outlasts a call's deadline."""
 
 
 @dataclass(frozen=True)
@@ -72,11 +78,19 @@ class CallShape:
         routes: the routes the call may take, in order.
         prompt_bound: `bound_prompt_tokens` of the request (an upper bound).
         prompt_estimate: `estimate_prompt_tokens` of the request (heuristic).
+        deadline: the call's overall deadline in seconds, if it has one.
     """
 
     routes: tuple[RouteShape, ...]
     prompt_bound: int
     prompt_estimate: int
+    deadline: float | None = None
+
+    def lease(self, minimum: float) -> float:
+        """A reservation lease that outlasts the call: `minimum`, or longer."""
+        if self.deadline is None:
+            return minimum
+        return max(minimum, self.deadline + LEASE_MARGIN)
 
     @property
     def attempts(self) -> int:
@@ -158,7 +172,10 @@ def call_shape(
         estimate_prompt_tokens(batch, tools=tools, response_format=schema)
         for batch in messages
     )
-    return CallShape(_routes(params, requested, serialized), bound, estimate)
+    deadline = params.get(DEADLINE_PARAM)
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
+        deadline = None
+    return CallShape(_routes(params, requested, serialized), bound, estimate, deadline)
 
 
 def call_cost(

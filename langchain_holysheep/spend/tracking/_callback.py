@@ -302,6 +302,7 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
                     budget.scope_key(tags, metadata),
                     run_key=str(root),
                     combine=combine,
+                    lease=shape.lease(budget.lease),
                 )
             except BudgetError:
                 for held in RESERVATIONS.pop(run_id):

@@ -159,3 +159,15 @@ def test_system_messages_and_names_count() -> None:
     base = bound_prompt_tokens([HumanMessage("hi")])
     more = bound_prompt_tokens([SystemMessage("be brief"), HumanMessage("hi")])
     assert more == base + BOUND_MESSAGE_OVERHEAD + len("be brief")
+
+
+def test_the_lease_outlasts_the_calls_deadline() -> None:
+    params = _model(deadline=600)._get_invocation_params()
+    shape = call_shape([[HumanMessage("hi")]], params, "gpt-4.1")
+    assert shape.deadline == 600 and shape.lease(300) == 630
+    assert call_shape([[]], {}, "gpt-4.1").lease(300) == 300
+    budget = Budget("1", lease=5)
+    res = budget.reserve_routes([("gpt-4.1", D("0.1"))], lease=shape.lease(5))
+    assert res.held is not None and res.held.lease_seconds == 630
+    res.extend()
+    assert res.held.lease_seconds == 630
