@@ -33,9 +33,10 @@ ordinary text:
 - each message adds 4 tokens of framing, the reply priming 3, and tools or a
   response format count as their JSON text.
 
-Adversarial text (random base64, long runs of rare characters) can beat it; use
-`estimate_prompt_tokens(..., safe=True)` (one token per UTF-8 byte, a hard upper
-bound for byte-level BPE tokenizers) when the cap must hold against any input.
+Adversarial text (random base64, long runs of rare characters) and prompts a
+gateway adds on its own can beat it: that is why budgets use
+`bound_prompt_tokens` unless told otherwise. (`safe=True` counts one token per
+UTF-8 byte of the texts, without the bound's framing allowances.)
 """
 
 from __future__ import annotations
