@@ -366,7 +366,7 @@ class Budget(BudgetReadout):
     def _warn_overrun(self, actual: Decimal, reserved: Decimal) -> None:
         if not self._overrun_warned:
             self._overrun_warned = True
-            warn_overrun(self.name, self.estimate, actual, reserved)
+            warn_overrun(self.name, self.window, self.estimate, actual, reserved)
 
     def _thresholds(self, before: Decimal, after: Decimal, res: Reservation) -> None:
         for t in self.thresholds:

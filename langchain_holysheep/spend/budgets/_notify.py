@@ -37,14 +37,18 @@ def fire_threshold(
         _logger.exception("Budget %r: on_threshold hook failed", event.budget)
 
 
-def warn_overrun(name: str, estimate: str, actual: Decimal, reserved: Decimal) -> None:
+def warn_overrun(
+    name: str, window: str, estimate: str, actual: Decimal, reserved: Decimal
+) -> None:
     """Log that a call cost more than it reserved (the caller logs it once)."""
     _logger.warning(
-        "Budget %r: a call cost %s, more than its reservation %s (estimate=%r); "
+        "Budget %r (window: %s): a call cost %s, more than its reservation %s "
+        "(estimate=%r); "
         "spend may pass the limit. Use estimate='bound' (the default) for a hard "
         "bound, or extra_prompt_tokens= if your gateway adds a long system "
         "prompt. (Logged once.)",
         name,
+        window,
         actual,
         reserved,
         estimate,

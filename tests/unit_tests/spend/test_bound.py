@@ -171,3 +171,16 @@ def test_the_lease_outlasts_the_calls_deadline() -> None:
     assert res.held is not None and res.held.lease_seconds == 630
     res.extend()
     assert res.held.lease_seconds == 630
+
+
+def test_a_call_over_its_reservation_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    budget = Budget("1", name="team", estimate="heuristic")
+    budget.reserve(D("0.01")).settle(D("0.02"))
+    budget.reserve(D("0.01")).settle(D("0.03"))
+    warned = [r for r in caplog.records if "more than its reservation" in r.message]
+    assert len(warned) == 1
+    assert "(window: total)" in warned[0].message
+    assert "estimate='heuristic'" in warned[0].message
+    assert budget.spent() == D("0.05")  # billed spend is counted in full
