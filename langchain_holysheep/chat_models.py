@@ -22,6 +22,7 @@ from langchain_holysheep._contract import (
 from langchain_holysheep._gateway import DEFAULT_BASE_URL
 from langchain_holysheep._gateway_model import HolySheepGateway
 from langchain_holysheep._model_routes import build_router, check_settings
+from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.resilience import ErrorPolicy, RateLimit, RetryPolicy, Router
 from langchain_holysheep.resilience._events import LiveStreamMixin
 from langchain_holysheep.resilience._routes import sdk_retries
@@ -274,8 +275,18 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
         # Seen by callbacks only (never sent): budgets reserve the worst case
         # over every attempt of every route a call may take.
         router = self.router()
-        params[ROUTES_PARAM] = router.route_names
-        params[ROUTE_LIMITS_PARAM] = _route_limits(router)
+        limits = _route_limits(router)
+        preferred = kwargs.get("preferred_model")
+        if isinstance(preferred, str) and preferred:
+            name = default_catalogue().resolve(preferred) or preferred
+            if name not in router.route_names:  # added at call time, in front
+                attempts = router.retry.max_attempts
+                limits.insert(
+                    0,
+                    {"model": name, "attempts": attempts, "gateway": True},
+                )
+        params[ROUTES_PARAM] = tuple(str(r["model"]) for r in limits)
+        params[ROUTE_LIMITS_PARAM] = limits
         params[DEADLINE_PARAM] = self.deadline
         return params
 

@@ -184,3 +184,13 @@ def test_a_call_over_its_reservation_is_logged_once(
     assert "(window: total)" in warned[0].message
     assert "estimate='heuristic'" in warned[0].message
     assert budget.spent() == D("0.05")  # billed spend is counted in full
+
+
+def test_a_preferred_model_added_at_call_time_is_reserved_too() -> None:
+    model = _model(fallbacks=["deepseek-v3.2"], max_tokens=50)
+    params = model._get_invocation_params(preferred_model="sonnet")
+    assert params[ROUTES_PARAM] == ("claude-sonnet-4.5", "gpt-4.1", "deepseek-v3.2")
+    shape = call_shape([[HumanMessage("hi")]], params, "gpt-4.1")
+    assert shape.attempts == 9 and shape.routes[0].max_tokens == 50
+    same = model._get_invocation_params(preferred_model="deepseek-v3.2")
+    assert same[ROUTES_PARAM] == ("gpt-4.1", "deepseek-v3.2")  # already a route
