@@ -10,7 +10,7 @@ below what the call can be billed:
 - prompt: `bound_prompt_tokens` (UTF-8 bytes of the request plus framing, per
   image a worst case) plus the budget's `extra_prompt_tokens`;
 - output: `max_tokens`, else the route's `max_output_tokens` from the
-  catalogue;
+  catalogue, times the answers asked for (`n`);
 - at the highest input and output prices of each route;
 - times every attempt each route can make, summed over the routes.
 
@@ -79,12 +79,14 @@ class CallShape:
         prompt_bound: `bound_prompt_tokens` of the request (an upper bound).
         prompt_estimate: `estimate_prompt_tokens` of the request (heuristic).
         deadline: the call's overall deadline in seconds, if it has one.
+        choices: answers asked for (`n`): each may use the whole output limit.
     """
 
     routes: tuple[RouteShape, ...]
     prompt_bound: int
     prompt_estimate: int
     deadline: float | None = None
+    choices: int = 1
 
     def lease(self, minimum: float) -> float:
         """A reservation lease that outlasts the call: `minimum`, or longer."""
@@ -175,7 +177,9 @@ def call_shape(
     deadline = params.get(DEADLINE_PARAM)
     if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
         deadline = None
-    return CallShape(_routes(params, requested, serialized), bound, estimate, deadline)
+    routes = _routes(params, requested, serialized)
+    choices = _whole(params.get("n")) or 1
+    return CallShape(routes, bound, estimate, deadline, choices)
 
 
 def call_cost(
@@ -188,16 +192,21 @@ def call_cost(
         every attempt of every route may be billed) or `"max"` (heuristic: one
         attempt on the most expensive route).
     """
+
+    def output(r: RouteShape) -> int:
+        limit = r.max_tokens or pricebook.max_output_tokens(r.model)
+        return limit * shape.choices
+
     if budget.estimate == "heuristic":
         prompt = shape.prompt_estimate + budget.extra_prompt_tokens
         return [
-            (r.model, pricebook.worst_case_cost(r.model, prompt, r.max_tokens))
+            (r.model, pricebook.worst_case_cost(r.model, prompt, output(r)))
             for r in shape.routes
         ], "max"
     prompt = shape.prompt_bound + budget.extra_prompt_tokens
     costs: list[tuple[str, Decimal | None]] = []
     for r in shape.routes:
-        one = pricebook.worst_case_cost(r.model, prompt, r.max_tokens)
+        one = pricebook.worst_case_cost(r.model, prompt, output(r))
         costs.append((r.model, None if one is None else one * r.attempts))
     return costs, "sum"
 

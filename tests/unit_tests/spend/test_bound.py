@@ -194,3 +194,12 @@ def test_a_preferred_model_added_at_call_time_is_reserved_too() -> None:
     assert shape.attempts == 9 and shape.routes[0].max_tokens == 50
     same = model._get_invocation_params(preferred_model="deepseek-v3.2")
     assert same[ROUTES_PARAM] == ("gpt-4.1", "deepseek-v3.2")  # already a route
+
+
+def test_several_answers_multiply_the_output_bound() -> None:
+    one = call_shape([[HumanMessage("hi")]], {"max_tokens": 100}, "gpt-4.1")
+    three = call_shape([[HumanMessage("hi")]], {"max_tokens": 100, "n": 3}, "gpt-4.1")
+    (single,), _ = call_cost(Budget("1"), one, BOOK)
+    (triple,), _ = call_cost(Budget("1"), three, BOOK)
+    assert single[1] is not None and triple[1] is not None
+    assert triple[1] - single[1] == D(200 * 24) / 1_000_000
