@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_holysheep._contract import (
@@ -74,30 +75,49 @@ class RouteShape:
 class CallShape:
     """What budgets need to know of a chat-model call before it is sent.
 
+    The prompt sizes are worked out when first read (a budget needs one).
+
     Attributes:
         routes: the routes the call may take, in order.
-        prompt_bound: `bound_prompt_tokens` of the request (an upper bound).
-        prompt_estimate: `estimate_prompt_tokens` of the request (heuristic).
+        messages: the prompts of the run (one list of messages each).
+        tools: the request's tools; `schema`: its response format.
         deadline: the call's overall deadline in seconds, if it has one.
         choices: answers asked for (`n`): each may use the whole output limit.
     """
 
     routes: tuple[RouteShape, ...]
-    prompt_bound: int
-    prompt_estimate: int
+    messages: Sequence[Sequence[Any]] = ()
+    tools: Any = None
+    schema: Any = None
     deadline: float | None = None
     choices: int = 1
+
+    @cached_property
+    def prompt_bound(self) -> int:
+        """`bound_prompt_tokens` of the request (an upper bound)."""
+        return sum(
+            bound_prompt_tokens(batch, tools=self.tools, response_format=self.schema)
+            for batch in self.messages
+        )
+
+    @cached_property
+    def prompt_estimate(self) -> int:
+        """`estimate_prompt_tokens` of the request (the heuristic)."""
+        return sum(
+            estimate_prompt_tokens(batch, tools=self.tools, response_format=self.schema)
+            for batch in self.messages
+        )
+
+    @property
+    def attempts(self) -> int:
+        """The most requests the call can make, over every route."""
+        return sum(r.attempts for r in self.routes)
 
     def lease(self, minimum: float) -> float:
         """A reservation lease that outlasts the call: `minimum`, or longer."""
         if self.deadline is None:
             return minimum
         return max(minimum, self.deadline + LEASE_MARGIN)
-
-    @property
-    def attempts(self) -> int:
-        """The most requests the call can make, over every route."""
-        return sum(r.attempts for r in self.routes)
 
 
 def _whole(value: Any) -> int | None:
@@ -165,21 +185,17 @@ def call_shape(
         requested: the model the caller asked for.
         serialized: the chat model's serialized form (for its SDK retries).
     """
-    tools, schema = params.get("tools"), params.get("response_format")
-    bound = sum(
-        bound_prompt_tokens(batch, tools=tools, response_format=schema)
-        for batch in messages
-    )
-    estimate = sum(
-        estimate_prompt_tokens(batch, tools=tools, response_format=schema)
-        for batch in messages
-    )
     deadline = params.get(DEADLINE_PARAM)
     if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
         deadline = None
-    routes = _routes(params, requested, serialized)
-    choices = _whole(params.get("n")) or 1
-    return CallShape(routes, bound, estimate, deadline, choices)
+    return CallShape(
+        _routes(params, requested, serialized),
+        messages,
+        params.get("tools"),
+        params.get("response_format"),
+        deadline,
+        _whole(params.get("n")) or 1,
+    )
 
 
 def call_cost(
