@@ -80,7 +80,8 @@ def main() -> None:
         )
         chain = prompt | llm | StrOutputParser()
 
-        budget = Budget("0.01", window="total", name="tickets")
+        # each call reserves its hard bound (~$0.007: every attempt of both routes)
+        budget = Budget("0.05", name="tickets")
         with get_holysheep_callback(budget=budget) as cb:
             outputs = chain.batch(
                 ITEMS, config={"max_concurrency": 4}, return_exceptions=True

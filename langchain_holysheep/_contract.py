@@ -9,7 +9,8 @@ and users read them. Neither side imports the other: both import this module.
   `AttemptEvent`, `FallbackEvent` or `CircuitEvent`; retries go through
   LangChain's own `on_retry`;
 - `ROUTES_PARAM` in a chat model's invocation params lists every route a call
-  may take, so a budget can reserve the worst case over all of them.
+  may take, so a budget can reserve the worst case over all of them;
+  `ROUTE_LIMITS_PARAM` gives each route's most attempts and output limit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ __all__ = [
     "FALLBACK_EVENT",
     "METADATA_KEY",
     "ROUTES_PARAM",
+    "ROUTE_LIMITS_PARAM",
+    "DEADLINE_PARAM",
     "AttemptEvent",
     "CallMetadata",
     "CircuitEvent",
@@ -45,6 +48,16 @@ CIRCUIT_EVENT = "holysheep_circuit"
 
 ROUTES_PARAM = "holysheep_routes"
 """Invocation param (never sent): the model ids a call may be served by."""
+
+DEADLINE_PARAM = "holysheep_deadline"
+"""Invocation param (never sent): the call's overall deadline in seconds, or
+`None` (a budget's reservation lease must outlast it)."""
+
+ROUTE_LIMITS_PARAM = "holysheep_route_limits"
+"""Invocation param (never sent): per route, in `ROUTES_PARAM` order, a dict
+`{"model": id, "attempts": most requests, "gateway": bool, "max_tokens": int |
+None}` (`max_tokens` of a non-gateway route is its own; gateway routes use the
+call's)."""
 
 
 class FailureRecord(TypedDict):

@@ -14,12 +14,18 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr, model_validator
 from typing_extensions import Self
 
-from langchain_holysheep._contract import ROUTES_PARAM
+from langchain_holysheep._contract import (
+    DEADLINE_PARAM,
+    ROUTE_LIMITS_PARAM,
+    ROUTES_PARAM,
+)
 from langchain_holysheep._gateway import DEFAULT_BASE_URL
 from langchain_holysheep._gateway_model import HolySheepGateway
 from langchain_holysheep._model_routes import build_router, check_settings
+from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.resilience import ErrorPolicy, RateLimit, RetryPolicy, Router
 from langchain_holysheep.resilience._events import LiveStreamMixin
+from langchain_holysheep.resilience._routes import sdk_retries
 from langchain_holysheep.spend.budgets._budget import Budget
 from langchain_holysheep.spend.tracking._callback import HolySheepCallbackHandler
 
@@ -286,8 +292,21 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
     ) -> dict[str, Any]:
         params = super()._get_invocation_params(stop=stop, **kwargs)
         # Seen by callbacks only (never sent): budgets reserve the worst case
-        # over every route a call may take.
-        params[ROUTES_PARAM] = self.router().route_names
+        # over every attempt of every route a call may take.
+        router = self.router()
+        limits = _route_limits(router)
+        preferred = kwargs.get("preferred_model")
+        if isinstance(preferred, str) and preferred:
+            name = default_catalogue().resolve(preferred) or preferred
+            if name not in router.route_names:  # added at call time, in front
+                attempts = router.retry.max_attempts
+                limits.insert(
+                    0,
+                    {"model": name, "attempts": attempts, "gateway": True},
+                )
+        params[ROUTES_PARAM] = tuple(str(r["model"]) for r in limits)
+        params[ROUTE_LIMITS_PARAM] = limits
+        params[DEADLINE_PARAM] = self.deadline
         return params
 
     def router(self) -> Router:
@@ -336,3 +355,20 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
     ) -> AsyncIterator[ChatGenerationChunk]:
         async for chunk in self.router().astream(messages, stop, run_manager, **kwargs):
             yield chunk
+
+
+def _route_limits(router: Router) -> list[dict[str, Any]]:
+    """Per route: its most attempts and, off the gateway, its own output limit."""
+    limits = []
+    for route in router.routes:
+        own = None if route.is_gateway else getattr(route.model, "max_tokens", None)
+        limits.append(
+            {
+                "model": route.name,
+                "attempts": router.retry_policy(route).max_attempts
+                * (1 + sdk_retries(route.model)),
+                "gateway": route.is_gateway,
+                "max_tokens": own if isinstance(own, int) else None,
+            }
+        )
+    return limits

@@ -30,6 +30,8 @@ Every public exception is importable from the package root
     │       └── StreamStallError
     └── BudgetError                        spend limits (never retried)
         ├── BudgetExceededError            a call does not fit a budget
+        ├── BudgetCheckError               a call's worst case could not be reserved
+        │   └── BudgetStoreError           the budget's state store is down
         ├── SpendLimitExceededError        an agent's run/thread limit (from
         │                                  langchain_holysheep.middleware)
         └── UnpricedCallError              an unpriced model under a money cap

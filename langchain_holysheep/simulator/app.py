@@ -67,6 +67,8 @@ class SimulatorApp:
         plan: the fault plan.
         log: the ground-truth log.
         cache: the prompt-prefix cache.
+        hidden_prompt_tokens: prompt tokens billed on every reply beyond the
+            request's own (a system prompt the gateway adds).
     """
 
     def __init__(
@@ -77,7 +79,9 @@ class SimulatorApp:
         plan: FaultPlan,
         log: RequestLog,
         cache: PromptCache,
+        hidden_prompt_tokens: int = 0,
     ) -> None:
+        self.hidden_prompt_tokens = hidden_prompt_tokens
         self._auth = f"Bearer {api_key}".encode()
         self.directory = directory
         self.plan = plan
@@ -298,6 +302,7 @@ class SimulatorApp:
         completion = compose(
             model, body, prompt, reasoning_model=info.reasoning, cached_tokens=cached
         )
+        completion.prompt_tokens += self.hidden_prompt_tokens
         self.log.update(
             record,
             prompt_tokens=completion.prompt_tokens,

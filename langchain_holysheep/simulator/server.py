@@ -95,6 +95,8 @@ class GatewaySimulator:
         accept_any_model: serve any model id instead of answering 404.
         max_log_records: cap on the records kept by `log.records()` (totals stay
             exact).
+        hidden_prompt_tokens: prompt tokens added to every reply's usage, as a
+            gateway that adds its own system prompt bills them (default 0).
 
     Example:
         ```python
@@ -120,9 +122,19 @@ class GatewaySimulator:
         models: Iterable[str] | None = None,
         accept_any_model: bool = False,
         max_log_records: int | None = None,
+        hidden_prompt_tokens: int = 0,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
+        if (
+            isinstance(hidden_prompt_tokens, bool)
+            or not isinstance(hidden_prompt_tokens, int)
+            or hidden_prompt_tokens < 0
+        ):
+            raise ValueError(
+                "hidden_prompt_tokens must be a whole number >= 0, got "
+                f"{hidden_prompt_tokens!r}"
+            )
         self._api_key = api_key
         self.host = host
         self._requested_port = port
@@ -136,6 +148,7 @@ class GatewaySimulator:
             plan=self.plan,
             log=self.log,
             cache=self._cache,
+            hidden_prompt_tokens=hidden_prompt_tokens,
         )
         self._lock = threading.Lock()
         self._server: _Server | None = None

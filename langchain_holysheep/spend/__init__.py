@@ -14,6 +14,7 @@ from langchain_holysheep.spend.budgets._budget import Budget, Reservation
 from langchain_holysheep.spend.budgets._errors import (
     BudgetError,
     BudgetExceededError,
+    BudgetStoreError,
     ThresholdEvent,
     UnpricedCallError,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "Budget",
     "BudgetError",
     "BudgetExceededError",
+    "BudgetStoreError",
     "CallRecord",
     "HolySheepCallbackHandler",
     "ListSink",

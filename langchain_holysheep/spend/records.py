@@ -58,6 +58,9 @@ class CallRecord:
         error: the error class name (and status code) of a failed attempt.
         tags: the run's tags.
         metadata: selected string metadata of the run (user, thread, ...).
+        estimated: `usage` is an estimate: the attempt was billed but ended
+            without a usage block (a cut or abandoned stream), so its tokens
+            were estimated from the prompt and the text delivered.
     """
 
     timestamp: float
@@ -76,6 +79,7 @@ class CallRecord:
     error: str | None = None
     tags: tuple[str, ...] = ()
     metadata: tuple[tuple[str, str], ...] = ()
+    estimated: bool = False
 
     @property
     def priced(self) -> bool:

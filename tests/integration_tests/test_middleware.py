@@ -274,7 +274,7 @@ STEEP = PriceBook({"gpt-4.1": {"input": "0", "output": "1000"}}, use_env=False)
 
 def test_run_limit_ends_the_run_with_a_final_message(sim: GatewaySimulator) -> None:
     agent = create_agent(
-        holysheep(sim, max_tokens=20),  # worst case per call: $0.020
+        holysheep(sim, max_tokens=20, max_retries=0),  # worst case per call: $0.020
         tools=TOOLS,
         middleware=[SpendLimitMiddleware(run_limit="0.025", pricebook=STEEP)],
     )
@@ -292,7 +292,7 @@ def test_run_limit_ends_the_run_with_a_final_message(sim: GatewaySimulator) -> N
 
 async def test_run_limit_can_raise(sim: GatewaySimulator) -> None:
     agent = create_agent(
-        holysheep(sim, max_tokens=20),
+        holysheep(sim, max_tokens=20, max_retries=0),
         tools=TOOLS,
         middleware=[
             SpendLimitMiddleware(
@@ -369,7 +369,7 @@ def test_refusal_message_reads_cleanly(
 ) -> None:
     limits = {f"{scope}_limit": "0.015"}
     agent = create_agent(
-        holysheep(sim, max_tokens=20),
+        holysheep(sim, max_tokens=20, max_retries=0),
         tools=TOOLS,
         middleware=[
             SpendLimitMiddleware(**limits, pricebook=STEEP, exit_behavior="error")
@@ -386,7 +386,7 @@ def test_refusal_message_reads_cleanly(
 
 def test_final_message_when_the_first_call_does_not_fit(sim: GatewaySimulator) -> None:
     agent = create_agent(
-        holysheep(sim, max_tokens=20),
+        holysheep(sim, max_tokens=20, max_retries=0),
         tools=TOOLS,
         middleware=[SpendLimitMiddleware(run_limit="0.015", pricebook=STEEP)],
     )
@@ -431,13 +431,14 @@ def test_budget_refusal_names_the_total_window_once(sim: GatewaySimulator) -> No
         get_holysheep_callback(budget=budget, pricebook=STEEP),
         pytest.raises(BudgetExceededError) as info,
     ):
-        holysheep(sim, max_tokens=20).invoke("hello")
+        holysheep(sim, max_tokens=20, max_retries=0).invoke("hello")
     assert str(info.value) == (
         "Budget 'team' exceeded (window: total): limit $0.0150, spent $0.0000, "
         "reserved by calls in flight $0.0000, left $0.0150; this call for gpt-4.1 "
         "needs up to $0.0200 (worst case: prompt x input price + max_tokens x "
-        "output price). No request was sent. Set a lower max_tokens, use a cheaper "
-        "model, raise the limit, or reset the budget."
+        "output price, for every attempt the call can make). No request was sent. "
+        "Set a lower max_tokens or fewer retries, use a cheaper model, raise the "
+        "limit, or reset the budget."
     )
     assert sim.log.count() == 0
 

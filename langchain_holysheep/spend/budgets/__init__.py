@@ -3,16 +3,19 @@
 from langchain_holysheep.spend.budgets._budget import (
     Budget,
 )
+from langchain_holysheep.spend.budgets._cost import CallShape, call_cost, call_shape
 from langchain_holysheep.spend.budgets._errors import (
     BudgetCheckError,
     BudgetError,
     BudgetExceededError,
+    BudgetStoreError,
     ThresholdEvent,
     UnpricedCallError,
     display_places,
     window_label,
 )
 from langchain_holysheep.spend.budgets._estimate import (
+    bound_prompt_tokens,
     estimate_prompt_tokens,
     estimate_text_tokens,
 )
@@ -22,7 +25,6 @@ from langchain_holysheep.spend.budgets._inflight import (
 )
 from langchain_holysheep.spend.budgets._reservation import (
     Reservation,
-    WindowState,
 )
 from langchain_holysheep.spend.budgets._windows import (
     WINDOWS,
@@ -36,14 +38,18 @@ __all__ = [
     "BudgetCheckError",
     "BudgetError",
     "BudgetExceededError",
+    "BudgetStoreError",
+    "CallShape",
     "RESERVATIONS",
     "Reservation",
     "ThresholdEvent",
     "UnpricedCallError",
     "WINDOWS",
     "Window",
-    "WindowState",
     "allowed_routes",
+    "bound_prompt_tokens",
+    "call_cost",
+    "call_shape",
     "display_places",
     "estimate_prompt_tokens",
     "estimate_text_tokens",

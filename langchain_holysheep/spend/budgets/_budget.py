@@ -1,43 +1,50 @@
 """`Budget`: a spending cap enforced by reservations, so it cannot be overrun.
 
-Every call reserves its worst-case cost *before* anything is sent; the check and
-the reservation happen under one lock, so concurrent calls (threads or asyncio
-tasks) can never together commit more than the limit. When the call ends the
-reservation settles to the real cost (or is released on failure), freeing the
-difference for other calls.
-
-Unpriced calls: a model with no known price cannot be reserved for. By default
-such a call reserves nothing (the price book warns once per model) and its
-spend is reported as unpriced, not counted against the budget; with
-`strict=True` it is refused with `UnpricedCallError` before it is sent.
+Every call reserves its worst-case cost *before* anything is sent, in one
+atomic operation of the budget's state store, so concurrent calls (threads,
+tasks, processes, machines sharing the store) never together commit more than
+the limit; the reservation settles to the real cost when the call ends, and
+lapses with its lease if the process dies. Unpriced calls reserve nothing and
+are reported as unpriced (`strict=True` refuses them).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timezone, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
-from langchain_holysheep.errors import ConfigurationError
+from langchain_holysheep.spend.budgets._cost import route_choices
 from langchain_holysheep.spend.budgets._errors import (
+    BudgetCheckError,
     BudgetError,
     BudgetExceededError,
+    BudgetStoreError,
     ThresholdEvent,
     UnpricedCallError,
 )
-from langchain_holysheep.spend.budgets._reservation import Reservation, WindowState
-from langchain_holysheep.spend.budgets._windows import (
-    WINDOWS,
-    Window,
-    next_boundary,
-    window_id,
+from langchain_holysheep.spend.budgets._notify import fire_threshold, warn_overrun
+from langchain_holysheep.spend.budgets._readout import BudgetReadout
+from langchain_holysheep.spend.budgets._reservation import Reservation
+from langchain_holysheep.spend.budgets._settings import (
+    Estimate,
+    check_choices,
+    check_extra_tokens,
+    check_key,
+    check_lease,
+    check_limit,
+    check_thresholds,
+    resolve_store,
+    scope_value,
+    window_ttl,
 )
+from langchain_holysheep.spend.budgets._windows import Window, next_boundary, window_id
 from langchain_holysheep.spend.pricing._book import format_money
+from langchain_holysheep.state import Refusal, StateStore, StateStoreUnavailableError
 
 __all__ = [
     "Budget",
@@ -50,58 +57,48 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 _ZERO = Decimal(0)
-#: "run" windows kept at most (oldest idle ones are forgotten first).
-MAX_RUN_WINDOWS = 10_000
+Route = tuple[str, Decimal | None]
 
 
-def _limit(value: Decimal | str | int | float) -> Decimal:
-    if isinstance(value, bool):
-        raise ConfigurationError(
-            f"Budget limit must be an amount in USD, got {value!r}"
-        )
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ConfigurationError(
-                f"Budget limit must be a finite amount, got {value!r}"
-            )
-        value = str(value)
-    try:
-        amount = Decimal(value) if isinstance(value, (str, int, Decimal)) else None
-    except InvalidOperation:
-        amount = None
-    if amount is None:
-        raise ConfigurationError(
-            f"Budget limit must be an amount in USD such as Decimal('5') or '5.00', "
-            f"got {value!r}"
-        )
-    if not amount.is_finite() or amount <= 0:
-        raise ConfigurationError(
-            f"Budget limit must be a finite amount greater than 0 (USD), got {value!r}"
-        )
-    return amount
-
-
-class Budget:
+class Budget(BudgetReadout):
     """A spending cap in USD that concurrent calls cannot overrun.
 
     Args:
         limit: the cap in USD (`Decimal`, `str` or `int`; > 0).
-        window: `"run"` (one top-level LangChain run), `"hour"`, `"day"`,
-            `"month"` (calendar windows in `tz`, rolling over by wall clock) or
-            `"total"` (never rolls over).
+        window: `"total"` (the default: one cap that never rolls over),
+            `"hour"`, `"day"`, `"month"` (calendar windows in `tz`, rolling
+            over by wall clock) or `"run"` (each top-level LangChain run gets
+            the whole limit).
         scope: `"global"`, or a metadata key (`"user"`, `"thread_id"`, ...): each
             value of that key gets its own cap. The value is read from the run's
             metadata, else from a tag `"key:value"` / `"key=value"`; calls with
             no value share the bucket `""`.
         thresholds: fractions of the limit (0 < t <= 1) at which `on_threshold`
-            fires, once per window and scope value, when settled spend crosses them.
+            fires, once per window and scope value, when settled spend crosses
+            them (once across all processes sharing the store).
         on_threshold: called with a `ThresholdEvent` (default: a log warning).
         on_exceeded: `"raise"` (`BudgetExceededError`, nothing sent) or
-            `"downgrade"` (a router may use the cheapest route that fits).
+            `"downgrade"` (only the cheaper routes of the call that fit are
+            tried).
         strict: refuse calls to unpriced models instead of letting them through.
-        name: a label for messages and reports.
-        clock: returns epoch seconds (injectable for tests).
+        name: the budget's label in messages (default `"$5.00/total"`, from
+            the limit and window), and its identity in a shared store unless
+            `key` is given.
+        key: the budget's identity in a shared store: every `Budget` with the
+            same key (or, without one, the same name), in any process, shares
+            one cap per scope value and window.
+        clock: returns epoch seconds for calendar windows (injectable for tests).
         tz: the time zone of the calendar windows (default UTC).
+        store: a `StateStore` or a URL (`memory://`, `sqlite:///state.db`,
+            `redis://host:6379/0`); default `HOLYSHEEP_STATE_URL`, else memory.
+        estimate: `"bound"` (default): reserve a hard upper bound of what the
+            call can be billed (see `spend.budgets.call_cost`); `"heuristic"`:
+            a cheaper estimate that real billing may exceed.
+        extra_prompt_tokens: prompt tokens your gateway adds to every request
+            beyond the 64 the bound already allows (a long hidden system prompt).
+        lease: seconds a reservation holds without being settled (streams
+            renew it as chunks arrive); set it above your longest non-streamed
+            call. A crashed process's reservations are free after this long.
 
     Example:
         ```python
@@ -114,7 +111,7 @@ class Budget:
     def __init__(
         self,
         limit: Decimal | str | int,
-        window: Window = "run",
+        window: Window = "total",
         scope: str = "global",
         thresholds: Iterable[float] = (0.5, 0.8),
         on_threshold: Callable[[ThresholdEvent], Any] | None = None,
@@ -122,43 +119,35 @@ class Budget:
         *,
         strict: bool = False,
         name: str | None = None,
+        key: str | None = None,
         clock: Callable[[], float] = time.time,
         tz: tzinfo = timezone.utc,
+        store: StateStore | str | None = None,
+        estimate: Estimate = "bound",
+        extra_prompt_tokens: int = 0,
+        lease: float = 300.0,
     ) -> None:
-        self.limit = _limit(limit)
-        if window not in WINDOWS:
-            raise ConfigurationError(
-                f"Budget window must be one of {', '.join(WINDOWS)}, got {window!r}"
-            )
-        if not isinstance(scope, str) or not scope:
-            raise ConfigurationError(
-                "Budget scope must be 'global' or a metadata key such as 'user', "
-                f"got {scope!r}"
-            )
-        if on_exceeded not in ("raise", "downgrade"):
-            raise ConfigurationError(
-                f"on_exceeded must be 'raise' or 'downgrade', got {on_exceeded!r}"
-            )
-        marks = []
-        for t in thresholds:
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
-                raise ConfigurationError(
-                    f"Budget thresholds must be fractions in (0, 1], got {t!r}"
-                )
-            marks.append(float(t))
+        self.limit = check_limit(limit)
+        check_choices(window, scope, on_exceeded, estimate)
         self.window: Window = window
         self.scope = scope
-        self.thresholds = tuple(sorted(set(marks)))
+        self.thresholds = check_thresholds(thresholds)
         self.on_threshold = on_threshold
         self.on_exceeded = on_exceeded
         self.strict = strict
+        self.estimate: Estimate = estimate
+        self.extra_prompt_tokens = check_extra_tokens(extra_prompt_tokens)
+        self.lease = check_lease(lease)
         places = max(2, -self.limit.normalize().as_tuple().exponent)  # type: ignore[operator]
         self.name = name or f"{format_money(self.limit, places=places)}/{window}"
+        self.key = check_key(key, self.name)
         self.clock = clock
         self.tz = tz
+        self.store = resolve_store(store)
+        self._ttl = window_ttl(window)
         self._lock = threading.Lock()
-        self._states: dict[tuple[str, str], WindowState] = {}
-        self._current: dict[str, str] = {}
+        self._runs: dict[str, set[str]] = {}
+        self._scopes: set[str] = set()
         self._overrun_warned = False
 
     # -- scope and window -------------------------------------------------------
@@ -168,61 +157,28 @@ class Budget:
         metadata: Mapping[str, Any] | None = None,
     ) -> str:
         """The scope value of a run: "global", or its value of the scope key."""
-        if self.scope == "global":
-            return "global"
-        if metadata and metadata.get(self.scope) is not None:
-            return str(metadata[self.scope])
-        for tag in tags or ():
-            for sep in (":", "="):
-                if tag.startswith(self.scope + sep):
-                    return tag[len(self.scope) + 1 :]
-        return ""
+        return scope_value(self.scope, tags, metadata)
+
+    def store_key(self, scope_key: str = "global") -> str:
+        """The budget's key in its store: `key` (or name) and the scope value."""
+        return f"{self.key}/{scope_key}"
 
     def _window_id(self, run_key: str | None) -> str:
         if self.window == "run":
             return run_key or "run"
         return window_id(self.window, self.clock(), self.tz)
 
-    def _state(self, scope_key: str, run_key: str | None) -> WindowState:
-        """The live state of a scope's current window (caller holds the lock)."""
-        wid = self._window_id(run_key)
-        key = (scope_key, wid)
-        state = self._states.get(key)
-        if state is not None:
-            return state
-        if self.window == "run":
-            self._evict_runs()
-        else:
-            old = self._current.get(scope_key)
-            if old is not None and old != wid:
-                stale = self._states.get((scope_key, old))
-                if stale is not None and stale.inflight == 0:
-                    del self._states[(scope_key, old)]
-                elif stale is not None:
-                    stale.ended = True
-            self._current[scope_key] = wid
-        state = self._states[key] = WindowState(wid)
-        return state
-
-    def _evict_runs(self) -> None:
-        if len(self._states) < MAX_RUN_WINDOWS:
-            return
-        for key in [k for k, s in self._states.items() if s.inflight == 0][
-            : max(len(self._states) - MAX_RUN_WINDOWS + 1, MAX_RUN_WINDOWS // 10)
-        ]:
-            del self._states[key]
-
     def end_run(self, run_key: str) -> None:
         """Forget the spend of a finished top-level run (`"run"` windows only)."""
         if self.window != "run":
             return
         with self._lock:
-            for key in [k for k in self._states if k[1] == run_key]:
-                state = self._states[key]
-                if state.inflight == 0:
-                    del self._states[key]
-                else:
-                    state.ended = True
+            scopes = self._runs.pop(run_key, set())
+        for scope_key in scopes:
+            try:
+                self.store.forget(self.store_key(scope_key), run_key)
+            except Exception:  # the window expires with its TTL anyway
+                _logger.debug("Budget %r: could not forget run %s", self.name, run_key)
 
     # -- reservations -----------------------------------------------------------
     def reserve(
@@ -241,44 +197,57 @@ class Budget:
         Raises:
             BudgetExceededError: the amount does not fit; nothing was reserved.
             UnpricedCallError: `amount` is `None` and the budget is strict.
+            BudgetStoreError: the state store cannot be reached (fail closed).
         """
         if amount is None:
             if self.strict:
-                raise UnpricedCallError(self.name, [model or "<unknown>"])
+                raise UnpricedCallError(self.name, [model or "<unknown>"], self.window)
             amount = _ZERO
         models = (model,) if model else ()
         return self._reserve(amount, scope_key, run_key, models, model)
 
     def reserve_routes(
         self,
-        routes: Sequence[tuple[str, Decimal | None]],
+        routes: Sequence[Route],
         scope_key: str = "global",
         *,
         run_key: str | None = None,
+        combine: Literal["max", "sum"] = "max",
+        lease: float | None = None,
     ) -> Reservation:
         """Reserve for a call that may use any of `routes` (model, worst-case cost).
 
-        Reserves the maximum over the routes. If that does not fit and
-        `on_exceeded="downgrade"`, reserves for the cheapest route instead and
-        narrows `Reservation.models` to the routes that fit in that amount.
-        Unpriced routes reserve nothing (refused when `strict`).
+        `combine="max"`: the call is billed on one route at most (the maximum
+        is reserved); `"sum"`: it may be billed on every route (each cost
+        already covers all of that route's attempts), so the sum is reserved.
+        If that does not fit and `on_exceeded="downgrade"`, the most expensive
+        routes are dropped until the rest fits, and `Reservation.models` names
+        the routes left. Unpriced routes reserve nothing (refused when `strict`).
+        `lease` lengthens the budget's lease for a call known to last longer.
         """
         if not routes:
             raise ValueError("reserve_routes needs at least one route")
         unpriced = [m for m, c in routes if c is None]
         if unpriced and self.strict:
-            raise UnpricedCallError(self.name, unpriced)
-        priced = [(m, c) for m, c in routes if c is not None]
-        worst = max((c for _, c in priced), default=_ZERO)
+            raise UnpricedCallError(self.name, unpriced, self.window)
         names = tuple(m for m, _ in routes)
+        candidates = route_choices(routes, combine)
         try:
-            return self._reserve(worst, scope_key, run_key, names, names[0])
+            return self._reserve(
+                candidates[0][0], scope_key, run_key, names, names[0], lease
+            )
         except BudgetExceededError:
-            if self.on_exceeded != "downgrade" or not priced:
+            if self.on_exceeded != "downgrade" or len(candidates) < 2:
                 raise
-        cheapest = min(c for _, c in priced)
-        allowed = tuple(m for m, c in priced if c <= cheapest)
-        return self._reserve(cheapest, scope_key, run_key, allowed, allowed[0])
+        for i, (amount, allowed) in enumerate(candidates[1:], 2):
+            try:
+                return self._reserve(
+                    amount, scope_key, run_key, allowed, allowed[0], lease
+                )
+            except BudgetExceededError:
+                if i == len(candidates):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _reserve(
         self,
@@ -287,27 +256,52 @@ class Budget:
         run_key: str | None,
         models: tuple[str, ...],
         model: str | None,
+        lease: float | None = None,
     ) -> Reservation:
         if amount < 0 or not amount.is_finite():
             raise ValueError(f"cannot reserve {amount!r}")
+        wid = self._window_id(run_key)
+        self._remember(scope_key, run_key)
+        if amount == 0:
+            return Reservation(self, None, amount, scope_key, wid, models)
+        try:
+            held = self.store.reserve(
+                self.store_key(scope_key),
+                wid,
+                amount,
+                self.limit,
+                max(self.lease, lease or 0.0),
+                window_ttl=self._ttl,
+            )
+        except StateStoreUnavailableError as exc:
+            raise BudgetStoreError(self.name, self.window, model, exc) from exc
+        except Exception as exc:
+            raise BudgetCheckError(self.name, model, exc, self.window) from exc
+        if isinstance(held, Refusal):
+            raise self._refusal(held, scope_key, model)
+        return Reservation(self, held, amount, scope_key, wid, models)
+
+    def _remember(self, scope_key: str, run_key: str | None) -> None:
         with self._lock:
-            state = self._state(scope_key, run_key)
-            if state.spent + state.reserved + amount > self.limit:
-                spent, reserved = state.spent, state.reserved
-                wid = state.window_id
-            else:
-                state.reserved += amount
-                state.inflight += 1
-                return Reservation(self, state, amount, scope_key, models)
+            if len(self._scopes) < 10_000:
+                self._scopes.add(scope_key)
+            if self.window == "run" and run_key is not None:
+                if len(self._runs) > 10_000:  # runs that never ended: forget them
+                    self._runs.clear()
+                self._runs.setdefault(run_key, set()).add(scope_key)
+
+    def _refusal(
+        self, refused: Refusal, scope_key: str, model: str | None
+    ) -> BudgetExceededError:
         boundary = next_boundary(self.window, self.clock(), self.tz)
-        raise BudgetExceededError(
+        return BudgetExceededError(
             budget=self.name,
             limit=self.limit,
-            spent=spent,
-            reserved=reserved,
-            requested=amount,
+            spent=refused.spent,
+            reserved=refused.reserved,
+            requested=refused.amount,
             window=self.window,
-            window_id=wid,
+            window_id=refused.window_id,
             scope=self.scope,
             scope_key=scope_key,
             model=model,
@@ -315,101 +309,82 @@ class Budget:
         )
 
     def _finish(self, res: Reservation, actual: Decimal | None) -> None:
-        fire: list[ThresholdEvent] = []
         with self._lock:
             if res._done:
                 return
             res._done = True
-            state = res._state
-            state.reserved -= res.amount
-            state.inflight -= 1
-            if actual is not None and actual > 0:
-                state.spent += actual
-                if actual > res.amount and not self._overrun_warned:
-                    self._overrun_warned = True
-                    _logger.warning(
-                        "Budget %r: a call cost %s, more than its reservation %s "
-                        "(the prompt estimate was low); spend may pass the limit. "
-                        "Use safe_estimate=True for a hard bound. (Logged once.)",
-                        self.name,
-                        actual,
-                        res.amount,
-                    )
-                for t in self.thresholds:
-                    if t not in state.fired and state.spent >= self.limit * Decimal(
-                        str(t)
-                    ):
-                        state.fired.add(t)
-                        fire.append(
-                            ThresholdEvent(
-                                self.name,
-                                t,
-                                state.spent,
-                                self.limit,
-                                res.scope_key,
-                                self.window,
-                                state.window_id,
-                            )
-                        )
-            key = (res.scope_key, state.window_id)
-            if state.ended and state.inflight == 0 and self._states.get(key) is state:
-                del self._states[key]
-        for event in fire:
-            self._fire(event)
+        if actual is not None and actual > 0:
+            self._charge(res, actual)
+        elif res.held is not None:
+            try:
+                self.store.release(res.held)
+            except Exception:  # the lease frees it anyway
+                _logger.warning("Budget %r: release failed", self.name, exc_info=True)
+        if self.window == "run":
+            with self._lock:
+                ended = res.window_id not in self._runs
+            if ended:  # settled after its run ended: forget the run's window again
+                self._runs[res.window_id] = {res.scope_key}
+                self.end_run(res.window_id)
 
-    def _fire(self, event: ThresholdEvent) -> None:
-        if self.on_threshold is None:
-            _logger.warning(
-                "Budget %r: %d%% of %s reached (spent %s, scope %r, window %s)",
-                event.budget,
-                round(event.threshold * 100),
-                format_money(event.limit),
-                format_money(event.spent),
-                event.scope_key,
-                event.window_id,
+    def _charge(self, res: Reservation, actual: Decimal) -> None:
+        try:
+            if res.held is not None:
+                done = self.store.settle(res.held, actual)
+                before, after = done.spent_before, done.spent
+            else:
+                usage = self.store.charge(
+                    self.store_key(res.scope_key),
+                    res.window_id,
+                    actual,
+                    window_ttl=self._ttl,
+                )
+                before, after = usage.spent - actual, usage.spent
+        except Exception:
+            _logger.exception(
+                "Budget %r: could not record %s of spend", self.name, actual
             )
             return
+        if actual > res.amount:
+            self._warn_overrun(actual, res.amount)
+        if before is not None and after is not None:
+            self._thresholds(before, after, res)
+
+    def _extend(self, res: Reservation) -> None:
+        if res._done or res.held is None:
+            return
         try:
-            self.on_threshold(event)
+            renewed = self.store.extend(
+                res.held, max(self.lease, res.held.lease_seconds)
+            )
         except Exception:
-            _logger.exception("Budget %r: on_threshold hook failed", self.name)
+            _logger.debug("Budget %r: lease renewal failed", self.name, exc_info=True)
+            return
+        if renewed is not None:
+            res.held = renewed
 
-    # -- inspection -------------------------------------------------------------
-    def _peek(self, scope_key: str, run_key: str | None) -> WindowState:
-        with self._lock:
-            wid = self._window_id(run_key)
-            state = self._states.get((scope_key, wid)) or WindowState(wid)
-            return WindowState(wid, state.spent, state.reserved, state.inflight)
+    def _warn_overrun(self, actual: Decimal, reserved: Decimal) -> None:
+        if not self._overrun_warned:
+            self._overrun_warned = True
+            warn_overrun(self.name, self.window, self.estimate, actual, reserved)
 
-    def spent(
-        self, scope_key: str = "global", *, run_key: str | None = None
-    ) -> Decimal:
-        """Settled spend in the current window of `scope_key`."""
-        return self._peek(scope_key, run_key).spent
-
-    def reserved(
-        self, scope_key: str = "global", *, run_key: str | None = None
-    ) -> Decimal:
-        """Amount reserved by calls in flight in the current window of `scope_key`."""
-        return self._peek(scope_key, run_key).reserved
-
-    def remaining(
-        self, scope_key: str = "global", *, run_key: str | None = None
-    ) -> Decimal:
-        """What is left: limit - spent - reserved (never below 0)."""
-        state = self._peek(scope_key, run_key)
-        return max(self.limit - state.spent - state.reserved, _ZERO)
-
-    def reset(self) -> None:
-        """Forget all spend (reservations in flight still settle harmlessly)."""
-        with self._lock:
-            for state in self._states.values():
-                state.ended = True
-            self._states.clear()
-            self._current.clear()
+    def _thresholds(self, before: Decimal, after: Decimal, res: Reservation) -> None:
+        for t in self.thresholds:
+            if before < self.limit * Decimal(str(t)) <= after:
+                event = ThresholdEvent(
+                    self.name,
+                    t,
+                    after,
+                    self.limit,
+                    res.scope_key,
+                    self.window,
+                    res.window_id,
+                )
+                fire_threshold(event, self.on_threshold)
 
     def __repr__(self) -> str:
         return (
             f"Budget(limit={self.limit}, window={self.window!r}, scope={self.scope!r}, "
-            f"on_exceeded={self.on_exceeded!r}, strict={self.strict})"
+            f"on_exceeded={self.on_exceeded!r}, strict={self.strict}, "
+            f"estimate={self.estimate!r}, store={self.store.url!r})"
         )

@@ -15,6 +15,7 @@ __all__ = [
     "BudgetCheckError",
     "BudgetError",
     "BudgetExceededError",
+    "BudgetStoreError",
     "ThresholdEvent",
     "UnpricedCallError",
     "display_places",
@@ -133,19 +134,23 @@ class BudgetExceededError(BudgetError):
             f"{window_label(window, window_id)}): limit {usd(limit)}, spent "
             f"{usd(spent)}, reserved by calls in flight {usd(reserved)}, left "
             f"{usd(left)}; this call{call} needs up to {usd(requested)} (worst "
-            "case: prompt x input price + max_tokens x output price). No request "
-            f"was sent. Set a lower max_tokens, use a cheaper model, raise the "
-            f"limit, or {when}."
+            "case: prompt x input price + max_tokens x output price, for every "
+            "attempt the call can make). No request was sent. Set a lower "
+            "max_tokens or fewer retries, use a cheaper model, raise the limit, "
+            f"or {when}."
         )
 
 
 class UnpricedCallError(BudgetError):
     """A `strict` budget refused a call to a model with no known price."""
 
-    def __init__(self, budget: str, models: Sequence[str]) -> None:
-        self.budget, self.models = budget, list(models)
+    def __init__(
+        self, budget: str, models: Sequence[str], window: str | None = None
+    ) -> None:
+        self.budget, self.models, self.window = budget, list(models), window
+        where = f" (window: {window})" if window else ""
         super().__init__(
-            f"Budget {budget!r} is strict and no price is known for "
+            f"Budget {budget!r}{where} is strict and no price is known for "
             f"{', '.join(map(repr, models))}, so the call's cost cannot be reserved. "
             "No request was sent. Add a price (PriceBook overrides or "
             "$HOLYSHEEP_PRICING_FILE) or use Budget(strict=False)."
@@ -170,20 +175,54 @@ class BudgetCheckError(BudgetError):
         budget: str,
         model: str | None = None,
         cause: BaseException | None = None,
+        window: str | None = None,
     ) -> None:
         self.budget, self.model, self.cause = budget, model, cause
+        self.window = window
         call = f" to {model}" if model else ""
+        where = f" (window: {window})" if window else ""
         why = (
             f"{type(cause).__name__}: {cause}"
             if cause is not None
             else "the cause is in the log of langchain_holysheep.spend"
         )
         super().__init__(
-            f"Budget {budget!r} could not reserve the worst-case cost of this "
+            f"Budget {budget!r}{where} could not reserve the worst-case cost of this "
             f"call{call} ({why}), so the call was refused: no request was sent. "
             "Fix the cause (usually the prices: pass a PriceBook, e.g. "
             "PriceBook({'my-model': {'input': '1.00', 'output': '3.00'}})) and "
             "run again."
+        )
+
+
+class BudgetStoreError(BudgetCheckError):
+    """The budget's state store is down, so the call was refused (fail closed).
+
+    No process can prove that the call fits a shared cap while the store is
+    unreachable, so nothing is sent. The store is tried again by itself; calls
+    are admitted again as soon as it answers.
+
+    Attributes:
+        budget: the budget's name; `window`: its window kind.
+        model: the model of the refused call, if known.
+        cause: the store's `StateStoreUnavailableError`.
+    """
+
+    def __init__(
+        self,
+        budget: str,
+        window: str,
+        model: str | None,
+        cause: BaseException,
+    ) -> None:
+        self.budget, self.model, self.cause, self.window = budget, model, cause, window
+        call = f" to {model}" if model else ""
+        BudgetError.__init__(
+            self,
+            f"Budget {budget!r} (window: {window}) refused this call{call} because "
+            f"its state store is unavailable, so the spend so far cannot be "
+            f"checked: no request was sent. {cause} Pass such a store to the "
+            "budget: Budget(..., store=open_store(url, on_store_error=...)).",
         )
 
 

@@ -32,6 +32,10 @@ class _Reservations:
         with self._lock:
             self._runs.setdefault(run_id, {})[id(budget)] = res
 
+    def held(self, run_id: UUID) -> list[Reservation]:
+        with self._lock:
+            return list(self._runs.get(run_id, {}).values())
+
     def pop(self, run_id: UUID) -> list[Reservation]:
         with self._lock:
             return list(self._runs.pop(run_id, {}).values())

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from langchain_holysheep.spend.pricing._book import format_money
+from langchain_holysheep.state import Reservation as StoreReservation
 
 if TYPE_CHECKING:
     from langchain_holysheep.spend.budgets._budget import Budget
 
-__all__ = ["Reservation", "WindowState"]
-
-_ZERO = Decimal(0)
-
-
-@dataclass
-class WindowState:
-    """Spend and reservations of one scope value in one window."""
-
-    window_id: str
-    spent: Decimal = _ZERO
-    reserved: Decimal = _ZERO
-    inflight: int = 0
-    fired: set[float] = field(default_factory=set)
-    ended: bool = False
+__all__ = ["Reservation"]
 
 
 class Reservation:
     """Money set aside for one call; settle it to the real cost or release it.
 
     Both `settle()` and `release()` are idempotent: only the first call counts.
+    The money is held in the budget's state store under a lease: if the
+    process dies before settling, the store lets it go when the lease ends.
 
     Attributes:
         budget: the budget it belongs to.
@@ -39,13 +27,14 @@ class Reservation:
         scope_key: the scope value it was charged to.
         window_id: the window it was charged to.
         models: the routes the call may use (all of them, unless downgraded).
+        held: the store's reservation (`None` for a zero amount: nothing held).
     """
 
     __slots__ = (
         "_done",
-        "_state",
         "amount",
         "budget",
+        "held",
         "models",
         "scope_key",
         "window_id",
@@ -54,13 +43,14 @@ class Reservation:
     def __init__(
         self,
         budget: Budget,
-        state: WindowState,
+        held: StoreReservation | None,
         amount: Decimal,
         scope_key: str,
+        window_id: str,
         models: tuple[str, ...],
     ) -> None:
-        self.budget, self._state, self.amount = budget, state, amount
-        self.scope_key, self.window_id, self.models = scope_key, state.window_id, models
+        self.budget, self.held, self.amount = budget, held, amount
+        self.scope_key, self.window_id, self.models = scope_key, window_id, models
         self._done = False
 
     @property
@@ -76,6 +66,10 @@ class Reservation:
         """Give the whole reservation back (the call failed or billed nothing)."""
         self.budget._finish(self, None)
 
+    def extend(self) -> None:
+        """Renew the lease for another `budget.lease` seconds (long streams)."""
+        self.budget._extend(self)
+
     def __enter__(self) -> Reservation:
         return self
 
@@ -85,5 +79,6 @@ class Reservation:
     def __repr__(self) -> str:
         return (
             f"Reservation({self.budget.name!r}, {format_money(self.amount, places=6)}, "
-            f"scope_key={self.scope_key!r}, done={self._done})"
+            f"window={self.budget.window!r}, scope_key={self.scope_key!r}, "
+            f"done={self._done})"
         )

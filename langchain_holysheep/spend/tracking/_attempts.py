@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from langchain_holysheep.spend.budgets._budget import Budget
+from langchain_holysheep.spend.budgets._cost import CallShape
+from langchain_holysheep.spend.budgets._estimate import (
+    estimate_prompt_tokens,
+    estimate_text_tokens,
+)
 from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord, Outcome, TokenUsage
 from langchain_holysheep.spend.tracking import _extract as extract
@@ -32,6 +37,10 @@ class RunState:
     metadata: tuple[tuple[str, str], ...]
     first_token: float | None = None
     failures: list[extract.Outcome] = field(default_factory=list)
+    shape: CallShape | None = None
+    renewed: float = 0.0
+    messages: Sequence[Sequence[Any]] = ()
+    tools: Any = None
 
 
 def build_records(
@@ -44,7 +53,10 @@ def build_records(
     """The `CallRecord`s of a finished run (failed attempts first) and its cost.
 
     The cost is `None` when the served model is unpriced or an answer reported
-    no usage; a failed call that reported no usage cost 0 on a priced model.
+    no usage; a failed call that reported no usage and delivered nothing cost
+    0 on a priced model. A failed call that delivered content without a usage
+    block (a cut or abandoned stream) was billed: its last attempt carries
+    estimated usage (`estimated=True`).
     """
     now = time.perf_counter()
     message = extract.final_message(response)
@@ -62,6 +74,14 @@ def build_records(
         "metadata": run.metadata,
     }
     records = _failure_records(run, failures, pricebook, common)
+    delivered = _delivered(message) if usage is None and error is not None else ""
+    if delivered:  # billed without a usage block: estimated, never zero
+        usage = estimate_usage(run, delivered)
+        if failures:  # the router listed the broken attempt: it carries the bill
+            last = records[-1]
+            cost = pricebook.cost(last.served_model, usage)
+            records[-1] = replace(last, usage=usage, cost=cost, estimated=True)
+            return records, cost
     cost = _cost(served, usage, error, pricebook)
     if error is not None and failures and usage is None:
         return records, cost  # the router reported every failed attempt
@@ -76,11 +96,49 @@ def build_records(
             if run.first_token is None
             else (run.first_token - run.start) * 1000,
             error=extract.error_label(error),
+            estimated=bool(delivered),
             **_final_position(run, hs, failures),
             **common,
         )
     )
     return records, cost
+
+
+def _delivered(message: Any) -> str:
+    """The text and tool-call arguments a broken or abandoned answer delivered."""
+    if message is None:
+        return ""
+    parts = [_text(getattr(message, "content", ""))]
+    for chunk in getattr(message, "tool_call_chunks", None) or ():
+        parts.append(str(chunk.get("name") or "") + str(chunk.get("args") or ""))
+    return "".join(parts)
+
+
+def _text(content: Any) -> str:
+    """The text of a message content (a string or a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p if isinstance(p, str) else str(p.get("text") or "")
+            for p in content
+            if isinstance(p, (str, Mapping))
+        )
+    return ""
+
+
+def estimate_usage(run: RunState, delivered: str) -> TokenUsage:
+    """Tokens of an attempt billed without a usage block, estimated.
+
+    The prompt at `estimate_prompt_tokens` of the run's messages (tools
+    included) and the output at `estimate_text_tokens` of what was delivered:
+    both over-estimate ordinary text, so the spend is never counted as zero
+    nor, usually, below the bill.
+    """
+    prompt = sum(
+        estimate_prompt_tokens(batch, tools=run.tools) for batch in run.messages
+    )
+    return TokenUsage(input=prompt, output=estimate_text_tokens(delivered))
 
 
 def _failure_records(

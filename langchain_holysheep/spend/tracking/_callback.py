@@ -16,10 +16,10 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from langchain_holysheep._contract import ATTEMPT_EVENT, ROUTES_PARAM
+from langchain_holysheep._contract import ATTEMPT_EVENT
 from langchain_holysheep.spend.budgets._budget import Budget
+from langchain_holysheep.spend.budgets._cost import CallShape, call_cost, call_shape
 from langchain_holysheep.spend.budgets._errors import BudgetError
-from langchain_holysheep.spend.budgets._estimate import estimate_prompt_tokens
 from langchain_holysheep.spend.budgets._inflight import RESERVATIONS, allowed_routes
 from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import TokenUsage
@@ -78,8 +78,10 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         ledger: a `RecordSink` (e.g. `SQLiteLedger`) added to the tracker.
         parent: an enclosing handler whose budgets also apply and whose
             tracker also receives the records (nested tracking blocks).
-        safe_estimate: estimate prompts at one token per UTF-8 byte, a hard
-            upper bound (see `estimate_prompt_tokens`).
+
+    What a budget reserves is its choice (`Budget(estimate=...)`): by default a
+    hard bound over every attempt of every route (see
+    `langchain_holysheep.spend.budgets._cost`).
 
     Example:
         ```python
@@ -101,7 +103,6 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         pricebook: PriceBook | None = None,
         ledger: RecordSink | None = None,
         parent: HolySheepCallbackHandler | None = None,
-        safe_estimate: bool = False,
     ) -> None:
         super().__init__()
         if budget is None:
@@ -120,7 +121,6 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         self._trackers: list[SpendTracker] = [self.tracker] + (
             [t for t in parent._trackers if t is not self.tracker] if parent else []
         )
-        self.safe_estimate = safe_estimate
         self._runs: dict[UUID, RunState] = {}
         self._roots: dict[UUID, UUID] = {}
         self._root_budgets: dict[UUID, set[Budget]] = {}
@@ -246,12 +246,29 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         except Exception:
             _logger.exception("HolySheep spend: could not read the run's start")
             return
+        shape = None
         if budgets:
-            self._reserve(
-                run_id, root, budgets, messages, params, requested, tags, metadata
+            shape = self._reserve(
+                run_id,
+                root,
+                budgets,
+                (messages, serialized),
+                params,
+                requested,
+                tags,
+                metadata,
             )
         self._runs[run_id] = RunState(
-            start, requested, root, budgets, tuple(tags or ()), meta
+            start,
+            requested,
+            root,
+            budgets,
+            tuple(tags or ()),
+            meta,
+            shape=shape,
+            renewed=start,
+            messages=messages,
+            tools=params.get("tools"),
         )
 
     def _reserve(
@@ -259,41 +276,33 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         run_id: UUID,
         root: UUID,
         budgets: list[Budget],
-        messages: list[list[Any]],
+        request: tuple[list[list[Any]], Any],
         params: Mapping[str, Any],
         requested: str,
         tags: list[str] | None,
         metadata: dict[str, Any] | None,
-    ) -> None:
+    ) -> CallShape | None:
         try:
-            routes = params.get(ROUTES_PARAM) or [requested]
-            prompt = sum(
-                estimate_prompt_tokens(
-                    batch,
-                    tools=params.get("tools"),
-                    response_format=params.get("response_format"),
-                    safe=self.safe_estimate,
-                )
-                for batch in messages
-            )
-            max_tokens = extract.max_tokens_of(params)
-            costs = [
-                (m, self.pricebook.worst_case_cost(m, prompt, max_tokens))
-                for m in routes
-            ]
-            if any(c is None for _, c in costs):
-                for m, c in costs:
-                    if c is None:
-                        self.pricebook.cost(m, TokenUsage())  # the one-time warning
+            shape = call_shape(request[0], params, requested, request[1])
+            costs = {id(b): call_cost(b, shape, self.pricebook) for b in budgets}
+            for m in {
+                m for routes, _ in costs.values() for m, c in routes if c is None
+            }:
+                self.pricebook.cost(m, TokenUsage())  # the one-time warning
         except Exception:
             _logger.exception("HolySheep spend: could not estimate the call's cost")
-            return
+            return None
         for budget in budgets:
             if RESERVATIONS.has(run_id, budget):
                 continue
+            routes, combine = costs[id(budget)]
             try:
                 res = budget.reserve_routes(
-                    costs, budget.scope_key(tags, metadata), run_key=str(root)
+                    routes,
+                    budget.scope_key(tags, metadata),
+                    run_key=str(root),
+                    combine=combine,
+                    lease=shape.lease(budget.lease),
                 )
             except BudgetError:
                 for held in RESERVATIONS.pop(run_id):
@@ -305,17 +314,32 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
             RESERVATIONS.add(run_id, budget, res)
             if budget.window == "run":
                 self._root_budgets.setdefault(root, set()).add(budget)
+        return shape
 
     def on_llm_new_token(
         self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any
     ) -> None:
         """Note the time of the first streamed content (time to first token)."""
         run = self._runs.get(run_id)
-        if run is None or run.first_token is not None:
+        if run is None:
+            return
+        if run.budgets:
+            self._renew(run_id, run)
+        if run.first_token is not None:
             return
         message = getattr(chunk, "message", None)
         if token or getattr(message, "tool_call_chunks", None):
             run.first_token = time.perf_counter()
+
+    def _renew(self, run_id: UUID, run: RunState) -> None:
+        """Renew the leases of a long stream's reservations (a third of the way)."""
+        now = time.perf_counter()
+        lease = min(b.lease for b in run.budgets)
+        if now - run.renewed < lease / 3:
+            return
+        run.renewed = now
+        for res in RESERVATIONS.held(run_id):
+            res.extend()
 
     def on_custom_event(
         self, name: str, data: Any, *, run_id: UUID, **kwargs: Any

@@ -17,7 +17,14 @@ class _BudgetRefusalFilter(logging.Filter):
         text = " ".join(str(a) for a in args) or str(record.msg)
         return not (
             "HolySheep" in text
-            and ("BudgetExceededError" in text or "UnpricedCallError" in text)
+            and any(
+                name in text
+                for name in (
+                    "BudgetExceededError",
+                    "UnpricedCallError",
+                    "BudgetStoreError",
+                )
+            )
         )
 
 

@@ -29,7 +29,9 @@ def prompt(i: int) -> list[Any]:
 
 def script_failures(sim: GatewaySimulator) -> None:
     sim.script("gpt-4.1", [Fault.status(503), Fault.ok(), Fault.status(429)] * 4)
-    sim.script("claude-sonnet-4.5", [Fault.status(500), Fault.stream_cut(2)] * 3)
+    # cut before any content (nothing billed); a cut after content is billed
+    # and estimated (tests/integration_tests/spend/test_cut_streams.py)
+    sim.script("claude-sonnet-4.5", [Fault.status(500), Fault.stream_cut(0)] * 3)
     sim.script("deepseek-v3.2", [Fault.no_done(), Fault.ok()] * 4)
 
 

@@ -187,7 +187,10 @@ def test_failure_is_recorded_and_stream_partial_usage(fake: FakeChat) -> None:
         with pytest.raises(RuntimeError):
             list(fake.stream("x"))
     r = cb.report()
-    assert (r.calls, r.failures, r.cost) == (2, 2, 0)
+    assert (r.calls, r.failures) == (2, 2)
+    # the invoke delivered nothing (free); the stream delivered "hello world"
+    # before breaking: billed, so its tokens are estimated, never zero
+    assert r.cost > 0 and r.output_tokens == 4  # 2 words at 3 letters a token
     assert r.model("gpt-4.1").failures == 2  # type: ignore[union-attr]
     assert r.ttft_ms.count == 0
 
@@ -221,7 +224,7 @@ def test_budget_error_in_a_chain_and_failures_release(fake: FakeChat) -> None:
 
 def test_budget_from_run_metadata_and_scope(small: FakeChat) -> None:
     fake = small
-    per_user = Budget("0.003", window="day", scope="user")
+    per_user = Budget("0.004", window="day", scope="user")  # worst case ~$0.00305
     cfg = {"metadata": {"holysheep_budget": per_user, "user": "alice"}}
     with get_holysheep_callback() as cb:
         fake.invoke("x", config=cfg)
@@ -264,7 +267,7 @@ def test_run_window_budget_caps_one_top_level_run(small: FakeChat) -> None:
         three = twice | (lambda m: m.content) | fake
         with pytest.raises(BudgetExceededError):
             three.invoke("x")
-    assert budget._states == {}  # finished runs are forgotten
+    assert budget.store._windows == {}  # type: ignore[attr-defined]  # runs forgotten
 
 
 def test_nested_blocks_both_count(small: FakeChat) -> None:
