@@ -6,9 +6,11 @@ langchain issue #32300):
 
 - `with get_holysheep_callback() as cb:` prices every chat-model call made in
   the block, in this thread, in LangChain's executor threads (`batch`,
-  callbacks of async runs) and in asyncio tasks created inside it: they copy
-  the context. A thread you start yourself does not copy it; run its target
-  through `contextvars.copy_context().run`.
+  callbacks of async runs) and in asyncio tasks created inside it (they copy
+  the context), in `threading.Thread`s started inside it and in work submitted
+  to any `ThreadPoolExecutor` inside it (see `_threads`). Other threads' calls
+  are not its own. `scope="process"` prices every call in the process, in any
+  thread, while the block is open.
 - `HOLYSHEEP_TRACK_SPEND=1`: every chat-model call in the process (any thread)
   is priced into `global_tracker()`; the report is written at exit to stderr,
   or to the file named by `HOLYSHEEP_SPEND_REPORT` (JSON if it ends in
@@ -28,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Literal
 
 from langchain_core.tracers.context import register_configure_hook
 
@@ -35,6 +38,11 @@ from langchain_holysheep.spend.budgets._budget import Budget
 from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.tracking._callback import HolySheepCallbackHandler
 from langchain_holysheep.spend.tracking._sinks import RecordSink, close_sink
+from langchain_holysheep.spend.tracking._threads import (
+    PROCESS_SCOPE,
+    ProcessScopeHandler,
+    enter_block,
+)
 from langchain_holysheep.spend.tracking._tracker import SpendTracker, global_tracker
 
 __all__ = [
@@ -100,6 +108,7 @@ class EnvSpendHandler(HolySheepCallbackHandler):
 
 register_configure_hook(_block_var, True)
 register_configure_hook(_env_var, True, EnvSpendHandler, TRACK_SPEND_ENV)
+register_configure_hook(PROCESS_SCOPE, True, ProcessScopeHandler)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -109,6 +118,7 @@ def get_holysheep_callback(
     *,
     tracker: SpendTracker | None = None,
     pricebook: PriceBook | None = None,
+    scope: Literal["context", "process"] = "context",
 ) -> Iterator[HolySheepCallbackHandler]:
     """Price every chat-model call in the block, with no callbacks passed.
 
@@ -118,6 +128,10 @@ def get_holysheep_callback(
             `SQLiteLedger` (closed when the block ends).
         tracker: the tracker to feed (default: a new one).
         pricebook: the prices (default: the tracker's).
+        scope: `"context"` prices the calls of this thread and its asyncio
+            tasks, and of the threads and executor work started inside the
+            block; `"process"` prices every call in the process, whatever
+            thread makes it, while the block is open.
 
     Yields:
         The handler; `.report()` / `.tracker` give the numbers. Nested blocks
@@ -130,6 +144,8 @@ def get_holysheep_callback(
         print(cb.report())
         ```
     """
+    if scope not in ("context", "process"):
+        raise ValueError(f"scope must be 'context' or 'process', not {scope!r}")
     owned: RecordSink | None = None
     sink: RecordSink | None
     if isinstance(ledger, (str, os.PathLike)):
@@ -143,13 +159,17 @@ def get_holysheep_callback(
         tracker=tracker,
         pricebook=pricebook,
         ledger=sink,
-        parent=_block_var.get(),
+        parent=None if scope == "process" else _block_var.get(),
     )
-    token = _block_var.set(handler)
+    close = (
+        PROCESS_SCOPE.open(handler)
+        if scope == "process"
+        else enter_block(_block_var, handler)
+    )
     try:
         yield handler
     finally:
-        _block_var.reset(token)
+        close()
         if owned is not None:
             handler.tracker.remove_sink(owned)
             close_sink(owned)
