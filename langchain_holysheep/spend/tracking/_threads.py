@@ -226,7 +226,6 @@ class ProcessScope:
                 tracker=block.tracker,
                 pricebook=block.pricebook,
                 parent=head,
-                safe_estimate=block.safe_estimate,
             )
         return head
 
