@@ -113,7 +113,8 @@ def _job_budget(
         raise typer.Exit(EXIT_BUDGET)
     from langchain_holysheep.spend import Budget
 
-    return Budget(left, window="total", name=f"batch {output.name}")
+    # this run's share of the job's cap (the results file holds the job's spend)
+    return Budget(left, window="total", name=f"batch {output.name}", store="memory://")
 
 
 def _nothing_to_run(

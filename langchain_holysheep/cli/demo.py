@@ -278,7 +278,7 @@ def _demo(
         attempts = _Attempts()
         config: Any = {"callbacks": [attempts], "tags": ["holysheep-demo"]}
         llm = _model(target)
-        spend_cap = Budget(cap, window="total", name="demo")
+        spend_cap = Budget(cap, window="total", name="demo", store="memory://")
         with get_holysheep_callback(
             budget=spend_cap, ledger=str(ledger) if ledger else None
         ) as cb:

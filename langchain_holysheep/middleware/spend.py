@@ -374,6 +374,7 @@ class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
                 thresholds=(),
                 strict=not self.allow_unpriced,
                 name=name,
+                store="memory://",  # a per-call view of the state's spend
             )
         return budgets
 
