@@ -483,3 +483,37 @@ class ChatHolySheep(LiveStreamMixin, BaseChatOpenAI):  # type: ignore[override]
         return await alist_gateway_models(
             api_key=api_key, base_url=base_url, timeout=timeout
         )
+
+    def _create_chat_result(
+        self,
+        response: dict | openai.BaseModel,
+        generation_info: dict | None = None,
+    ) -> ChatResult:
+        """Read a reply; one that is not a usable completion raises.
+
+        It raises `ResponseFormatError`, or the provider's error it carries.
+        """
+        from langchain_holysheep import _replies
+
+        _replies.check_completion(response, self.model_name, self.openai_api_base)
+        try:
+            return super()._create_chat_result(response, generation_info)
+        except _replies.READ_ERRORS as exc:
+            raise _replies.unreadable(exc, response, self.model_name) from exc
+
+    def _convert_chunk_to_generation_chunk(
+        self,
+        chunk: dict,
+        default_chunk_class: type,
+        base_generation_info: dict | None,
+    ) -> ChatGenerationChunk | None:
+        """Read a stream chunk; a malformed one raises like `_create_chat_result`."""
+        from langchain_holysheep import _replies
+
+        _replies.check_chunk(chunk, self.model_name, self.openai_api_base)
+        try:
+            return super()._convert_chunk_to_generation_chunk(
+                chunk, default_chunk_class, base_generation_info
+            )
+        except _replies.READ_ERRORS as exc:
+            raise _replies.unreadable(exc, chunk, self.model_name) from exc
