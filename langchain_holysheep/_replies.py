@@ -39,6 +39,9 @@ __all__ = [
 #: is a `ValueError`).
 READ_ERRORS = (KeyError, TypeError, IndexError, AttributeError, ValueError)
 
+# `dict` first: chunks are dicts, and `isinstance(x, Mapping)` alone is slow.
+_MAP = (dict, Mapping)
+
 _HINT = (
     "If this persists, report it to HolySheep support; a fallback model avoids it "
     "meanwhile."
@@ -51,14 +54,14 @@ _PAGE_HINT = (
 
 def _field(obj: Any, key: str) -> Any:
     """`obj[key]` of a dict, or the attribute of an SDK model (`None`: absent)."""
-    if isinstance(obj, Mapping):
+    if isinstance(obj, _MAP):
         return obj.get(key)
     return getattr(obj, key, None)
 
 
 def _has(obj: Any, key: str) -> bool:
     """Whether the reply had `key` at all (even as null)."""
-    if isinstance(obj, Mapping):
+    if isinstance(obj, _MAP):
         return key in obj
     given = getattr(obj, "model_fields_set", None) or ()
     return key in given or key in (getattr(obj, "model_extra", None) or {})
@@ -66,7 +69,7 @@ def _has(obj: Any, key: str) -> bool:
 
 def _is_object(obj: Any) -> bool:
     """A JSON object: a dict, or an SDK (pydantic) model built from one."""
-    return isinstance(obj, Mapping) or hasattr(obj, "model_dump")
+    return isinstance(obj, _MAP) or hasattr(obj, "model_dump")
 
 
 def _malformed(model: str, problem: str, body: Any) -> ResponseFormatError:
@@ -166,13 +169,13 @@ def check_chunk(chunk: Any, model: str, base_url: str | None = None) -> None:
         ResponseFormatError: the chunk is not a chat-completion chunk.
         Exception: the provider's error, for an error object.
     """
-    if not isinstance(chunk, Mapping):
+    if not isinstance(chunk, _MAP):
         raise _malformed_chunk(model, f"a {type(chunk).__name__}", chunk)
     error = chunk.get("error")
     if error:
         raise provider_error(error, model, base_url=base_url)
     usage = chunk.get("usage")
-    if usage is not None and not isinstance(usage, Mapping):
+    if usage is not None and not isinstance(usage, _MAP):
         raise _malformed_chunk(model, "'usage' is not an object", chunk)
     choices = chunk.get("choices")
     if not choices:
@@ -180,12 +183,12 @@ def check_chunk(chunk: Any, model: str, base_url: str | None = None) -> None:
     if not isinstance(choices, list):
         raise _malformed_chunk(model, "'choices' is not a list", chunk)
     choice = choices[0]
-    if not isinstance(choice, Mapping) or "delta" not in choice:
+    if not isinstance(choice, _MAP) or "delta" not in choice:
         raise _malformed_chunk(model, "its choice has no 'delta'", chunk)
     delta = choice["delta"]
     if delta is None:
         return
-    if not isinstance(delta, Mapping):
+    if not isinstance(delta, _MAP):
         raise _malformed_chunk(model, "its 'delta' is not an object", chunk)
     content = delta.get("content")
     if content is not None and not isinstance(content, (str, list)):
@@ -194,7 +197,7 @@ def check_chunk(chunk: Any, model: str, base_url: str | None = None) -> None:
     if calls is not None and not (
         isinstance(calls, list)
         and all(
-            isinstance(c, Mapping) and isinstance(c.get("function", {}), Mapping)
+            isinstance(c, _MAP) and isinstance(c.get("function", {}), _MAP)
             for c in calls
         )
     ):
