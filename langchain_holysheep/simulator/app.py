@@ -263,11 +263,6 @@ class SimulatorApp:
             return self._deliver(deliver_silent(), record)
         if fault.kind == "reset":
             return self._deliver(deliver_reset(), record)
-        if fault.kind == "bad_reply" and fault.shape == "html":
-            html = deliver_page(
-                wire.HTML_PAGE, content_type="text/html", delay=fault.delay
-            )
-            return self._deliver(html, record)
         info = self.directory.get(model)
         prompt = read_prompt(model, body, body["messages"])
         scripted = fault.kind == "context_length_exceeded"
@@ -312,6 +307,11 @@ class SimulatorApp:
             completion_tokens=completion.completion_tokens,
             reasoning_tokens=completion.reasoning_tokens,
         )
+        if fault.kind == "bad_reply" and fault.shape == "html":
+            html = deliver_page(
+                wire.HTML_PAGE, content_type="text/html", delay=fault.delay
+            )
+            return self._deliver(html, record)
         rid = f"chatcmpl-sim{record.seq}"
         created = int(time.time())
         error = (

@@ -309,6 +309,7 @@ def test_bad_reply_html_page(
         ("bad_reply", 200, False)
     ] * 3
     assert [r.stream for r in records] == [False, True, False]
+    assert all(r.prompt_tokens > 0 for r in records)  # counted, never billed
 
 
 @pytest.mark.parametrize(
