@@ -200,27 +200,19 @@ async def _delay(ex: Exchange, seconds: float) -> bool:
     return False
 
 
-async def _drip(
-    ex: Exchange, data: bytes, interval: float, *, billed: bool, more: bool = False
-) -> bool:
-    """Send `data` one byte every `interval` seconds (the log finished first).
+async def _drip(ex: Exchange, data: bytes, interval: float, *, billed: bool) -> None:
+    """Send `data` one byte every `interval` seconds.
 
-    Returns:
-        False if the client left or the server stopped midway (record finished).
+    The record is finished (200) before the last byte, or "disconnected" /
+    "stopped" when the client leaves / the server stops midway.
     """
-    for i in range(len(data)):
-        last = i == len(data) - 1
-        if last:
-            ex.finish(200, billed=billed)
-        await ex.body(data[i : i + 1], more=more or not last)
-        if last:
-            return True
+    for i in range(len(data) - 1):
+        await ex.body(data[i : i + 1], more=True)
         if not await _delay(ex, interval):
             await ex.drop()
-            return False
+            return
     ex.finish(200, billed=billed)
-    await ex.body(b"", more=more)
-    return True
+    await ex.body(data[-1:])
 
 
 async def _keep_alive(
