@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage
+from pydantic import SecretStr
 
 from langchain_holysheep import ChatHolySheep
 from langchain_holysheep.resilience import BreakerConfig, BreakerRegistry, RetryPolicy
@@ -107,7 +108,7 @@ def make_model(sim: GatewaySimulator, limits: Limits = RELAXED) -> ChatHolySheep
                 "stall_timeout": RELAXED.stall,
             }
         ],
-        api_key=sim.api_key,
+        api_key=SecretStr(sim.api_key),
         base_url=sim.base_url,
         retry=RetryPolicy(max_attempts=3, initial=0.01, max_backoff=0.05),
         timeout=limits.timeout,
@@ -128,7 +129,7 @@ def reference_answers() -> dict[str, str]:
             chat = ChatHolySheep(
                 model=model,
                 base_url=ref.base_url,
-                api_key=ref.api_key,
+                api_key=SecretStr(ref.api_key),
                 breaker=BreakerRegistry(),
             )
             text = chat.invoke(PROMPT).content
