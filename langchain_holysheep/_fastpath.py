@@ -18,8 +18,6 @@ from langchain_openai.chat_models.base import (  # same error mapping as ChatOpe
     _handle_openai_bad_request,
 )
 
-from langchain_holysheep.errors import ResponseFormatError
-
 # Request options that `create()` takes as keyword arguments, not body fields.
 _OPTION_KEYS = ("extra_headers", "extra_query", "extra_body", "timeout")
 
@@ -37,6 +35,10 @@ def eligible(payload: dict[str, Any], model: Any) -> bool:
 
 async def apost_chat(root_async_client: Any, payload: dict[str, Any]) -> dict:
     """POST `/chat/completions` with the SDK client; return the reply as a dict.
+
+    The reply's shape is checked where every path reads it
+    (`HolySheepGateway._create_chat_result`), so a reply that is not a usable
+    completion raises the same error here as on the SDK's path.
 
     Raises:
         The same LangChain-classified OpenAI errors as `ChatOpenAI` does.
@@ -65,12 +67,4 @@ async def apost_chat(root_async_client: Any, payload: dict[str, Any]) -> dict:
     except openai.APIError as exc:
         _handle_openai_api_error(exc)
         raise
-    if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
-        raise ResponseFormatError(
-            "The gateway sent a reply that does not match the OpenAI format "
-            "(no 'choices' list). If this persists, report it to HolySheep support; "
-            "a fallback model avoids it meanwhile.",
-            model=str(body.get("model")),
-            body=reply,
-        )
     return reply

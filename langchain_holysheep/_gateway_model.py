@@ -29,7 +29,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from langchain_holysheep import _fastpath
+from langchain_holysheep import _fastpath, _replies
 from langchain_holysheep._gateway import (
     DEFAULT_BASE_URL,
     alist_gateway_models,
@@ -214,6 +214,36 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
             self._bounded_sync = True
         BaseChatOpenAI.validate_environment(self)  # type: ignore[operator]
         return self
+
+    def _create_chat_result(
+        self,
+        response: dict | openai.BaseModel,
+        generation_info: dict | None = None,
+    ) -> ChatResult:
+        """Read a reply; one that is not a usable completion raises.
+
+        It raises `ResponseFormatError`, or the provider's error it carries.
+        """
+        _replies.check_completion(response, self.model_name, self.openai_api_base)
+        try:
+            return super()._create_chat_result(response, generation_info)
+        except _replies.READ_ERRORS as exc:
+            raise _replies.unreadable(exc, response, self.model_name) from exc
+
+    def _convert_chunk_to_generation_chunk(
+        self,
+        chunk: dict,
+        default_chunk_class: type,
+        base_generation_info: dict | None,
+    ) -> ChatGenerationChunk | None:
+        """Read a stream chunk; a malformed one raises like `_create_chat_result`."""
+        _replies.check_chunk(chunk, self.model_name, self.openai_api_base)
+        try:
+            return super()._convert_chunk_to_generation_chunk(
+                chunk, default_chunk_class, base_generation_info
+            )
+        except _replies.READ_ERRORS as exc:
+            raise _replies.unreadable(exc, chunk, self.model_name) from exc
 
     # -- one attempt, gateway errors translated ---------------------------------------
     def _generate(

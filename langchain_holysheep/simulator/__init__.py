@@ -2,8 +2,9 @@
 
 A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions wire format
 (`GET /v1/models`, `POST /v1/chat/completions`, SSE streaming with usage), with
-scripted faults (errors, latency, silence, resets, broken streams), seeded random
-model profiles, and a ground-truth log of what it received and billed.
+scripted faults (errors, latency, silence, resets, broken streams, replies with
+status 200 that are not completions, bodies that drip or only keep alive), seeded
+random model profiles, and a ground-truth log of what it received and billed.
 
 Example:
     ```python

@@ -25,8 +25,10 @@ from langchain_holysheep.simulator import wire
 from langchain_holysheep.simulator.delivery import (
     CYCLE_KEY,
     Delivery,
+    deliver_bad_stream,
     deliver_completion,
     deliver_error,
+    deliver_page,
     deliver_reset,
     deliver_silent,
     deliver_stream,
@@ -36,7 +38,7 @@ from langchain_holysheep.simulator.log import RequestLog, RequestRecord
 from langchain_holysheep.simulator.models import ModelDirectory
 from langchain_holysheep.simulator.plan import FaultPlan
 from langchain_holysheep.simulator.replies import compose, read_prompt
-from langchain_holysheep.simulator.tokens import PromptCache
+from langchain_holysheep.simulator.tokens import PromptCache, split_words
 
 __all__ = ["SimulatorApp"]
 
@@ -310,8 +312,23 @@ class SimulatorApp:
             completion_tokens=completion.completion_tokens,
             reasoning_tokens=completion.reasoning_tokens,
         )
+        if fault.kind == "bad_reply" and fault.shape == "html":
+            html = deliver_page(
+                wire.HTML_PAGE, content_type="text/html", delay=fault.delay
+            )
+            return self._deliver(html, record)
         rid = f"chatcmpl-sim{record.seq}"
         created = int(time.time())
+        error = (
+            wire.error_object(
+                fault.http_status or 500,
+                message=fault.message,
+                code=fault.error_code,
+                type_=fault.error_type,
+            )
+            if fault.kind == "error_reply"
+            else None
+        )
         if stream:
             options = body.get("stream_options")
             include_usage = isinstance(options, Mapping) and bool(
@@ -320,10 +337,28 @@ class SimulatorApp:
             writer = wire.ChunkWriter(
                 rid=rid, model=model, created=created, include_usage=include_usage
             )
+            if fault.kind == "bad_reply":
+                events = len(split_words(completion.content or "")) + 2
+                bad = [writer.bad(fault.shape or "no_choices")] * events
+                return self._deliver(deliver_bad_stream(bad, delay=fault.delay), record)
             return self._deliver(
-                deliver_stream(fault, completion, writer, include_usage=include_usage),
+                deliver_stream(
+                    fault,
+                    completion,
+                    writer,
+                    include_usage=include_usage,
+                    error=b"" if error is None else writer.error(error),
+                ),
                 record,
             )
+        if fault.kind == "bad_reply":
+            page = wire.bad_completion_body(
+                fault.shape or "no_choices", rid=rid, model=model, created=created
+            )
+            return self._deliver(deliver_page(page, delay=fault.delay), record)
+        if error is not None:
+            page = wire.dumps({"error": error})
+            return self._deliver(deliver_page(page, delay=fault.delay), record)
         payload = wire.completion_body(
             completion, rid=rid, model=model, created=created
         )

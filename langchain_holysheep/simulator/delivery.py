@@ -29,8 +29,10 @@ from langchain_holysheep.simulator.tokens import split_words
 __all__ = [
     "CYCLE_KEY",
     "Delivery",
+    "deliver_bad_stream",
     "deliver_completion",
     "deliver_error",
+    "deliver_page",
     "deliver_stream",
 ]
 
@@ -38,6 +40,7 @@ __all__ = [
 CYCLE_KEY = "holysheep.cycle"
 
 _JSON = (b"content-type", b"application/json")
+_HTML = (b"content-type", b"text/html; charset=utf-8")
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -197,6 +200,79 @@ async def _delay(ex: Exchange, seconds: float) -> bool:
     return False
 
 
+async def _drip(ex: Exchange, data: bytes, interval: float, *, billed: bool) -> None:
+    """Send `data` one byte every `interval` seconds.
+
+    The record is finished (200) before the last byte, or "disconnected" /
+    "stopped" when the client leaves / the server stops midway.
+    """
+    for i in range(len(data) - 1):
+        await ex.body(data[i : i + 1], more=True)
+        if not await _delay(ex, interval):
+            await ex.drop()
+            return
+    ex.finish(200, billed=billed)
+    await ex.body(data[-1:])
+
+
+async def _keep_alive(
+    ex: Exchange, beat: bytes, interval: float, seconds: float | None
+) -> bool:
+    """Send `beat` every `interval` seconds for `seconds` (`None`: no end).
+
+    Returns:
+        True once `seconds` have passed; False if the client left ("stall", or
+        "disconnected" for a finite wait) or the server stopped ("stopped"); the
+        record is finished then.
+    """
+    loop = asyncio.get_running_loop()
+    end = None if seconds is None else loop.time() + seconds
+    while True:
+        wait = interval if end is None else min(interval, end - loop.time())
+        if wait <= 0:
+            return True
+        outcome = await ex.pause(wait)
+        if outcome == "stop":
+            ex.finish("stopped")
+            await ex.drop()
+            return False
+        if outcome == "disconnect":
+            ex.finish("stall" if seconds is None else "disconnected")
+            return False
+        if end is not None and loop.time() >= end:
+            return True
+        await ex.body(beat, more=True)
+
+
+def deliver_page(
+    body: bytes, *, content_type: str = "application/json", delay: float = 0.0
+) -> Handler:
+    """A complete 200 response that is not a completion (never billed)."""
+    header = _HTML if content_type.startswith("text/html") else _JSON
+
+    async def run(ex: Exchange) -> None:
+        if not await _delay(ex, delay):
+            return
+        ex.finish(200)
+        await ex.start(200, [header, (b"content-length", str(len(body)).encode())])
+        await ex.body(body)
+
+    return run
+
+
+def deliver_bad_stream(events: list[bytes], *, delay: float = 0.0) -> Handler:
+    """A 200 event stream of unusable chunks, then `[DONE]` (never billed)."""
+
+    async def run(ex: Exchange) -> None:
+        if not await _delay(ex, delay):
+            return
+        await ex.start(200, _SSE_HEADERS)
+        ex.finish(200)
+        await ex.body(b"".join(events) + wire.DONE)
+
+    return run
+
+
 def deliver_error(
     status: int,
     body: bytes,
@@ -238,6 +314,15 @@ def deliver_reset() -> Handler:
     return run
 
 
+def _garbage(fault: Fault) -> bytes:
+    """What `malformed_chunk` writes after half of a JSON body."""
+    if fault.payload == "html":
+        return wire.HTML_PAGE
+    if fault.payload == "binary":
+        return wire.MALFORMED_BINARY
+    return b""
+
+
 def deliver_completion(fault: Fault, body: bytes) -> Handler:
     """A non-streaming reply; stream faults applied to the JSON body."""
     extra = (fault.seconds or 0.0) if fault.kind == "slow_first_token" else 0.0
@@ -249,9 +334,22 @@ def deliver_completion(fault: Fault, body: bytes) -> Handler:
         kind = fault.kind
         half = len(body) // 2
         if kind == "malformed_chunk":
+            broken = body[:half] + _garbage(fault)
             ex.finish(200)
-            await ex.start(200, [_JSON, (b"content-length", str(half).encode())])
-            await ex.body(body[:half])
+            await ex.start(200, [_JSON, (b"content-length", str(len(broken)).encode())])
+            await ex.body(broken)
+            return
+        if kind == "slow_drip":
+            await ex.start(200, [_JSON, (b"content-length", str(len(body)).encode())])
+            await _drip(ex, body, fault.interval or 0.1, billed=True)
+            return
+        if kind == "empty_chunks":
+            await ex.start(200, [_JSON])  # chunked: the length is not known yet
+            await ex.body(b"", more=True)
+            if not await _keep_alive(ex, b" ", fault.interval or 0.1, fault.seconds):
+                return
+            ex.finish(200, billed=True)
+            await ex.body(body)
             return
         if kind in ("stream_cut", "stream_stall"):
             await ex.start(200, [_JSON, (b"content-length", str(len(body)).encode())])
@@ -282,8 +380,12 @@ def deliver_stream(
     writer: wire.ChunkWriter,
     *,
     include_usage: bool,
+    error: bytes = b"",
 ) -> Handler:
-    """A streamed reply with the fault's timing and breakage."""
+    """A streamed reply with the fault's timing and breakage.
+
+    `error` is the error event of an `error_reply` fault.
+    """
 
     async def run(ex: Exchange) -> None:
         if not await _delay(ex, fault.delay):
@@ -302,8 +404,18 @@ def deliver_stream(
                 await ex.drop()
                 return
             head = b""
+        if kind == "slow_drip":
+            tail = b"".join([head, *content, *end]) + wire.DONE
+            await _drip(ex, tail, fault.interval or 0.1, billed=include_usage)
+            return
         n = min(fault.after_chunks, len(content))
-        if kind in ("stream_cut", "stream_stall", "malformed_chunk"):
+        if kind in (
+            "stream_cut",
+            "stream_stall",
+            "malformed_chunk",
+            "error_reply",
+            "empty_chunks",
+        ):
             await ex.body(head + b"".join(content[:n]), more=True)
             head, content = b"", content[n:]
             if kind == "stream_cut":
@@ -312,12 +424,22 @@ def deliver_stream(
                 return
             if kind == "malformed_chunk":
                 ex.finish(200)
-                await ex.body(wire.MALFORMED)
+                await ex.body(_malformed_event(fault))
                 return
-            if fault.seconds is None:
+            if kind == "error_reply":
+                ex.finish(200)
+                await ex.body(error)
+                return
+            if kind == "empty_chunks":
+                beat = writer.empty()
+                if not await _keep_alive(
+                    ex, beat, fault.interval or 0.1, fault.seconds
+                ):
+                    return
+            elif fault.seconds is None:
                 await ex.wait_out("stall")
                 return
-            if not await _delay(ex, fault.seconds):
+            elif not await _delay(ex, fault.seconds):
                 await ex.drop()
                 return
         ex.finish(200, billed=include_usage)
@@ -330,3 +452,12 @@ def deliver_stream(
         await ex.body(tail + wire.DONE)
 
     return run
+
+
+def _malformed_event(fault: Fault) -> bytes:
+    """What `malformed_chunk` sends in place of the next stream event."""
+    if fault.payload == "html":
+        return wire.HTML_PAGE
+    if fault.payload == "binary":
+        return wire.MALFORMED_BINARY
+    return wire.MALFORMED

@@ -28,7 +28,24 @@ FaultKind = Literal[
     "stream_stall",
     "malformed_chunk",
     "no_done",
+    "bad_reply",
+    "error_reply",
+    "slow_drip",
+    "empty_chunks",
 ]
+
+#: Shapes of `bad_reply`: a 200 that is not a usable chat completion.
+BadReplyShape = Literal["html", "no_choices", "null_choices", "empty_choices"]
+BAD_REPLY_SHAPES: tuple[str, ...] = (
+    "html",
+    "no_choices",
+    "null_choices",
+    "empty_choices",
+)
+
+#: What `malformed_chunk` sends in place of the next chunk.
+MalformedPayload = Literal["json", "html", "binary"]
+MALFORMED_PAYLOADS: tuple[str, ...] = ("json", "html", "binary")
 
 #: Kinds whose response is an HTTP error status with an OpenAI-shaped body.
 ERROR_KINDS = frozenset(
@@ -72,6 +89,24 @@ def _count(value: int, name: str) -> None:
         raise FaultSpecError(name, f"expected an integer >= 0, got {value!r}")
 
 
+def _positive(value: float, name: str) -> None:
+    _nonneg(value, name)
+    if value == 0:
+        raise FaultSpecError(name, f"expected a number > 0, got {value!r}")
+
+
+def _choice(value: str, name: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise FaultSpecError(
+            name, f"expected one of {', '.join(allowed)}; got {value!r}"
+        )
+
+
+def _text(value: str | None, name: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise FaultSpecError(name, f"expected a string, got {value!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
     """What the simulator does with one chat-completions request.
@@ -92,6 +127,11 @@ class Fault:
         hang: for `no_done`, keep the connection open after the usage chunk.
         context_window: for `context_length_exceeded`, the limit to report
             (`None`: the model's catalogue context window).
+        shape: for `bad_reply`, what the 200 body is (see `Fault.bad_reply`).
+        payload: for `malformed_chunk`, what replaces the next chunk.
+        interval: for `slow_drip`, seconds between two bytes; for
+            `empty_chunks`, seconds between two empty chunks.
+        error_type: for `error_reply`, the error object's `type` override.
 
     Example:
         ```python
@@ -112,6 +152,10 @@ class Fault:
     seconds: float | None = None
     hang: bool = False
     context_window: int | None = None
+    shape: BadReplyShape | None = None
+    payload: MalformedPayload | None = None
+    interval: float | None = None
+    error_type: str | None = None
 
     # -- constructors -------------------------------------------------------------
     @classmethod
@@ -235,13 +279,28 @@ class Fault:
         return cls("stream_stall", after_chunks=after_chunks, seconds=seconds)
 
     @classmethod
-    def malformed_chunk(cls, after_chunks: int = 1) -> Fault:
-        """After `after_chunks` chunks, send `data: {not json...` and end the body.
+    def malformed_chunk(
+        cls, after_chunks: int = 1, payload: MalformedPayload = "json"
+    ) -> Fault:
+        """After `after_chunks` content chunks, send something unreadable; end the body.
 
-        Non-streaming requests get an invalid (truncated) JSON body.
+        Args:
+            after_chunks: content chunks sent first.
+            payload: what replaces the next chunk:
+
+                - `"json"`: an SSE event whose data is truncated JSON
+                  (`data: {not json...`);
+                - `"html"`: an HTML error page written into the body as is, with no
+                  SSE framing (a proxy replacing the rest of the stream: SSE
+                  readers skip its lines, so the stream just ends early);
+                - `"binary"`: an SSE event whose data is not UTF-8.
+
+        Non-streaming requests get half of the JSON body followed by the payload
+        (truncated JSON for `"json"`), with status 200.
         """
         _count(after_chunks, "after_chunks")
-        return cls("malformed_chunk", after_chunks=after_chunks)
+        _choice(payload, "payload", MALFORMED_PAYLOADS)
+        return cls("malformed_chunk", after_chunks=after_chunks, payload=payload)
 
     @classmethod
     def no_done(cls, hang: bool = False) -> Fault:
@@ -253,6 +312,112 @@ class Fault:
         if not isinstance(hang, bool):
             raise FaultSpecError("hang", f"expected true or false, got {hang!r}")
         return cls("no_done", hang=hang)
+
+    @classmethod
+    def bad_reply(cls, shape: BadReplyShape = "html") -> Fault:
+        """Status 200 with a body that is not a usable chat completion.
+
+        Args:
+            shape: what the body is:
+
+                - `"html"`: a captive-portal HTML page, `Content-Type: text/html`
+                  (stream requests get the same page instead of an event stream);
+                - `"no_choices"`: a `chat.completion` object without `choices`;
+                - `"null_choices"`: `"choices": null`;
+                - `"empty_choices"`: `"choices": []`.
+
+                For the JSON shapes, stream requests get an event stream whose
+                every chunk has that shape (as many as a normal reply has, no
+                content, no finish reason, no usage), then `data: [DONE]`.
+
+        Never billed: no usage is sent.
+        """
+        _choice(shape, "shape", BAD_REPLY_SHAPES)
+        return cls("bad_reply", shape=shape)
+
+    @classmethod
+    def error_reply(
+        cls,
+        code: int = 500,
+        message: str | None = None,
+        code_str: str | None = None,
+        error_type: str | None = None,
+        after_chunks: int = 0,
+    ) -> Fault:
+        """Status 200 whose body is an OpenAI error object instead of a completion.
+
+        The object is the one `Fault.status(code)` would send
+        (`{"error": {"message", "type", "param", "code"}}`), but the HTTP status
+        is 200, as some gateways and proxies answer.
+
+        Args:
+            code: the HTTP status the error stands for (selects the default
+                message, type and code; e.g. 429 gives `rate_limit_exceeded`).
+            message: the error's `message`.
+            code_str: the error's `code`.
+            error_type: the error's `type`.
+            after_chunks: streams: content chunks sent before the error event
+                (`data: {"error": ...}`), after which the body ends without
+                `[DONE]`.
+        """
+        if (
+            isinstance(code, bool)
+            or not isinstance(code, int)
+            or not 400 <= code <= 599
+        ):
+            raise FaultSpecError(
+                "code", f"expected an HTTP error status 400-599, got {code!r}"
+            )
+        _text(message, "message")
+        _text(code_str, "code_str")
+        _text(error_type, "error_type")
+        _count(after_chunks, "after_chunks")
+        return cls(
+            "error_reply",
+            http_status=code,
+            message=message,
+            error_code=code_str,
+            error_type=error_type,
+            after_chunks=after_chunks,
+        )
+
+    @classmethod
+    def slow_drip(cls, interval: float = 0.1) -> Fault:
+        """A normal reply whose body is sent one byte every `interval` seconds.
+
+        Headers (with the full `Content-Length` for non-streaming replies) go at
+        once; every byte keeps a per-read timeout from firing, so only an overall
+        limit ends the wait. Applies to streams too (the event stream drips).
+        """
+        _positive(interval, "interval")
+        return cls("slow_drip", interval=float(interval))
+
+    @classmethod
+    def empty_chunks(
+        cls,
+        after_chunks: int = 1,
+        seconds: float | None = None,
+        interval: float = 0.1,
+    ) -> Fault:
+        """Keep-alives without progress: empty chunks instead of the reply.
+
+        Streams: after `after_chunks` content chunks (0: before any content),
+        send a `"choices": []` chunk every `interval` seconds for `seconds`
+        (`None`: until the client leaves), then the rest of the stream.
+
+        Non-streaming requests: headers at once, then a space (JSON whitespace)
+        every `interval` seconds for `seconds` (`None`: until the client leaves),
+        then the JSON body.
+        """
+        _count(after_chunks, "after_chunks")
+        _nonneg(seconds, "seconds", allow_none=True)
+        _positive(interval, "interval")
+        return cls(
+            "empty_chunks",
+            after_chunks=after_chunks,
+            seconds=seconds,
+            interval=float(interval),
+        )
 
     # -- helpers ------------------------------------------------------------------
     @property
@@ -322,6 +487,10 @@ class Fault:
             "after_chunks": self.after_chunks,
             "hang": self.hang,
             "context_window": self.context_window,
+            "shape": self.shape,
+            "payload": self.payload,
+            "interval": self.interval,
+            "error_type": self.error_type,
         }
         if self.kind == "content_policy" and self.message:
             values["reason"] = self.message.removeprefix(_POLICY_PREFIX)
@@ -345,6 +514,10 @@ _FACTORIES: dict[str, Callable[..., Fault]] = {
     "stream_stall": Fault.stream_stall,
     "malformed_chunk": Fault.malformed_chunk,
     "no_done": Fault.no_done,
+    "bad_reply": Fault.bad_reply,
+    "error_reply": Fault.error_reply,
+    "slow_drip": Fault.slow_drip,
+    "empty_chunks": Fault.empty_chunks,
 }
 
 _PARAMS: dict[str, tuple[str, ...]] = {
@@ -359,6 +532,10 @@ _PARAMS: dict[str, tuple[str, ...]] = {
     "reset": (),
     "stream_cut": ("after_chunks",),
     "stream_stall": ("after_chunks", "seconds"),
-    "malformed_chunk": ("after_chunks",),
+    "malformed_chunk": ("after_chunks", "payload"),
     "no_done": ("hang",),
+    "bad_reply": ("shape",),
+    "error_reply": ("code", "message", "code_str", "error_type", "after_chunks"),
+    "slow_drip": ("interval",),
+    "empty_chunks": ("after_chunks", "seconds", "interval"),
 }

@@ -34,16 +34,19 @@ class RequestRecord:
         fault: the name of the fault applied (`Fault.kind`, or "auth",
             "invalid_request", "unknown_model" for the simulator's own checks).
         status: the HTTP status of a response that ran its course (also 200 for
-            `malformed_chunk` / `no_done`), or "reset", "silent", "cut" (stream or
-            body cut), "stall" (stalled until the client left), "disconnected"
-            (the client left early), "stopped" (the server stopped first);
-            `None` while in flight.
+            `malformed_chunk`, `no_done`, `bad_reply`, `error_reply`, and a
+            `slow_drip` whose last byte was sent), or "reset", "silent", "cut"
+            (stream or body cut), "stall" (stalled, or kept alive with empty
+            chunks by `empty_chunks`, until the client left), "disconnected"
+            (the client left early, e.g. in the middle of a `slow_drip`),
+            "stopped" (the server stopped first); `None` while in flight.
         prompt_tokens: prompt tokens of the reply (computed even if not billed).
         cached_tokens: of which served from the prompt-prefix cache.
         completion_tokens: completion tokens, reasoning included.
         reasoning_tokens: of which reasoning.
-        billed: whether the client was sent the usage (a complete non-stream 200,
-            or a stream that sent its usage chunk).
+        billed: whether the client was sent the usage (a complete non-stream 200
+            completion, or a stream that sent its usage chunk; never a
+            `bad_reply` or `error_reply`).
     """
 
     seq: int

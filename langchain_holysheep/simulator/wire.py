@@ -37,11 +37,23 @@ except ImportError:  # pragma: no cover - exercised only without orjson
 if TYPE_CHECKING:
     from langchain_holysheep.simulator.replies import Completion
 
-__all__ = ["dumps", "error_body", "loads"]
+__all__ = ["dumps", "error_body", "error_object", "loads"]
 
 SYSTEM_FINGERPRINT = "fp_holysheep_sim"
 DONE = b"data: [DONE]\n\n"
 MALFORMED = b'data: {not json, "choices": [{"delta": {"content": "oops"\n\n'
+#: An SSE event whose data is not UTF-8 (0xff never occurs in UTF-8).
+MALFORMED_BINARY = b"data: \xff\xfe\x00\x9c\x80garbage\xc3\x28\n\n"
+#: A captive portal's / proxy's HTML page (sent as `text/html`).
+HTML_PAGE = (
+    b"<!DOCTYPE html>\r\n<html>\r\n<head>\r\n"
+    b'<meta charset="utf-8">\r\n'
+    b'<meta http-equiv="refresh" content="5; url=http://portal.example/login">\r\n'
+    b"<title>Sign in to the network</title>\r\n</head>\r\n<body>\r\n"
+    b"<h1>Sign in to continue</h1>\r\n"
+    b"<p>You must accept the terms of use before you can access the "
+    b"Internet.</p>\r\n</body>\r\n</html>\r\n"
+)
 
 _ERROR_DEFAULTS: dict[int, tuple[str, str, str | None]] = {
     400: ("invalid_request_error", "Invalid request.", None),
@@ -86,6 +98,31 @@ _ERROR_DEFAULTS: dict[int, tuple[str, str, str | None]] = {
 }
 
 
+def error_object(
+    status: int,
+    *,
+    message: str | None = None,
+    code: str | None = None,
+    type_: str | None = None,
+    param: str | None = None,
+) -> dict[str, Any]:
+    """An OpenAI error object `{message, type, param, code}` (defaults by status)."""
+    default_type, default_message, default_code = _ERROR_DEFAULTS.get(
+        status,
+        (
+            "server_error" if status >= 500 else "invalid_request_error",
+            f"HTTP {status}.",
+            None,
+        ),
+    )
+    return {
+        "message": message or default_message,
+        "type": type_ or default_type,
+        "param": param,
+        "code": code if code is not None else default_code,
+    }
+
+
 def error_body(
     status: int,
     *,
@@ -95,24 +132,32 @@ def error_body(
     param: str | None = None,
 ) -> bytes:
     """An OpenAI-shaped error body `{"error": {message, type, param, code}}`."""
-    default_type, default_message, default_code = _ERROR_DEFAULTS.get(
-        status,
-        (
-            "server_error" if status >= 500 else "invalid_request_error",
-            f"HTTP {status}.",
-            None,
-        ),
-    )
     return dumps(
         {
-            "error": {
-                "message": message or default_message,
-                "type": type_ or default_type,
-                "param": param,
-                "code": code if code is not None else default_code,
-            }
+            "error": error_object(
+                status, message=message, code=code, type_=type_, param=param
+            )
         }
     )
+
+
+def bad_completion_body(shape: str, *, rid: str, model: str, created: int) -> bytes:
+    """A `chat.completion`-like JSON body that is not usable (`Fault.bad_reply`).
+
+    `shape` is "no_choices", "null_choices" or "empty_choices".
+    """
+    body: dict[str, Any] = {
+        "id": rid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+    }
+    if shape == "null_choices":
+        body["choices"] = None
+    elif shape == "empty_choices":
+        body["choices"] = []
+    body["system_fingerprint"] = SYSTEM_FINGERPRINT
+    return dumps(body)
 
 
 def usage(c: Completion) -> dict[str, Any]:
@@ -239,6 +284,24 @@ class ChunkWriter:
     def finish(self, reason: str) -> bytes:
         """The event carrying `finish_reason`."""
         return self._event({}, reason)
+
+    def empty(self) -> bytes:
+        """A `"choices": []` event without usage (no content, no progress)."""
+        return self._head + b"[]" + self._tail
+
+    def bad(self, shape: str) -> bytes:
+        """An event of a `Fault.bad_reply` JSON shape (no choices / null / [])."""
+        if shape == "empty_choices":
+            return self.empty()
+        head = self._head[: -len(b',"choices":')]
+        if shape == "null_choices":
+            return head + b',"choices":null' + self._tail
+        return head + self._tail
+
+    @staticmethod
+    def error(error: dict[str, Any]) -> bytes:
+        """An error event, `data: {"error": {...}}`, as OpenAI streams one."""
+        return b"data: " + dumps({"error": error}) + b"\n\n"
 
     def usage(self, c: Completion) -> bytes:
         """The final `choices: []` event with usage."""

@@ -51,6 +51,10 @@ from langchain_holysheep.resilience import (
 from langchain_holysheep.simulator import Fault, GatewaySimulator, RequestRecord
 from langchain_holysheep.simulator.faults import FaultKind
 from langchain_holysheep.simulator.tokens import split_words
+from tests.integration_tests.resilience import test_malformed_edges as malformed_edges
+from tests.integration_tests.resilience import (
+    test_malformed_replies as malformed_replies,
+)
 
 GPT, DS = "gpt-4.1", "deepseek-v3.2"
 PROMPTS = ("hello there", "what does a circuit breaker do?")
@@ -191,13 +195,15 @@ COLUMN = {"invoke": 0, "ainvoke": 0, "stream": 1, "astream": 1, "batch": 2}
 
 
 def test_the_matrix_covers_every_fault_kind() -> None:
+    """Every fault kind is here, or in the malformed-reply tests."""
     kinds = {
         f.kind
         for script in SCRIPTS.values()
         for f in (*script.faults, script.then)
         if f
     }
-    assert kinds == set(get_args(FaultKind)) - {"ok"}
+    elsewhere = malformed_replies.COVERED_KINDS | malformed_edges.COVERED_KINDS
+    assert kinds | elsewhere == set(get_args(FaultKind)) - {"ok"}
     assert list(SCRIPTS) == list(MATRIX)
 
 

@@ -193,10 +193,30 @@ def test_fault_dicts_round_trip_and_errors() -> None:
         Fault.stream_cut(3),
         Fault.stream_stall(2, 5),
         Fault.malformed_chunk(1),
+        Fault.malformed_chunk(2, payload="binary"),
         Fault.no_done(hang=True),
+        Fault.bad_reply("null_choices"),
+        Fault.error_reply(429, message="m", code_str="c", error_type="t"),
+        Fault.error_reply(502, after_chunks=3),
+        Fault.slow_drip(0.5),
+        Fault.empty_chunks(0, seconds=2, interval=0.25),
+        Fault.empty_chunks(),
     ]
     for fault in faults:
         assert Fault.from_dict(fault.to_dict()) == fault
+    assert Fault.from_dict({"fault": "bad_reply"}) == Fault.bad_reply("html")
+    assert Fault.from_dict({"fault": "slow_drip"}).interval == 0.1
+    assert Fault.from_dict({"fault": "malformed_chunk"}).payload == "json"
+    for bad, message in [
+        ({"fault": "bad_reply", "shape": "xml"}, r"^x\.shape: expected one of html"),
+        ({"fault": "malformed_chunk", "payload": 1}, r"^x\.payload: expected one of"),
+        ({"fault": "slow_drip", "interval": 0}, r"^x\.interval: expected a number > 0"),
+        ({"fault": "empty_chunks", "interval": -1}, r"^x\.interval: expected a number"),
+        ({"fault": "error_reply", "code": 200}, r"^x\.code: expected an HTTP error"),
+        ({"fault": "error_reply", "code_str": 5}, r"^x\.code_str: expected a string"),
+    ]:
+        with pytest.raises(FaultSpecError, match=message):
+            Fault.from_dict(bad, where="x")
     with pytest.raises(
         FaultSpecError, match=r"^x\.code: expected an HTTP error status"
     ):
