@@ -71,6 +71,9 @@ class FailureRecord(TypedDict):
     elapsed_ms: float
     reason: str
     route_index: int
+    delivered_chars: NotRequired[int]
+    """A streamed attempt that failed after delivering text: how much (the
+    provider bills it although no usage block came)."""
 
 
 class CallMetadata(TypedDict):
@@ -98,6 +101,8 @@ class AttemptEvent(TypedDict):
     action: str
     """"success", "retry", "fallback" or "stop"."""
     elapsed_ms: float
+    delivered_chars: NotRequired[int]
+    """As in `FailureRecord`."""
 
 
 class FallbackEvent(TypedDict):

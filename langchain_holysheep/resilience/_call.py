@@ -40,7 +40,16 @@ from langchain_holysheep.resilience._policy import Action, Decision, ErrorPolicy
 from langchain_holysheep.resilience._ratelimit import RateLimiterRegistry
 from langchain_holysheep.resilience._routes import Requirements, Route
 
-__all__ = ["Attempt", "CallState"]
+__all__ = ["DELIVERED_ATTR", "Attempt", "CallState"]
+
+DELIVERED_ATTR = "holysheep_delivered"
+"""Set on a streamed attempt's error: the text delivered before it failed."""
+
+
+def _delivered_chars(exc: BaseException) -> int:
+    """Characters a failed streamed attempt had delivered (0: none)."""
+    text = getattr(exc, DELIVERED_ATTR, "")
+    return len(text) if isinstance(text, str) else 0
 
 
 def _short(exc: BaseException) -> str:
@@ -222,6 +231,7 @@ class CallState:
                 round(elapsed, 1),
                 decision.reason,
                 idx,
+                _delivered_chars(exc),
             )
         )
 
@@ -355,6 +365,9 @@ class CallState:
                 "action": action,
                 "elapsed_ms": round((self._clock() - attempt.started) * 1000, 1),
             }
+            delivered = 0 if exc is None else _delivered_chars(exc)
+            if delivered:
+                payload["delivered_chars"] = delivered
             self.events.append(Event(ATTEMPT_EVENT, payload))
 
     def _fallback_event(

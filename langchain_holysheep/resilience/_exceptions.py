@@ -186,6 +186,8 @@ class RouteFailure:
         elapsed_ms: time spent on the route.
         reason: the policy's reason (e.g. "server error", "circuit open").
         route_index: the route's position in the chain.
+        delivered_chars: characters a streamed attempt delivered before it
+            failed (the provider bills them although no usage came).
     """
 
     model: str
@@ -195,10 +197,11 @@ class RouteFailure:
     elapsed_ms: float
     reason: str = ""
     route_index: int = 0
+    delivered_chars: int = 0
 
     def as_dict(self) -> FailureRecord:
         """A JSON-friendly dict (the `response_metadata` form)."""
-        return {
+        record: FailureRecord = {
             "model": self.model,
             "error": self.error,
             "status": self.status,
@@ -207,6 +210,9 @@ class RouteFailure:
             "reason": self.reason,
             "route_index": self.route_index,
         }
+        if self.delivered_chars:
+            record["delivered_chars"] = self.delivered_chars
+        return record
 
 
 class StreamInterruptedError(ResilienceError):

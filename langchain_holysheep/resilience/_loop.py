@@ -13,6 +13,7 @@ call, `await` and `yield`.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from langchain_core.outputs import ChatGenerationChunk
 from tenacity import DoAttempt, DoSleep, RetryCallState
 
-from langchain_holysheep.resilience._call import Attempt, CallState
+from langchain_holysheep.resilience._call import DELIVERED_ATTR, Attempt, CallState
 from langchain_holysheep.resilience._exceptions import (
     DeadlineExceededError,
     RetriesExhaustedError,
@@ -258,6 +259,14 @@ def _read(source: Any, watch: StreamWatch) -> Generator[Op, Any, Any]:
     return chunk
 
 
+def _delivered(exc: BaseException, watch: StreamWatch) -> BaseException:
+    """Mark a failed stream's error with the text it had delivered (billed)."""
+    if watch.text:
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(exc, DELIVERED_ATTR, "".join(watch.text))
+    return exc
+
+
 def _drain(source: Any, watch: StreamWatch, out: list[Any] | None) -> Loop:
     """Read to the end (into `out`, or delivered live); raise if cut short."""
     while not watch.complete:
@@ -300,7 +309,7 @@ def _open(
             raise err
     except BaseException as exc:
         yield Close(source)
-        wrapped = watch.wrap(exc)
+        wrapped = _delivered(watch.wrap(exc), watch)
         if wrapped is exc:
             raise
         raise wrapped from exc
@@ -342,7 +351,7 @@ def stream_loop(
             if opened.source is None:
                 raise
             yield Close(opened.source)
-            wrapped = opened.watch.wrap(exc)
+            wrapped = _delivered(opened.watch.wrap(exc), opened.watch)
             decision = call.attempt_failed(opened.attempt, wrapped)
             assert decision is not None
             rescue.broke(route.name, wrapped, opened.watch)

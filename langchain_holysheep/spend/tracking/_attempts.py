@@ -141,6 +141,19 @@ def estimate_usage(run: RunState, delivered: str) -> TokenUsage:
     return TokenUsage(input=prompt, output=estimate_text_tokens(delivered))
 
 
+def _estimate_billed(run: RunState, delivered_chars: int) -> TokenUsage:
+    """Estimated usage of a failed attempt that delivered `delivered_chars`.
+
+    The prompt as `estimate_usage` counts it; the output at one token per three
+    characters, rounded up (as the text estimator counts one word-like piece):
+    above ordinary text's ~4 characters per token, so never counted short.
+    """
+    if not delivered_chars:
+        return TokenUsage()
+    prompt = estimate_usage(run, "").input
+    return TokenUsage(input=prompt, output=(delivered_chars + 2) // 3)
+
+
 def _failure_records(
     run: RunState,
     failures: list[extract.Outcome],
@@ -151,11 +164,16 @@ def _failure_records(
     records: list[CallRecord] = []
     for i, f in enumerate(failures, 1):
         prev = failures[i - 2].model if i > 1 else None
+        # a stream that broke after content was billed: estimated, never zero
+        usage = _estimate_billed(run, f.delivered_chars)
+        priced = pricebook.is_priced(f.model)
         records.append(
             CallRecord(
                 served_model=f.model,
                 outcome="error",
-                cost=Decimal(0) if pricebook.is_priced(f.model) else None,
+                usage=usage,
+                estimated=bool(f.delivered_chars),
+                cost=(pricebook.cost(f.model, usage) if priced else None),
                 latency_ms=f.elapsed_ms,
                 attempt=i,
                 is_retry=prev == f.model,

@@ -105,6 +105,7 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         parent: HolySheepCallbackHandler | None = None,
     ) -> None:
         super().__init__()
+        quiet_budget_refusals()  # idempotent; installed with the first handler
         if budget is None:
             own: list[Budget] = []
         elif isinstance(budget, Budget):
@@ -379,6 +380,7 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
                 records, cost = build_records(
                     run, run_id, response, error, self.pricebook
                 )
+                cost = _with_billed_failures(cost, records[:-1])
                 final = records[-1]
                 usage_unknown = final.outcome == "ok" and final.usage.total == 0
                 for tracker in self._trackers:
@@ -392,4 +394,14 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
             self._leave(run_id)
 
 
-quiet_budget_refusals()
+def _with_billed_failures(cost: Decimal | None, failed: list[Any]) -> Decimal | None:
+    """The call's cost plus what its broken, billed attempts cost (estimated).
+
+    A stream that broke after content was billed although no usage came; when
+    a later attempt answered, the budget is charged for both.
+    """
+    if cost is None:
+        return None
+    return cost + sum(
+        (r.cost for r in failed if r.estimated and r.cost is not None), Decimal(0)
+    )

@@ -150,6 +150,8 @@ class Outcome:
     error: str | None
     elapsed_ms: float | None
     route_index: int | None = None
+    delivered_chars: int = 0
+    """Characters a failed streamed attempt delivered (it was billed)."""
 
 
 def attempt_failure(data: Any) -> Outcome | None:
@@ -167,11 +169,13 @@ def attempt_failure(data: Any) -> Outcome | None:
         return None
     elapsed = data.get("elapsed_ms")
     route = data.get("route_index")
+    delivered = data.get("delivered_chars")
     return Outcome(
         model=model,
         error=error_label(str(data.get("error") or "error"), data.get("status")),
         elapsed_ms=float(elapsed) if isinstance(elapsed, (int, float)) else None,
         route_index=route if isinstance(route, int) else None,
+        delivered_chars=delivered if isinstance(delivered, int) else 0,
     )
 
 

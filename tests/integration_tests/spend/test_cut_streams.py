@@ -87,3 +87,42 @@ def test_an_abandoned_stream_is_estimated_not_free(sim: GatewaySimulator) -> Non
     (row,) = sink.rows
     assert row.estimated and row.usage.output > 0
     assert row.cost is not None and row.cost > 0 and budget.spent() == row.cost
+
+
+@pytest.mark.parametrize("mode", ["invoke", "stream"])
+def test_a_cut_attempt_inside_a_recovered_call_is_billed(
+    sim: GatewaySimulator, mode: str
+) -> None:
+    """The cut attempt is charged (estimated) even though a later route answered.
+
+    `invoke` restarts the answer on the fallback; a live `stream` continues the
+    delivered text on it (deepseek-v3.2 takes an assistant prefill).
+    """
+    sim.script("gpt-4.1", [Fault.stream_cut(after_chunks=5)])
+    model = ChatHolySheep(  # type: ignore[call-arg]
+        model="gpt-4.1",
+        base_url=sim.base_url,
+        api_key=sim.api_key,
+        max_tokens=60,
+        streaming=True,
+        fallbacks=["deepseek-v3.2"],
+    )
+    budget, sink = Budget("1"), Records()
+    with get_holysheep_callback(budget=budget, ledger=sink, pricebook=BOOK):
+        if mode == "invoke":
+            answer = model.invoke(PROMPT)
+        else:
+            answer = None
+            for chunk in model.stream(PROMPT):
+                answer = chunk if answer is None else answer + chunk
+    assert answer is not None and answer.content
+    cut, served = sink.rows
+    assert cut.served_model == "gpt-4.1" and cut.outcome == "error"
+    assert cut.estimated and cut.cost is not None and cut.cost > 0
+    assert cut.usage.output > 0
+    assert served.served_model == "deepseek-v3.2" and not served.estimated
+    truth = sim.log.records()
+    assert [r.status for r in truth] == ["cut", 200]
+    assert served.usage.output == truth[1].completion_tokens
+    assert budget.spent() == cut.cost + served.cost
+    assert budget.reserved() == 0
