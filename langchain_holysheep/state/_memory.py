@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from langchain_holysheep.state import _requests as rq
 from langchain_holysheep.state._breaker_logic import BreakerRecord
 from langchain_holysheep.state._budget_types import (
     Refusal,
@@ -19,17 +20,7 @@ from langchain_holysheep.state._budget_types import (
 )
 from langchain_holysheep.state._rate_logic import BucketRecord
 from langchain_holysheep.state._records import RecordStore
-from langchain_holysheep.state._requests import (
-    BreakerOp,
-    Charge,
-    Extend,
-    Finish,
-    Forget,
-    Reserve,
-    Usage,
-    settlement,
-    usage,
-)
+from langchain_holysheep.state._requests import settlement, usage
 
 __all__ = ["MemoryStore"]
 
@@ -116,7 +107,7 @@ class MemoryStore(RecordStore):
         if ttl is not None:
             window.expires_at = max(window.expires_at or 0.0, now + ttl)
 
-    def _reserve_units(self, request: Reserve) -> Reservation | Refusal:
+    def _reserve_units(self, request: rq.Reserve) -> Reservation | Refusal:
         with self._lock:
             now = self._clock()
             window = self._window((request.budget_key, request.window_id), now)
@@ -129,7 +120,7 @@ class MemoryStore(RecordStore):
             self._touch(window, now, request.window_ttl)
         return request.reservation(expires_at)
 
-    def _finish(self, request: Finish) -> Settlement:
+    def _finish(self, request: rq.Finish) -> Settlement:
         res = request.reservation
         with self._lock:
             now = self._clock()
@@ -147,7 +138,7 @@ class MemoryStore(RecordStore):
             self._touch(window, now, res.window_ttl)
             return settlement(window.spent, window.reserved, counted, late)
 
-    def _extend_lease(self, request: Extend) -> Reservation | None:
+    def _extend_lease(self, request: rq.Extend) -> Reservation | None:
         res = request.reservation
         with self._lock:
             now = self._clock()
@@ -164,7 +155,7 @@ class MemoryStore(RecordStore):
             lease_seconds=float(request.lease_seconds),
         )
 
-    def _charge_units(self, request: Charge) -> WindowUsage:
+    def _charge_units(self, request: rq.Charge) -> WindowUsage:
         with self._lock:
             now = self._clock()
             window = self._window((request.budget_key, request.window_id), now)
@@ -172,20 +163,20 @@ class MemoryStore(RecordStore):
             self._touch(window, now, request.window_ttl)
             return usage(window.spent, window.reserved)
 
-    def _window_usage(self, request: Usage) -> WindowUsage:
+    def _window_usage(self, request: rq.Usage) -> WindowUsage:
         key = (request.budget_key, request.window_id)
         with self._lock:
             window = self._window(key, self._clock(), create=False)
             return usage(window.spent, window.reserved)
 
-    def _forget_window(self, request: Forget) -> None:
+    def _forget_window(self, request: rq.Forget) -> None:
         with self._lock:
             self._windows.pop((request.budget_key, request.window_id), None)
 
     # -- breakers and rate limits ------------------------------------------------------
     @contextmanager
     def _breaker_record(
-        self, key: str, op: BreakerOp[Any]
+        self, key: str, op: rq.BreakerOp[Any]
     ) -> Iterator[tuple[BreakerRecord, float]]:
         with self._lock:
             record = self._breakers.get(key)

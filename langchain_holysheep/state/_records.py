@@ -11,6 +11,7 @@ from abc import abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar, cast
 
+from langchain_holysheep.state import _requests as rq
 from langchain_holysheep.state._breaker_logic import BreakerRecord
 from langchain_holysheep.state._budget_types import (
     Refusal,
@@ -19,17 +20,6 @@ from langchain_holysheep.state._budget_types import (
     WindowUsage,
 )
 from langchain_holysheep.state._rate_logic import BucketRecord
-from langchain_holysheep.state._requests import (
-    BreakerOp,
-    Charge,
-    Extend,
-    Finish,
-    Forget,
-    RateOp,
-    Request,
-    Reserve,
-    Usage,
-)
 from langchain_holysheep.state._store import StateStore
 
 __all__ = ["RecordStore", "breaker_step", "rate_step"]
@@ -37,7 +27,7 @@ __all__ = ["RecordStore", "breaker_step", "rate_step"]
 _T = TypeVar("_T")
 
 
-def breaker_step(op: BreakerOp[Any], record: BreakerRecord, now: float) -> Any:
+def breaker_step(op: rq.BreakerOp[Any], record: BreakerRecord, now: float) -> Any:
     """Apply one breaker step to `record` and answer it."""
     key, rules = op.key, op.rules
     if op.op == "claim":
@@ -58,7 +48,7 @@ def breaker_step(op: BreakerOp[Any], record: BreakerRecord, now: float) -> Any:
     return record.view(key, rules, now, previous)
 
 
-def rate_step(op: RateOp[Any], bucket: BucketRecord, now: float) -> Any:
+def rate_step(op: rq.RateOp[Any], bucket: BucketRecord, now: float) -> Any:
     """Apply one rate-limit operation to `bucket` and answer it."""
     if op.op == "penalize":
         bucket.penalize(now, op.penalty)
@@ -80,25 +70,25 @@ class RecordStore(StateStore):
     length of one atomic operation.
     """
 
-    def _apply(self, request: Request[_T]) -> _T:
+    def _apply(self, request: rq.Request[_T]) -> _T:
         result: Any
-        if isinstance(request, BreakerOp):
+        if isinstance(request, rq.BreakerOp):
             with self._breaker_record(request.key, request) as (record, now):
                 result = breaker_step(request, record, now)
-        elif isinstance(request, RateOp):
+        elif isinstance(request, rq.RateOp):
             with self._bucket_record(request.key, request.writes) as (bucket, now):
                 result = rate_step(request, bucket, now)
-        elif isinstance(request, Reserve):
+        elif isinstance(request, rq.Reserve):
             result = self._reserve_units(request)
-        elif isinstance(request, Finish):
+        elif isinstance(request, rq.Finish):
             result = self._finish(request)
-        elif isinstance(request, Extend):
+        elif isinstance(request, rq.Extend):
             result = self._extend_lease(request)
-        elif isinstance(request, Charge):
+        elif isinstance(request, rq.Charge):
             result = self._charge_units(request)
-        elif isinstance(request, Usage):
+        elif isinstance(request, rq.Usage):
             result = self._window_usage(request)
-        elif isinstance(request, Forget):
+        elif isinstance(request, rq.Forget):
             result = self._forget_window(request)
         else:  # pragma: no cover - every request type is handled above
             raise TypeError(f"unknown request {request!r}")
@@ -106,7 +96,7 @@ class RecordStore(StateStore):
 
     @abstractmethod
     def _breaker_record(
-        self, key: str, op: BreakerOp[Any]
+        self, key: str, op: rq.BreakerOp[Any]
     ) -> AbstractContextManager[tuple[BreakerRecord, float]]:
         """Hold breaker `key`'s record (saved afterwards if `op` writes)."""
 
@@ -117,25 +107,25 @@ class RecordStore(StateStore):
         """Hold rate limit `key`'s record (saved afterwards if `writes`)."""
 
     @abstractmethod
-    def _reserve_units(self, request: Reserve) -> Reservation | Refusal:
+    def _reserve_units(self, request: rq.Reserve) -> Reservation | Refusal:
         """Reserve atomically."""
 
     @abstractmethod
-    def _finish(self, request: Finish) -> Settlement:
+    def _finish(self, request: rq.Finish) -> Settlement:
         """Settle or release atomically."""
 
     @abstractmethod
-    def _extend_lease(self, request: Extend) -> Reservation | None:
+    def _extend_lease(self, request: rq.Extend) -> Reservation | None:
         """Renew a lease atomically."""
 
     @abstractmethod
-    def _charge_units(self, request: Charge) -> WindowUsage:
+    def _charge_units(self, request: rq.Charge) -> WindowUsage:
         """Count unreserved spend atomically."""
 
     @abstractmethod
-    def _window_usage(self, request: Usage) -> WindowUsage:
+    def _window_usage(self, request: rq.Usage) -> WindowUsage:
         """Read a window."""
 
     @abstractmethod
-    def _forget_window(self, request: Forget) -> None:
+    def _forget_window(self, request: rq.Forget) -> None:
         """Drop a window."""

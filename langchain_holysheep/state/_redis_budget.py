@@ -5,19 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from langchain_holysheep.state import _requests as rq
 from langchain_holysheep.state._budget_types import Refusal, Reservation
 from langchain_holysheep.state._redis_call import US, ScriptCall, us
-from langchain_holysheep.state._requests import (
-    Charge,
-    Extend,
-    Finish,
-    Forget,
-    Request,
-    Reserve,
-    Usage,
-    settlement,
-    usage,
-)
+from langchain_holysheep.state._requests import settlement, usage
 
 __all__ = ["budget_call"]
 
@@ -40,7 +31,7 @@ def _settlement(reply: list[Any]) -> Any:
     return settlement(spent, reserved, counted, bool(late))
 
 
-def _reserve(req: Reserve, keys: list[str], now: str) -> ScriptCall:
+def _reserve(req: rq.Reserve, keys: list[str], now: str) -> ScriptCall:
     def answer(reply: list[Any]) -> Reservation | Refusal:
         if int(reply[0]) == 0:
             return req.refusal(int(reply[1]), int(reply[2]))
@@ -50,7 +41,7 @@ def _reserve(req: Reserve, keys: list[str], now: str) -> ScriptCall:
     return ScriptCall("reserve", keys, [*args, _ttl(req.window_ttl), req.id], answer)
 
 
-def _extend(req: Extend, keys: list[str], now: str) -> ScriptCall:
+def _extend(req: rq.Extend, keys: list[str], now: str) -> ScriptCall:
     res, lease = req.reservation, req.lease_seconds
 
     def answer(reply: Any) -> Reservation | None:
@@ -62,23 +53,23 @@ def _extend(req: Extend, keys: list[str], now: str) -> ScriptCall:
     return ScriptCall("extend", keys, args, answer)
 
 
-def budget_call(req: Request[Any], prefix: str, now: str) -> ScriptCall:
+def budget_call(req: rq.Request[Any], prefix: str, now: str) -> ScriptCall:
     """The script call of a budget request (`now`: "" for the server's clock)."""
-    if isinstance(req, (Finish, Extend)):
+    if isinstance(req, (rq.Finish, rq.Extend)):
         res = req.reservation
         keys = _window_keys(prefix, res.budget_key, res.window_id)
-        if isinstance(req, Extend):
+        if isinstance(req, rq.Extend):
             return _extend(req, keys, now)
         args = [now, res.id, req.units, _ttl(res.window_ttl)]
         return ScriptCall("finish", keys, args, _settlement)
-    assert isinstance(req, (Reserve, Charge, Usage, Forget))
+    assert isinstance(req, (rq.Reserve, rq.Charge, rq.Usage, rq.Forget))
     keys = _window_keys(prefix, req.budget_key, req.window_id)
-    if isinstance(req, Reserve):
+    if isinstance(req, rq.Reserve):
         return _reserve(req, keys, now)
-    if isinstance(req, Charge):
+    if isinstance(req, rq.Charge):
         return ScriptCall(
             "charge", keys, [now, req.units, _ttl(req.window_ttl)], _usage
         )
-    if isinstance(req, Usage):
+    if isinstance(req, rq.Usage):
         return ScriptCall("usage", keys, [now], _usage)
     return ScriptCall("delete", keys, [])

@@ -24,6 +24,7 @@ __all__ = [
     "Extend",
     "Finish",
     "Forget",
+    "KeyedOp",
     "RateOp",
     "Request",
     "Reserve",
@@ -182,28 +183,33 @@ class Forget(Request[None]):
     window_id: str
 
 
-BreakerOpName = Literal[
-    "view", "ok", "fail", "oks", "claim", "release", "force", "reset"
-]
+@dataclass(frozen=True)
+class KeyedOp(Request[T]):
+    """Operation `op` on the shared record of `key` (a breaker or a rate limit)."""
+
+    op: str
+    key: str
+
+    @property
+    def writes(self) -> bool:
+        """Whether the operation may change the record (all but `"view"` may)."""
+        return self.op != "view"
 
 
 @dataclass(frozen=True)
-class BreakerOp(Request[T]):
-    """One step of breaker `key`'s state machine (`op` names it)."""
+class BreakerOp(KeyedOp[T]):
+    """One step of a breaker's state machine.
+
+    `op` is `"view"`, `"ok"`, `"fail"`, `"oks"` (counted successes),
+    `"claim"`, `"release"` (the probe), `"force"` (open) or `"reset"`.
+    """
 
     domain: ClassVar[Domain] = "breakers"
 
-    op: BreakerOpName
-    key: str
     rules: BreakerRules | None = None
     reason: str = ""
     ttl: float = 0.0
     count: int = 1
-
-    @property
-    def writes(self) -> bool:
-        """Whether the step may change the breaker."""
-        return self.op != "view"
 
     @property
     def creates(self) -> bool:
@@ -221,24 +227,17 @@ class BreakerOp(Request[T]):
         return view
 
 
-RateOpName = Literal["acquire", "refund", "penalize", "view"]
-
-
 @dataclass(frozen=True)
-class RateOp(Request[T]):
-    """One operation on the token buckets of rate limit `key`."""
+class RateOp(KeyedOp[T]):
+    """One operation on a rate limit's token buckets.
+
+    `op` is `"acquire"`, `"refund"`, `"penalize"` or `"view"`.
+    """
 
     domain: ClassVar[Domain] = "rate_limits"
 
-    op: RateOpName
-    key: str
     spec: RateSpec | None = None
     tokens: float = 0.0
     max_wait: float = 0.0
     requests: float = 0.0
     penalty: float = 0.0
-
-    @property
-    def writes(self) -> bool:
-        """Whether the operation may change the buckets."""
-        return self.op != "view"

@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
+from langchain_holysheep.state import _requests as rq
 from langchain_holysheep.state import _sqlite_budget as sql
 from langchain_holysheep.state._breaker_logic import BreakerRecord
 from langchain_holysheep.state._budget_types import (
@@ -31,16 +32,6 @@ from langchain_holysheep.state._budget_types import (
 from langchain_holysheep.state._errors import StateStoreUnavailableError
 from langchain_holysheep.state._rate_logic import BucketRecord
 from langchain_holysheep.state._records import RecordStore
-from langchain_holysheep.state._requests import (
-    BreakerOp,
-    Charge,
-    Extend,
-    Finish,
-    Forget,
-    Request,
-    Reserve,
-    Usage,
-)
 
 __all__ = ["DEFAULT_SQLITE_PATH", "SQLiteStore"]
 
@@ -180,7 +171,7 @@ class SQLiteStore(RecordStore):
                 conn.close()
         self._local = threading.local()
 
-    async def _aapply(self, request: Request[_T]) -> _T:
+    async def _aapply(self, request: rq.Request[_T]) -> _T:
         return await asyncio.to_thread(self._apply, request)
 
     # -- budgets -----------------------------------------------------------------------
@@ -194,27 +185,27 @@ class SQLiteStore(RecordStore):
                 sql.purge(conn, now)
             yield conn, now
 
-    def _reserve_units(self, request: Reserve) -> Reservation | Refusal:
+    def _reserve_units(self, request: rq.Reserve) -> Reservation | Refusal:
         with self._budget_tx() as (conn, now):
             return sql.reserve(conn, request, now)
 
-    def _finish(self, request: Finish) -> Settlement:
+    def _finish(self, request: rq.Finish) -> Settlement:
         with self._tx() as conn:
             return sql.finish(conn, request, self._clock())
 
-    def _extend_lease(self, request: Extend) -> Reservation | None:
+    def _extend_lease(self, request: rq.Extend) -> Reservation | None:
         with self._tx() as conn:
             return sql.extend(conn, request, self._clock())
 
-    def _charge_units(self, request: Charge) -> WindowUsage:
+    def _charge_units(self, request: rq.Charge) -> WindowUsage:
         with self._tx() as conn:
             return sql.charge(conn, request, self._clock())
 
-    def _window_usage(self, request: Usage) -> WindowUsage:
+    def _window_usage(self, request: rq.Usage) -> WindowUsage:
         with self._tx(write=False) as conn:
             return sql.window_usage(conn, request, self._clock())
 
-    def _forget_window(self, request: Forget) -> None:
+    def _forget_window(self, request: rq.Forget) -> None:
         with self._tx() as conn:
             sql.forget(conn, request)
 
@@ -240,7 +231,7 @@ class SQLiteStore(RecordStore):
 
     @contextmanager
     def _breaker_record(
-        self, key: str, op: BreakerOp[Any]
+        self, key: str, op: rq.BreakerOp[Any]
     ) -> Iterator[tuple[BreakerRecord, float]]:
         with self._row("hs_breaker", key, op.writes) as (text, now, saved):
             record = BreakerRecord.loads(text)

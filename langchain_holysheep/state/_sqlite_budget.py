@@ -5,22 +5,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 
+from langchain_holysheep.state import _requests as rq
 from langchain_holysheep.state._budget_types import (
     Refusal,
     Reservation,
     Settlement,
     WindowUsage,
 )
-from langchain_holysheep.state._requests import (
-    Charge,
-    Extend,
-    Finish,
-    Forget,
-    Reserve,
-    Usage,
-    settlement,
-    usage,
-)
+from langchain_holysheep.state._requests import settlement, usage
 
 __all__ = [
     "SCHEMA",
@@ -82,7 +74,7 @@ def _load(conn: sqlite3.Connection, key: str, wid: str, now: float) -> tuple[int
         (key, wid),
     ).fetchone()
     if row is not None and row[2] is not None and row[2] <= now:
-        forget(conn, Forget(key, wid))
+        forget(conn, rq.Forget(key, wid))
         return 0, 0
     if row is None:
         return 0, 0
@@ -115,7 +107,7 @@ def _save(
 
 
 def reserve(
-    conn: sqlite3.Connection, req: Reserve, now: float
+    conn: sqlite3.Connection, req: rq.Reserve, now: float
 ) -> Reservation | Refusal:
     """See `StateStore.reserve`."""
     key, wid, ttl = req.budget_key, req.window_id, req.window_ttl
@@ -133,7 +125,7 @@ def reserve(
     return req.reservation(expires_at)
 
 
-def finish(conn: sqlite3.Connection, req: Finish, now: float) -> Settlement:
+def finish(conn: sqlite3.Connection, req: rq.Finish, now: float) -> Settlement:
     """See `StateStore.settle` and `StateStore.release`."""
     res = req.reservation
     spent, reserved = _load(conn, res.budget_key, res.window_id, now)
@@ -159,7 +151,7 @@ def finish(conn: sqlite3.Connection, req: Finish, now: float) -> Settlement:
     return settlement(spent, reserved, counted, late)
 
 
-def extend(conn: sqlite3.Connection, req: Extend, now: float) -> Reservation | None:
+def extend(conn: sqlite3.Connection, req: rq.Extend, now: float) -> Reservation | None:
     """See `StateStore.extend`."""
     res = req.reservation
     expires_at = now + req.lease_seconds
@@ -179,7 +171,7 @@ def extend(conn: sqlite3.Connection, req: Extend, now: float) -> Reservation | N
     return replace(res, expires_at=expires_at, lease_seconds=float(req.lease_seconds))
 
 
-def charge(conn: sqlite3.Connection, req: Charge, now: float) -> WindowUsage:
+def charge(conn: sqlite3.Connection, req: rq.Charge, now: float) -> WindowUsage:
     """See `StateStore.charge`."""
     key, wid = req.budget_key, req.window_id
     spent, reserved = _load(conn, key, wid, now)
@@ -188,7 +180,7 @@ def charge(conn: sqlite3.Connection, req: Charge, now: float) -> WindowUsage:
     return usage(spent, reserved)
 
 
-def window_usage(conn: sqlite3.Connection, req: Usage, now: float) -> WindowUsage:
+def window_usage(conn: sqlite3.Connection, req: rq.Usage, now: float) -> WindowUsage:
     """See `StateStore.usage` (reads only)."""
     row = conn.execute(
         "SELECT spent, reserved, expires_at FROM hs_budget_window "
@@ -205,7 +197,7 @@ def window_usage(conn: sqlite3.Connection, req: Usage, now: float) -> WindowUsag
     return usage(row[0], row[1] - expired)
 
 
-def forget(conn: sqlite3.Connection, req: Forget) -> None:
+def forget(conn: sqlite3.Connection, req: rq.Forget) -> None:
     """See `StateStore.forget`."""
     for table in ("hs_budget_lease", "hs_budget_window"):
         conn.execute(
