@@ -55,24 +55,19 @@ class Reserve(Request["Reservation | Refusal"]):
     id: str
 
     @classmethod
-    def of(
-        cls,
-        budget_key: str,
-        window_id: str,
-        amount: Decimal,
-        cap: Decimal,
-        lease_seconds: float,
-        window_ttl: float | None,
-    ) -> Reserve:
-        """Check the arguments of `StateStore.reserve` (`ValueError` if wrong)."""
-        check_key(budget_key, window_id)
-        units = to_units(amount)
+    def of(cls, spend: Charge, cap: Decimal, lease_seconds: float) -> Reserve:
+        """Check the rest of `StateStore.reserve`'s arguments (`ValueError`)."""
         cap_units = to_units(cap, up=False, what="cap")
         check_seconds(lease_seconds, "lease_seconds")
-        check_seconds(window_ttl, "window_ttl", optional=True)
-        ttl = None if window_ttl is None else max(window_ttl, lease_seconds)
+        ttl = spend.window_ttl
         return cls(
-            budget_key, window_id, units, cap_units, lease_seconds, ttl, new_id()
+            spend.budget_key,
+            spend.window_id,
+            spend.units,
+            cap_units,
+            lease_seconds,
+            None if ttl is None else max(ttl, lease_seconds),
+            new_id(),
         )
 
     def refusal(self, spent: int, reserved: int) -> Refusal:
@@ -160,7 +155,7 @@ class Charge(Request[WindowUsage]):
         amount: Decimal,
         window_ttl: float | None,
     ) -> Charge:
-        """Check the arguments of `StateStore.charge`."""
+        """Check a budget, a window, an amount and a window TTL (`ValueError`)."""
         check_key(budget_key, window_id)
         units = to_units(amount)
         check_seconds(window_ttl, "window_ttl", optional=True)
