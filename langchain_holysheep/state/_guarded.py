@@ -132,10 +132,18 @@ class GuardedStore(StateStore):
         """Called with a `StoreEvent` when an outage starts and ends."""
         return self._outage.on_alert
 
+    @on_alert.setter
+    def on_alert(self, hook: Callable[[StoreEvent], Any]) -> None:
+        self._outage.on_alert = hook
+
     @property
     def retry_interval(self) -> float:
         """Seconds between attempts to reach a down store."""
         return self._outage.retry_interval
+
+    @retry_interval.setter
+    def retry_interval(self, seconds: float) -> None:
+        self._outage.retry_interval = seconds
 
     @property
     def available(self) -> bool:
