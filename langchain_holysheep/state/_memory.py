@@ -188,7 +188,7 @@ class MemoryStore(RecordStore):
 
     @contextmanager
     def _bucket_record(
-        self, key: str, writes: bool
+        self, key: str, op: rq.RateOp[Any]
     ) -> Iterator[tuple[BucketRecord, float]]:
         with self._lock:
             bucket = self._buckets.get(key)

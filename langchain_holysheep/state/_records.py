@@ -76,7 +76,7 @@ class RecordStore(StateStore):
             with self._breaker_record(request.key, request) as (record, now):
                 result = breaker_step(request, record, now)
         elif isinstance(request, rq.RateOp):
-            with self._bucket_record(request.key, request.writes) as (bucket, now):
+            with self._bucket_record(request.key, request) as (bucket, now):
                 result = rate_step(request, bucket, now)
         elif isinstance(request, rq.Reserve):
             result = self._reserve_units(request)
@@ -102,9 +102,9 @@ class RecordStore(StateStore):
 
     @abstractmethod
     def _bucket_record(
-        self, key: str, writes: bool
+        self, key: str, op: rq.RateOp[Any]
     ) -> AbstractContextManager[tuple[BucketRecord, float]]:
-        """Hold rate limit `key`'s record (saved afterwards if `writes`)."""
+        """Hold rate limit `key`'s record (saved afterwards if `op` writes)."""
 
     @abstractmethod
     def _reserve_units(self, request: rq.Reserve) -> Reservation | Refusal:

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ from langchain_holysheep.state._records import RecordStore
 __all__ = ["DEFAULT_SQLITE_PATH", "SQLiteStore"]
 
 _T = TypeVar("_T")
+_R = TypeVar("_R", BreakerRecord, BucketRecord)
 
 DEFAULT_SQLITE_PATH = "~/.holysheep/state.sqlite3"
 """Where `open_store("sqlite://")` keeps its file."""
@@ -211,38 +212,29 @@ class SQLiteStore(RecordStore):
 
     # -- breakers and rate limits ------------------------------------------------------
     @contextmanager
-    def _row(
-        self, table: str, key: str, writes: bool
-    ) -> Iterator[tuple[str | None, float, list[str]]]:
-        """The JSON record of `key` in `table`; what is left in the list is saved."""
+    def _record(
+        self, table: str, key: str, writes: bool, kind: type[_R]
+    ) -> Iterator[tuple[_R, float]]:
+        """The record of `key` in `table` (saved afterwards if `writes`)."""
         with self._tx(write=writes) as conn:
             row = conn.execute(
-                f"SELECT record FROM {table} WHERE key = ?",
-                (key,),
+                f"SELECT record FROM {table} WHERE key = ?", (key,)
             ).fetchone()
-            saved: list[str] = []
-            yield None if row is None else row[0], self._clock(), saved
-            if writes and saved:
+            record = kind.loads(None if row is None else row[0])
+            yield record, self._clock()
+            if writes:
                 conn.execute(
                     f"INSERT INTO {table} (key, record) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET record = excluded.record",
-                    (key, saved[0]),
+                    (key, record.dumps()),
                 )
 
-    @contextmanager
     def _breaker_record(
         self, key: str, op: rq.BreakerOp[Any]
-    ) -> Iterator[tuple[BreakerRecord, float]]:
-        with self._row("hs_breaker", key, op.writes) as (text, now, saved):
-            record = BreakerRecord.loads(text)
-            yield record, now
-            saved.append(record.dumps())
+    ) -> AbstractContextManager[tuple[BreakerRecord, float]]:
+        return self._record("hs_breaker", key, op.writes, BreakerRecord)
 
-    @contextmanager
     def _bucket_record(
-        self, key: str, writes: bool
-    ) -> Iterator[tuple[BucketRecord, float]]:
-        with self._row("hs_rate", key, writes) as (text, now, saved):
-            bucket = BucketRecord.loads(text)
-            yield bucket, now
-            saved.append(bucket.dumps())
+        self, key: str, op: rq.RateOp[Any]
+    ) -> AbstractContextManager[tuple[BucketRecord, float]]:
+        return self._record("hs_rate", key, op.writes, BucketRecord)
