@@ -6,9 +6,9 @@ import heapq
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_holysheep.state import _requests as rq
 from langchain_holysheep.state._breaker_logic import BreakerRecord
@@ -23,6 +23,8 @@ from langchain_holysheep.state._records import RecordStore
 from langchain_holysheep.state._requests import settlement, usage
 
 __all__ = ["MemoryStore"]
+
+_R = TypeVar("_R", BreakerRecord, BucketRecord)
 
 
 @dataclass
@@ -175,23 +177,24 @@ class MemoryStore(RecordStore):
 
     # -- breakers and rate limits ------------------------------------------------------
     @contextmanager
-    def _breaker_record(
-        self, key: str, op: rq.BreakerOp[Any]
-    ) -> Iterator[tuple[BreakerRecord, float]]:
+    def _held(
+        self, records: dict[str, _R], key: str, kind: type[_R], keep: bool
+    ) -> Iterator[tuple[_R, float]]:
+        """The record of `key` under the lock (a new one is kept if `keep`)."""
         with self._lock:
-            record = self._breakers.get(key)
+            record = records.get(key)
             if record is None:
-                record = BreakerRecord()
-                if op.creates:
-                    self._breakers[key] = record
+                record = kind()
+                if keep:
+                    records[key] = record
             yield record, self._clock()
 
-    @contextmanager
+    def _breaker_record(
+        self, key: str, op: rq.BreakerOp[Any]
+    ) -> AbstractContextManager[tuple[BreakerRecord, float]]:
+        return self._held(self._breakers, key, BreakerRecord, op.creates)
+
     def _bucket_record(
         self, key: str, op: rq.RateOp[Any]
-    ) -> Iterator[tuple[BucketRecord, float]]:
-        with self._lock:
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                bucket = self._buckets[key] = BucketRecord()
-            yield bucket, self._clock()
+    ) -> AbstractContextManager[tuple[BucketRecord, float]]:
+        return self._held(self._buckets, key, BucketRecord, True)

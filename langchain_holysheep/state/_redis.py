@@ -2,9 +2,10 @@
 
 Each operation is one Lua script (`_redis_scripts.py`) run with the official
 `redis` client's `register_script` (EVALSHA, reloaded after a server restart),
-so it is atomic and costs one round trip. The async twins use
-`redis.asyncio` (one client per event loop). Connection failures and timeouts
-become `StateStoreUnavailableError`.
+so it is atomic and costs one round trip. A request becomes one `ScriptCall`
+(`_redis_budget.py`, `_redis_limits.py`) that the sync client runs, or, for
+the async twins, `redis.asyncio` (one client per event loop). Connection
+failures and timeouts become `StateStoreUnavailableError`.
 
 Needs the optional extra: `pip install 'langchain-holysheep[redis]'`.
 """
