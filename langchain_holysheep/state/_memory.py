@@ -5,29 +5,26 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from typing import Any, TypeVar
 
+from langchain_holysheep.state import _requests as rq
 from langchain_holysheep.state._breaker_logic import BreakerRecord
-from langchain_holysheep.state._breaker_types import (
-    BreakerRules,
-    BreakerStateName,
-    BreakerView,
-)
 from langchain_holysheep.state._budget_types import (
     Refusal,
     Reservation,
     Settlement,
     WindowUsage,
 )
-from langchain_holysheep.state._checks import check_key, check_seconds, new_id
-from langchain_holysheep.state._money import from_units, to_units
 from langchain_holysheep.state._rate_logic import BucketRecord
-from langchain_holysheep.state._rate_types import RateGrant, RateSpec, RateView
-from langchain_holysheep.state._store import StateStore
+from langchain_holysheep.state._records import RecordStore
+from langchain_holysheep.state._requests import settlement, usage
 
 __all__ = ["MemoryStore"]
+
+_R = TypeVar("_R", BreakerRecord, BucketRecord)
 
 
 @dataclass
@@ -56,7 +53,7 @@ class _Window:
                 self.reserved -= lease.units
 
 
-class MemoryStore(StateStore):
+class MemoryStore(RecordStore):
     """State held in this process: exact, atomic across threads and tasks.
 
     Shared by every thread and asyncio task of the process, lost when it
@@ -112,58 +109,26 @@ class MemoryStore(StateStore):
         if ttl is not None:
             window.expires_at = max(window.expires_at or 0.0, now + ttl)
 
-    def reserve(
-        self,
-        budget_key: str,
-        window_id: str,
-        amount: Decimal,
-        cap: Decimal,
-        lease_seconds: float,
-        *,
-        window_ttl: float | None = None,
-    ) -> Reservation | Refusal:
-        """See `StateStore.reserve`."""
-        check_key(budget_key, window_id)
-        units = to_units(amount)
-        cap_units = to_units(cap, up=False, what="cap")
-        check_seconds(lease_seconds, "lease_seconds")
-        check_seconds(window_ttl, "window_ttl", optional=True)
-        ttl = None if window_ttl is None else max(window_ttl, lease_seconds)
+    def _reserve_units(self, request: rq.Reserve) -> Reservation | Refusal:
         with self._lock:
             now = self._clock()
-            window = self._window((budget_key, window_id), now)
-            if window.spent + window.reserved + units > cap_units:
-                return Refusal(
-                    budget_key,
-                    window_id,
-                    from_units(units),
-                    from_units(cap_units),
-                    from_units(window.spent),
-                    from_units(window.reserved),
-                )
-            rid = new_id()
-            expires_at = now + lease_seconds
-            window.leases[rid] = _Lease(units, expires_at)
-            heapq.heappush(window.expiry, (expires_at, rid))
-            window.reserved += units
-            self._touch(window, now, ttl)
-        return Reservation(
-            budget_key,
-            window_id,
-            rid,
-            from_units(units),
-            float(lease_seconds),
-            expires_at,
-            ttl,
-        )
+            window = self._window((request.budget_key, request.window_id), now)
+            if window.spent + window.reserved + request.units > request.cap_units:
+                return request.refusal(window.spent, window.reserved)
+            expires_at = now + request.lease_seconds
+            window.leases[request.id] = _Lease(request.units, expires_at)
+            heapq.heappush(window.expiry, (expires_at, request.id))
+            window.reserved += request.units
+            self._touch(window, now, request.window_ttl)
+        return request.reservation(expires_at)
 
-    def _finish(self, res: Reservation, actual: Decimal | None) -> Settlement:
-        units = 0 if actual is None else to_units(actual, what="actual")
+    def _finish(self, request: rq.Finish) -> Settlement:
+        res = request.reservation
         with self._lock:
             now = self._clock()
             window = self._window((res.budget_key, res.window_id), now)
             lease = window.leases.get(res.id)
-            counted, late = units, False
+            counted, late = request.units, False
             if lease is None:
                 late = True
             elif lease.settled:
@@ -173,171 +138,63 @@ class MemoryStore(StateStore):
                 window.reserved -= lease.units
             window.spent += counted
             self._touch(window, now, res.window_ttl)
-            return Settlement(
-                from_units(window.spent),
-                from_units(window.reserved),
-                from_units(counted),
-                late and counted > 0,
-            )
+            return settlement(window.spent, window.reserved, counted, late)
 
-    def settle(self, reservation: Reservation, actual: Decimal | None) -> Settlement:
-        """See `StateStore.settle`."""
-        return self._finish(reservation, actual)
-
-    def release(self, reservation: Reservation) -> None:
-        """See `StateStore.release`."""
-        self._finish(reservation, None)
-
-    def extend(
-        self, reservation: Reservation, lease_seconds: float
-    ) -> Reservation | None:
-        """See `StateStore.extend`."""
-        check_seconds(lease_seconds, "lease_seconds")
+    def _extend_lease(self, request: rq.Extend) -> Reservation | None:
+        res = request.reservation
         with self._lock:
             now = self._clock()
-            window = self._window((reservation.budget_key, reservation.window_id), now)
-            lease = window.leases.get(reservation.id)
+            window = self._window((res.budget_key, res.window_id), now)
+            lease = window.leases.get(res.id)
             if lease is None or lease.settled:
                 return None
-            lease.expires_at = now + lease_seconds
-            heapq.heappush(window.expiry, (lease.expires_at, reservation.id))
-            self._touch(window, now, reservation.window_ttl)
+            lease.expires_at = now + request.lease_seconds
+            heapq.heappush(window.expiry, (lease.expires_at, res.id))
+            self._touch(window, now, res.window_ttl)
         return replace(
-            reservation, expires_at=lease.expires_at, lease_seconds=float(lease_seconds)
+            res,
+            expires_at=lease.expires_at,
+            lease_seconds=float(request.lease_seconds),
         )
 
-    def charge(
-        self,
-        budget_key: str,
-        window_id: str,
-        amount: Decimal,
-        *,
-        window_ttl: float | None = None,
-    ) -> WindowUsage:
-        """See `StateStore.charge`."""
-        check_key(budget_key, window_id)
-        units = to_units(amount)
-        check_seconds(window_ttl, "window_ttl", optional=True)
+    def _charge_units(self, request: rq.Charge) -> WindowUsage:
         with self._lock:
             now = self._clock()
-            window = self._window((budget_key, window_id), now)
-            window.spent += units
-            self._touch(window, now, window_ttl)
-            return WindowUsage(from_units(window.spent), from_units(window.reserved))
+            window = self._window((request.budget_key, request.window_id), now)
+            window.spent += request.units
+            self._touch(window, now, request.window_ttl)
+            return usage(window.spent, window.reserved)
 
-    def usage(self, budget_key: str, window_id: str) -> WindowUsage:
-        """See `StateStore.usage`."""
+    def _window_usage(self, request: rq.Usage) -> WindowUsage:
+        key = (request.budget_key, request.window_id)
         with self._lock:
-            window = self._window((budget_key, window_id), self._clock(), create=False)
-            return WindowUsage(from_units(window.spent), from_units(window.reserved))
+            window = self._window(key, self._clock(), create=False)
+            return usage(window.spent, window.reserved)
 
-    def forget(self, budget_key: str, window_id: str) -> None:
-        """See `StateStore.forget`."""
+    def _forget_window(self, request: rq.Forget) -> None:
         with self._lock:
-            self._windows.pop((budget_key, window_id), None)
+            self._windows.pop((request.budget_key, request.window_id), None)
 
-    # -- breakers ----------------------------------------------------------------------
-    def _record(self, key: str) -> BreakerRecord:
-        record = self._breakers.get(key)
-        if record is None:
-            record = self._breakers[key] = BreakerRecord()
-        return record
-
-    def breaker(self, key: str, rules: BreakerRules) -> BreakerView:
-        """See `StateStore.breaker`."""
+    # -- breakers and rate limits ------------------------------------------------------
+    @contextmanager
+    def _held(
+        self, records: dict[str, _R], key: str, kind: type[_R], keep: bool
+    ) -> Iterator[tuple[_R, float]]:
+        """The record of `key` under the lock (a new one is kept if `keep`)."""
         with self._lock:
-            record = self._breakers.get(key) or BreakerRecord()
-            return record.view(key, rules, self._clock())
+            record = records.get(key)
+            if record is None:
+                record = kind()
+                if keep:
+                    records[key] = record
+            yield record, self._clock()
 
-    def record_success(self, key: str, rules: BreakerRules) -> BreakerView:
-        """See `StateStore.record_success`."""
-        with self._lock:
-            now = self._clock()
-            record = self._record(key)
-            previous = record.record(rules, now, ok=True)
-            return record.view(key, rules, now, previous)
+    def _breaker_record(
+        self, key: str, op: rq.BreakerOp[Any]
+    ) -> AbstractContextManager[tuple[BreakerRecord, float]]:
+        return self._held(self._breakers, key, BreakerRecord, op.creates)
 
-    def record_failure(
-        self, key: str, rules: BreakerRules, reason: str = "failure"
-    ) -> BreakerView:
-        """See `StateStore.record_failure`."""
-        with self._lock:
-            now = self._clock()
-            record = self._record(key)
-            previous = record.record(rules, now, ok=False, reason=reason)
-            return record.view(key, rules, now, previous)
-
-    def count_successes(self, key: str, rules: BreakerRules, count: int) -> BreakerView:
-        """See `StateStore.count_successes`."""
-        with self._lock:
-            now = self._clock()
-            record = self._record(key)
-            record.count_successes(rules, now, count)
-            return record.view(key, rules, now)
-
-    def try_claim_probe(self, key: str, ttl: float) -> bool:
-        """See `StateStore.try_claim_probe`."""
-        check_seconds(ttl, "ttl")
-        with self._lock:
-            record = self._breakers.get(key)
-            return record is not None and record.claim_probe(self._clock(), ttl)[0]
-
-    def release_probe(self, key: str) -> None:
-        """See `StateStore.release_probe`."""
-        with self._lock:
-            record = self._breakers.get(key)
-            if record is not None:
-                record.release_probe()
-
-    def force_open(
-        self, key: str, rules: BreakerRules, reason: str = "forced open"
-    ) -> BreakerView:
-        """See `StateStore.force_open`."""
-        with self._lock:
-            now = self._clock()
-            record = self._record(key)
-            previous = record.force_open(rules, now, reason)
-            return record.view(key, rules, now, previous)
-
-    def reset_breaker(self, key: str) -> BreakerStateName | None:
-        """See `StateStore.reset_breaker`."""
-        with self._lock:
-            record = self._breakers.get(key)
-            return None if record is None else record.reset()
-
-    # -- rate limits -------------------------------------------------------------------
-    def _bucket(self, key: str) -> BucketRecord:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = BucketRecord()
-        return bucket
-
-    def acquire_rate(
-        self,
-        key: str,
-        spec: RateSpec,
-        *,
-        tokens: float = 0.0,
-        max_wait: float = 0.0,
-    ) -> RateGrant:
-        """See `StateStore.acquire_rate`."""
-        with self._lock:
-            return self._bucket(key).acquire(spec, self._clock(), tokens, max_wait)
-
-    def refund_rate(
-        self, key: str, spec: RateSpec, *, requests: float = 1.0, tokens: float = 0.0
-    ) -> None:
-        """See `StateStore.refund_rate`."""
-        with self._lock:
-            self._bucket(key).refund(spec, self._clock(), requests, tokens)
-
-    def penalize_rate(self, key: str, seconds: float) -> None:
-        """See `StateStore.penalize_rate`."""
-        if seconds > 0:
-            with self._lock:
-                self._bucket(key).penalize(self._clock(), seconds)
-
-    def rate_state(self, key: str, spec: RateSpec) -> RateView:
-        """See `StateStore.rate_state`."""
-        with self._lock:
-            return self._bucket(key).view(spec, self._clock())
+    def _bucket_record(
+        self, key: str, op: rq.RateOp[Any]
+    ) -> AbstractContextManager[tuple[BucketRecord, float]]:
+        return self._held(self._buckets, key, BucketRecord, True)

@@ -88,23 +88,25 @@ def open_store(
     """
     if url is None:
         url = os.environ.get(STATE_URL_ENV, "").strip() or "memory://"
-    lowered = url.lower()
-    store: StateStore
-    if lowered.startswith("memory:"):
+    if url.lower().startswith("memory:"):
         return MemoryStore(**options)
-    if lowered.startswith("sqlite:"):
-        store = SQLiteStore(sqlite_path(url), **options)
-    elif lowered.startswith(_REDIS_SCHEMES):
-        store = RedisStore(url, **options)
-    else:
-        raise ConfigurationError(
-            f"Unknown state store URL {redact(url)!r} (from "
-            f"{'the argument' if url else STATE_URL_ENV}). Use memory://, "
-            "sqlite:///path/to/state.db or redis://host:6379/0."
-        )
     return GuardedStore(
-        store,
+        _shared_store(url, options),
         on_store_error=on_store_error,
         on_alert=on_alert,
         retry_interval=retry_interval,
+    )
+
+
+def _shared_store(url: str, options: dict[str, Any]) -> StateStore:
+    """The SQLite or Redis store a URL names."""
+    lowered = url.lower()
+    if lowered.startswith("sqlite:"):
+        return SQLiteStore(sqlite_path(url), **options)
+    if lowered.startswith(_REDIS_SCHEMES):
+        return RedisStore(url, **options)
+    raise ConfigurationError(
+        f"Unknown state store URL {redact(url)!r} (from "
+        f"{'the argument' if url else STATE_URL_ENV}). Use memory://, "
+        "sqlite:///path/to/state.db or redis://host:6379/0."
     )

@@ -3,9 +3,11 @@
 Every operation is atomic in every store (one lock in memory, one
 `BEGIN IMMEDIATE` transaction in SQLite, one Lua script in Redis), so
 concurrent callers in any number of threads, processes or machines see one
-consistent state. Each sync operation has an async twin (`a` + name); stores
-whose I/O blocks run the sync twin in a worker thread, the Redis store uses
-`redis.asyncio`.
+consistent state. Each sync operation has an async twin (`a` + name). Both are
+made from one description of the operation (its signature, checks and
+docstring), which turns the arguments into a `Request`; a store only applies
+requests (`_apply`, and `_aapply` for the twins: inline by default, in a worker
+thread for SQLite, with `redis.asyncio` for Redis).
 
 Times (`expires_at`, `opened_at`) are seconds on the store's clock: the wall
 clock of the machine for memory and SQLite, the Redis server's clock for Redis
@@ -14,10 +16,11 @@ clock of the machine for memory and SQLite, the Redis server's clock for Redis
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from langchain_holysheep.state._breaker_types import (
     BreakerRules,
@@ -30,11 +33,66 @@ from langchain_holysheep.state._budget_types import (
     Settlement,
     WindowUsage,
 )
+from langchain_holysheep.state._checks import check_seconds
 from langchain_holysheep.state._rate_types import RateGrant, RateSpec, RateView
+from langchain_holysheep.state._requests import (
+    BreakerOp,
+    Charge,
+    Extend,
+    Finish,
+    Forget,
+    RateOp,
+    Request,
+    Reserve,
+    Usage,
+)
 
 __all__ = ["StateStore"]
 
+_P = ParamSpec("_P")
 _T = TypeVar("_T")
+_Build = Callable[Concatenate["StateStore", _P], Request[_T]]
+
+
+def _describe(operation: Callable[..., Any], build: Callable[..., Any]) -> str:
+    """Give `operation` the name, docstring and signature `build` describes.
+
+    Returns the operation's name (`reserve` for `_reserve_request`).
+    """
+    name = build.__name__.removeprefix("_").removesuffix("_request")
+    signature = inspect.signature(build)
+    answer = str(signature.return_annotation).removeprefix("Request[")[:-1]
+    operation.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        return_annotation=answer
+    )
+    operation.__name__ = operation.__qualname__ = name
+    operation.__module__ = build.__module__
+    operation.__doc__ = build.__doc__
+    return name
+
+
+def _sync(build: _Build[_P, _T]) -> Callable[Concatenate[StateStore, _P], _T]:
+    """The public operation that `build` describes."""
+
+    def operation(self: StateStore, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return self._apply(build(self, *args, **kwargs))
+
+    _describe(operation, build)
+    return operation
+
+
+def _async(
+    build: _Build[_P, _T],
+) -> Callable[Concatenate[StateStore, _P], Coroutine[Any, Any, _T]]:
+    """The async twin of the operation that `build` describes."""
+
+    async def operation(self: StateStore, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return await self._aapply(build(self, *args, **kwargs))
+
+    name = _describe(operation, build)
+    operation.__name__ = operation.__qualname__ = "a" + name
+    operation.__doc__ = f"Async `{name}`."
+    return operation
 
 
 class StateStore(ABC):
@@ -71,9 +129,17 @@ class StateStore(ABC):
         """Where the state lives (a URL without any password)."""
         return f"{self.kind}://"
 
-    # -- budgets -----------------------------------------------------------------------
+    # -- applying requests (what a store implements) -----------------------------------
     @abstractmethod
-    def reserve(
+    def _apply(self, request: Request[_T]) -> _T:
+        """Apply one checked request atomically and answer it."""
+
+    async def _aapply(self, request: Request[_T]) -> _T:
+        """Async `_apply` (inline by default; stores with blocking I/O override)."""
+        return self._apply(request)
+
+    # -- budgets -----------------------------------------------------------------------
+    def _reserve_request(
         self,
         budget_key: str,
         window_id: str,
@@ -82,7 +148,7 @@ class StateStore(ABC):
         lease_seconds: float,
         *,
         window_ttl: float | None = None,
-    ) -> Reservation | Refusal:
+    ) -> Request[Reservation | Refusal]:
         """Atomically reserve `amount` in a window if it fits under `cap`.
 
         Args:
@@ -103,65 +169,107 @@ class StateStore(ABC):
             ValueError: a negative or non-finite amount, or a lease <= 0.
             StateStoreUnavailableError: the store cannot be reached.
         """
+        spend = Charge.of(budget_key, window_id, amount, window_ttl)
+        return Reserve.of(spend, cap, lease_seconds)
 
-    @abstractmethod
-    def settle(self, reservation: Reservation, actual: Decimal | None) -> Settlement:
+    reserve = _sync(_reserve_request)
+    areserve = _async(_reserve_request)
+
+    def _settle_request(
+        self, reservation: Reservation, actual: Decimal | None
+    ) -> Request[Settlement]:
         """Replace a reservation by the actual spend (`None` or 0: nothing billed).
 
         Settling the same reservation again counts nothing while its lease
         lasts; a settle after the lease ended still counts `actual` (`late`).
         """
+        return Finish.of(reservation, actual)
 
-    @abstractmethod
+    settle = _sync(_settle_request)
+    asettle = _async(_settle_request)
+
     def release(self, reservation: Reservation) -> None:
         """Give a reservation back (the call billed nothing)."""
+        self._apply(Finish.of(reservation, None))
 
-    @abstractmethod
-    def extend(
+    async def arelease(self, reservation: Reservation) -> None:
+        """Async `release`."""
+        await self._aapply(Finish.of(reservation, None))
+
+    def _extend_request(
         self, reservation: Reservation, lease_seconds: float
-    ) -> Reservation | None:
+    ) -> Request[Reservation | None]:
         """Renew a live reservation's lease from now; `None` if it is gone."""
+        return Extend.of(reservation, lease_seconds)
 
-    @abstractmethod
-    def charge(
+    extend = _sync(_extend_request)
+    aextend = _async(_extend_request)
+
+    def _charge_request(
         self,
         budget_key: str,
         window_id: str,
         amount: Decimal,
         *,
         window_ttl: float | None = None,
-    ) -> WindowUsage:
+    ) -> Request[WindowUsage]:
         """Count spend that had no reservation; returns the window's usage."""
+        return Charge.of(budget_key, window_id, amount, window_ttl)
 
-    @abstractmethod
-    def usage(self, budget_key: str, window_id: str) -> WindowUsage:
+    charge = _sync(_charge_request)
+    acharge = _async(_charge_request)
+
+    def _usage_request(self, budget_key: str, window_id: str) -> Request[WindowUsage]:
         """Settled spend and live reservations of a window."""
+        return Usage(budget_key, window_id)
+
+    usage = _sync(_usage_request)
+    ausage = _async(_usage_request)
 
     def spent(self, budget_key: str, window_id: str) -> Decimal:
         """Settled spend of a window."""
         return self.usage(budget_key, window_id).spent
 
-    @abstractmethod
-    def forget(self, budget_key: str, window_id: str) -> None:
+    async def aspent(self, budget_key: str, window_id: str) -> Decimal:
+        """Async `spent`."""
+        return (await self.ausage(budget_key, window_id)).spent
+
+    def _forget_request(self, budget_key: str, window_id: str) -> Request[None]:
         """Drop a window (a finished run); later settles count in a new one."""
+        return Forget(budget_key, window_id)
+
+    forget = _sync(_forget_request)
+    aforget = _async(_forget_request)
 
     # -- breakers ----------------------------------------------------------------------
-    @abstractmethod
-    def breaker(self, key: str, rules: BreakerRules) -> BreakerView:
+    def _breaker_request(self, key: str, rules: BreakerRules) -> Request[BreakerView]:
         """The shared state of breaker `key` (changes nothing)."""
+        return BreakerOp("view", key, rules)
 
-    @abstractmethod
-    def record_success(self, key: str, rules: BreakerRules) -> BreakerView:
+    breaker = _sync(_breaker_request)
+    abreaker = _async(_breaker_request)
+
+    def _record_success_request(
+        self, key: str, rules: BreakerRules
+    ) -> Request[BreakerView]:
         """A call succeeded: counts in the window, closes a half-open breaker."""
+        return BreakerOp("ok", key, rules)
 
-    @abstractmethod
-    def record_failure(
+    record_success = _sync(_record_success_request)
+    arecord_success = _async(_record_success_request)
+
+    def _record_failure_request(
         self, key: str, rules: BreakerRules, reason: str = "failure"
-    ) -> BreakerView:
+    ) -> Request[BreakerView]:
         """A call failed: may open the breaker; re-opens a half-open one."""
+        return BreakerOp("fail", key, rules, reason)
 
-    @abstractmethod
-    def count_successes(self, key: str, rules: BreakerRules, count: int) -> BreakerView:
+    record_failure = _sync(_record_failure_request)
+    arecord_failure = _async(_record_failure_request)
+
+    def _count_successes_request(
+        self, key: str, rules: BreakerRules, count: int
+    ) -> Request[BreakerView]:
         """Count `count` successes a process saw while the breaker was closed.
 
         They count in the window only if it is still closed: unlike
@@ -169,9 +277,12 @@ class StateStore(ABC):
         not its probe). Lets a process batch its successes into one round
         trip per sync instead of one per call.
         """
+        return BreakerOp("oks", key, rules, count=count)
 
-    @abstractmethod
-    def try_claim_probe(self, key: str, ttl: float) -> bool:
+    count_successes = _sync(_count_successes_request)
+    acount_successes = _async(_count_successes_request)
+
+    def _try_claim_probe_request(self, key: str, ttl: float) -> Request[bool]:
         """Claim the one half-open probe of an open breaker whose cooldown passed.
 
         Exactly one caller across all processes gets `True` (the breaker moves
@@ -179,31 +290,44 @@ class StateStore(ABC):
         never reports, and another caller may then claim. `False` when the
         breaker is closed, still cooling down, or probed by someone else.
         """
+        check_seconds(ttl, "ttl")
+        return BreakerOp("claim", key, ttl=ttl)
 
-    @abstractmethod
-    def release_probe(self, key: str) -> None:
+    try_claim_probe = _sync(_try_claim_probe_request)
+    atry_claim_probe = _async(_try_claim_probe_request)
+
+    def _release_probe_request(self, key: str) -> Request[None]:
         """Give back a probe that ended without a verdict (cancelled)."""
+        return BreakerOp("release", key)
 
-    @abstractmethod
-    def force_open(
+    release_probe = _sync(_release_probe_request)
+    arelease_probe = _async(_release_probe_request)
+
+    def _force_open_request(
         self, key: str, rules: BreakerRules, reason: str = "forced open"
-    ) -> BreakerView:
+    ) -> Request[BreakerView]:
         """Open now (or restart the cooldown of an open breaker)."""
+        return BreakerOp("force", key, rules, reason)
 
-    @abstractmethod
-    def reset_breaker(self, key: str) -> BreakerStateName | None:
+    force_open = _sync(_force_open_request)
+    aforce_open = _async(_force_open_request)
+
+    def _reset_breaker_request(self, key: str) -> Request[BreakerStateName | None]:
         """Close and forget the window; returns the previous state if it changed."""
+        return BreakerOp("reset", key)
+
+    reset_breaker = _sync(_reset_breaker_request)
+    areset_breaker = _async(_reset_breaker_request)
 
     # -- rate limits -------------------------------------------------------------------
-    @abstractmethod
-    def acquire_rate(
+    def _acquire_rate_request(
         self,
         key: str,
         spec: RateSpec,
         *,
         tokens: float = 0.0,
         max_wait: float = 0.0,
-    ) -> RateGrant:
+    ) -> Request[RateGrant]:
         """Take one request of `tokens` from the shared buckets of `key`.
 
         If the wait for capacity is at most `max_wait` the capacity is taken
@@ -211,20 +335,36 @@ class StateStore(ABC):
         says how long to wait before sending; otherwise nothing is taken and
         the grant says how long until a slot frees.
         """
+        return RateOp("acquire", key, spec, tokens=tokens, max_wait=max_wait)
 
-    @abstractmethod
-    def refund_rate(
+    acquire_rate = _sync(_acquire_rate_request)
+    aacquire_rate = _async(_acquire_rate_request)
+
+    def _refund_rate_request(
         self, key: str, spec: RateSpec, *, requests: float = 1.0, tokens: float = 0.0
-    ) -> None:
+    ) -> Request[None]:
         """Give back capacity that was not used (negative `tokens` takes more)."""
+        return RateOp("refund", key, spec, tokens=tokens, requests=requests)
 
-    @abstractmethod
+    refund_rate = _sync(_refund_rate_request)
+    arefund_rate = _async(_refund_rate_request)
+
     def penalize_rate(self, key: str, seconds: float) -> None:
         """No request on `key` starts for `seconds` (a server's `Retry-After`)."""
+        if seconds > 0:
+            self._apply(RateOp("penalize", key, penalty=seconds))
 
-    @abstractmethod
-    def rate_state(self, key: str, spec: RateSpec) -> RateView:
+    async def apenalize_rate(self, key: str, seconds: float) -> None:
+        """Async `penalize_rate`."""
+        if seconds > 0:
+            await self._aapply(RateOp("penalize", key, penalty=seconds))
+
+    def _rate_state_request(self, key: str, spec: RateSpec) -> Request[RateView]:
         """Capacity left on `key` now."""
+        return RateOp("view", key, spec)
+
+    rate_state = _sync(_rate_state_request)
+    arate_state = _async(_rate_state_request)
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 (optional for stores without resources)
@@ -242,135 +382,3 @@ class StateStore(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
-
-    # -- async twins (stores with async I/O override them) -----------------------------
-    async def _run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Run a sync operation for its async twin (inline by default)."""
-        return fn(*args, **kwargs)
-
-    async def areserve(
-        self,
-        budget_key: str,
-        window_id: str,
-        amount: Decimal,
-        cap: Decimal,
-        lease_seconds: float,
-        *,
-        window_ttl: float | None = None,
-    ) -> Reservation | Refusal:
-        """Async `reserve`."""
-        return await self._run(
-            self.reserve,
-            budget_key,
-            window_id,
-            amount,
-            cap,
-            lease_seconds,
-            window_ttl=window_ttl,
-        )
-
-    async def asettle(
-        self, reservation: Reservation, actual: Decimal | None
-    ) -> Settlement:
-        """Async `settle`."""
-        return await self._run(self.settle, reservation, actual)
-
-    async def arelease(self, reservation: Reservation) -> None:
-        """Async `release`."""
-        await self._run(self.release, reservation)
-
-    async def aextend(
-        self, reservation: Reservation, lease_seconds: float
-    ) -> Reservation | None:
-        """Async `extend`."""
-        return await self._run(self.extend, reservation, lease_seconds)
-
-    async def acharge(
-        self,
-        budget_key: str,
-        window_id: str,
-        amount: Decimal,
-        *,
-        window_ttl: float | None = None,
-    ) -> WindowUsage:
-        """Async `charge`."""
-        return await self._run(
-            self.charge, budget_key, window_id, amount, window_ttl=window_ttl
-        )
-
-    async def ausage(self, budget_key: str, window_id: str) -> WindowUsage:
-        """Async `usage`."""
-        return await self._run(self.usage, budget_key, window_id)
-
-    async def aspent(self, budget_key: str, window_id: str) -> Decimal:
-        """Async `spent`."""
-        return (await self.ausage(budget_key, window_id)).spent
-
-    async def aforget(self, budget_key: str, window_id: str) -> None:
-        """Async `forget`."""
-        await self._run(self.forget, budget_key, window_id)
-
-    async def abreaker(self, key: str, rules: BreakerRules) -> BreakerView:
-        """Async `breaker`."""
-        return await self._run(self.breaker, key, rules)
-
-    async def arecord_success(self, key: str, rules: BreakerRules) -> BreakerView:
-        """Async `record_success`."""
-        return await self._run(self.record_success, key, rules)
-
-    async def arecord_failure(
-        self, key: str, rules: BreakerRules, reason: str = "failure"
-    ) -> BreakerView:
-        """Async `record_failure`."""
-        return await self._run(self.record_failure, key, rules, reason)
-
-    async def acount_successes(
-        self, key: str, rules: BreakerRules, count: int
-    ) -> BreakerView:
-        """Async `count_successes`."""
-        return await self._run(self.count_successes, key, rules, count)
-
-    async def atry_claim_probe(self, key: str, ttl: float) -> bool:
-        """Async `try_claim_probe`."""
-        return await self._run(self.try_claim_probe, key, ttl)
-
-    async def arelease_probe(self, key: str) -> None:
-        """Async `release_probe`."""
-        await self._run(self.release_probe, key)
-
-    async def aforce_open(
-        self, key: str, rules: BreakerRules, reason: str = "forced open"
-    ) -> BreakerView:
-        """Async `force_open`."""
-        return await self._run(self.force_open, key, rules, reason)
-
-    async def areset_breaker(self, key: str) -> BreakerStateName | None:
-        """Async `reset_breaker`."""
-        return await self._run(self.reset_breaker, key)
-
-    async def aacquire_rate(
-        self,
-        key: str,
-        spec: RateSpec,
-        *,
-        tokens: float = 0.0,
-        max_wait: float = 0.0,
-    ) -> RateGrant:
-        """Async `acquire_rate`."""
-        return await self._run(
-            self.acquire_rate, key, spec, tokens=tokens, max_wait=max_wait
-        )
-
-    async def arefund_rate(
-        self, key: str, spec: RateSpec, *, requests: float = 1.0, tokens: float = 0.0
-    ) -> None:
-        """Async `refund_rate`."""
-        await self._run(self.refund_rate, key, spec, requests=requests, tokens=tokens)
-
-    async def apenalize_rate(self, key: str, seconds: float) -> None:
-        """Async `penalize_rate`."""
-        await self._run(self.penalize_rate, key, seconds)
-
-    async def arate_state(self, key: str, spec: RateSpec) -> RateView:
-        """Async `rate_state`."""
-        return await self._run(self.rate_state, key, spec)

@@ -1,0 +1,238 @@
+"""Requests: one checked store operation, in the store's units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from langchain_holysheep.state._breaker_types import BreakerRules, BreakerView
+from langchain_holysheep.state._budget_types import (
+    Refusal,
+    Reservation,
+    Settlement,
+    WindowUsage,
+)
+from langchain_holysheep.state._checks import check_key, check_seconds, new_id
+from langchain_holysheep.state._money import from_units, to_units
+from langchain_holysheep.state._rate_types import RateSpec
+
+__all__ = [
+    "BreakerOp",
+    "Charge",
+    "Domain",
+    "Extend",
+    "Finish",
+    "Forget",
+    "KeyedOp",
+    "RateOp",
+    "Request",
+    "Reserve",
+    "Usage",
+]
+
+T = TypeVar("T")
+Domain = Literal["budgets", "breakers", "rate_limits"]
+
+
+@dataclass(frozen=True)
+class Request(Generic[T]):
+    """One operation a store applies atomically; `T` is what it answers."""
+
+    domain: ClassVar[Domain] = "budgets"
+
+
+@dataclass(frozen=True)
+class Reserve(Request["Reservation | Refusal"]):
+    """Reserve `units` in a window if the window stays under `cap_units`."""
+
+    budget_key: str
+    window_id: str
+    units: int
+    cap_units: int
+    lease_seconds: float
+    window_ttl: float | None
+    id: str
+
+    @classmethod
+    def of(cls, spend: Charge, cap: Decimal, lease_seconds: float) -> Reserve:
+        """Check the rest of `StateStore.reserve`'s arguments (`ValueError`)."""
+        cap_units = to_units(cap, up=False, what="cap")
+        check_seconds(lease_seconds, "lease_seconds")
+        ttl = spend.window_ttl
+        return cls(
+            spend.budget_key,
+            spend.window_id,
+            spend.units,
+            cap_units,
+            lease_seconds,
+            None if ttl is None else max(ttl, lease_seconds),
+            new_id(),
+        )
+
+    def refusal(self, spent: int, reserved: int) -> Refusal:
+        """The answer when the amount does not fit."""
+        return Refusal(
+            self.budget_key,
+            self.window_id,
+            from_units(self.units),
+            from_units(self.cap_units),
+            from_units(spent),
+            from_units(reserved),
+        )
+
+    def reservation(self, expires_at: float) -> Reservation:
+        """The answer when the amount fits (its lease ends at `expires_at`)."""
+        return Reservation(
+            self.budget_key,
+            self.window_id,
+            self.id,
+            from_units(self.units),
+            float(self.lease_seconds),
+            expires_at,
+            self.window_ttl,
+        )
+
+
+@dataclass(frozen=True)
+class Finish(Request[Settlement]):
+    """Replace a reservation by the actual spend (`actual=None`: a release)."""
+
+    reservation: Reservation
+    actual: Decimal | None
+    units: int
+
+    @classmethod
+    def of(cls, reservation: Reservation, actual: Decimal | None) -> Finish:
+        """Check the actual spend."""
+        units = 0 if actual is None else to_units(actual, what="actual")
+        return cls(reservation, actual, units)
+
+
+def settlement(spent: int, reserved: int, counted: int, late: bool) -> Settlement:
+    """A `Settlement` from store units (`late` only matters if spend counted)."""
+    return Settlement(
+        from_units(spent),
+        from_units(reserved),
+        from_units(counted),
+        late and counted > 0,
+    )
+
+
+def usage(spent: int, reserved: int) -> WindowUsage:
+    """A `WindowUsage` from store units."""
+    return WindowUsage(from_units(spent), from_units(reserved))
+
+
+@dataclass(frozen=True)
+class Extend(Request["Reservation | None"]):
+    """Renew a live reservation's lease from now."""
+
+    reservation: Reservation
+    lease_seconds: float
+
+    @classmethod
+    def of(cls, reservation: Reservation, lease_seconds: float) -> Extend:
+        """Check the lease."""
+        check_seconds(lease_seconds, "lease_seconds")
+        return cls(reservation, lease_seconds)
+
+
+@dataclass(frozen=True)
+class Charge(Request[WindowUsage]):
+    """Count spend that had no reservation."""
+
+    budget_key: str
+    window_id: str
+    units: int
+    window_ttl: float | None
+
+    @classmethod
+    def of(
+        cls,
+        budget_key: str,
+        window_id: str,
+        amount: Decimal,
+        window_ttl: float | None,
+    ) -> Charge:
+        """Check a budget, a window, an amount and a window TTL (`ValueError`)."""
+        check_key(budget_key, window_id)
+        units = to_units(amount)
+        check_seconds(window_ttl, "window_ttl", optional=True)
+        return cls(budget_key, window_id, units, window_ttl)
+
+
+@dataclass(frozen=True)
+class Usage(Request[WindowUsage]):
+    """Read a window's settled spend and live reservations."""
+
+    budget_key: str
+    window_id: str
+
+
+@dataclass(frozen=True)
+class Forget(Request[None]):
+    """Drop a window."""
+
+    budget_key: str
+    window_id: str
+
+
+@dataclass(frozen=True)
+class KeyedOp(Request[T]):
+    """Operation `op` on the shared record of `key` (a breaker or a rate limit)."""
+
+    op: str
+    key: str
+
+    @property
+    def writes(self) -> bool:
+        """Whether the operation may change the record (all but `"view"` may)."""
+        return self.op != "view"
+
+
+@dataclass(frozen=True)
+class BreakerOp(KeyedOp[T]):
+    """One step of a breaker's state machine.
+
+    `op` is `"view"`, `"ok"`, `"fail"`, `"oks"` (counted successes),
+    `"claim"`, `"release"` (the probe), `"force"` (open) or `"reset"`.
+    """
+
+    domain: ClassVar[Domain] = "breakers"
+
+    rules: BreakerRules | None = None
+    reason: str = ""
+    ttl: float = 0.0
+    count: int = 1
+
+    @property
+    def creates(self) -> bool:
+        """Whether the step needs a record for a breaker never seen before."""
+        return self.op in ("ok", "fail", "oks", "force")
+
+    def answer(self, view: BreakerView, claimed: bool) -> Any:
+        """The operation's answer from the breaker's view after the step."""
+        if self.op == "claim":
+            return claimed
+        if self.op == "release":
+            return None
+        if self.op == "reset":
+            return view.previous
+        return view
+
+
+@dataclass(frozen=True)
+class RateOp(KeyedOp[T]):
+    """One operation on a rate limit's token buckets.
+
+    `op` is `"acquire"`, `"refund"`, `"penalize"` or `"view"`.
+    """
+
+    domain: ClassVar[Domain] = "rate_limits"
+
+    spec: RateSpec | None = None
+    tokens: float = 0.0
+    max_wait: float = 0.0
+    requests: float = 0.0
+    penalty: float = 0.0
