@@ -131,7 +131,7 @@ class Caps:
 
     def spent(self) -> dict[str, Decimal]:
         """Settled spend of each scope, by name ("run", "thread")."""
-        return {s.name: self.usage(s)[0] for s in self.scopes}
+        return {s.name: plain(self.usage(s)[0]) for s in self.scopes}
 
     def adopt(self, scope: Scope, known: Decimal) -> None:
         """Count spend the agent state knows of and the store does not.
@@ -167,6 +167,13 @@ def scopes_of(
         tid = thread_id if thread_id is not None else f"run:{run_key}"
         scopes.append(Scope("thread", thread_limit, f"agent-thread/{tid}"))
     return scopes
+
+
+def plain(amount: Decimal) -> Decimal:
+    """An amount without the store's trailing zeros (`0E-9` -> `0`)."""
+    if amount == amount.to_integral_value():
+        return amount.quantize(Decimal(1))
+    return amount.normalize()
 
 
 def state_spend(state: Any, key: str) -> Decimal:
