@@ -19,8 +19,14 @@ from langgraph.config import get_config
 
 from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.spend import Budget
+from langchain_holysheep.spend.budgets._errors import BudgetStoreError
 from langchain_holysheep.spend.budgets._settings import resolve_store
-from langchain_holysheep.state import STATE_URL_ENV, MemoryStore, StateStore
+from langchain_holysheep.state import (
+    STATE_URL_ENV,
+    MemoryStore,
+    StateStore,
+    StateStoreUnavailableError,
+)
 
 __all__ = ["Caps", "Scope", "new_run_key", "resolve_caps_store", "thread_key"]
 
@@ -117,8 +123,15 @@ class Caps:
         return next((s for s in self.scopes if s.budget_name == budget_name), None)
 
     def usage(self, scope: Scope) -> tuple[Decimal, Decimal]:
-        """Settled spend and live reservations of a scope, from the store."""
-        usage = self.store.usage(scope.store_key, _WINDOW)
+        """Settled spend and live reservations of a scope, from the store.
+
+        Raises:
+            BudgetStoreError: the store cannot be reached (fail closed).
+        """
+        try:
+            usage = self.store.usage(scope.store_key, _WINDOW)
+        except StateStoreUnavailableError as exc:
+            raise BudgetStoreError(scope.budget_name, _WINDOW, None, exc) from exc
         return usage.spent, usage.reserved
 
     def exhausted(self) -> tuple[Scope, Decimal] | None:
@@ -143,7 +156,12 @@ class Caps:
         with _PROCESS_LOCK:
             spent, _ = self.usage(scope)
             if known > spent:
-                self.store.charge(scope.store_key, _WINDOW, known - spent)
+                try:
+                    self.store.charge(scope.store_key, _WINDOW, known - spent)
+                except StateStoreUnavailableError as exc:
+                    raise BudgetStoreError(
+                        scope.budget_name, _WINDOW, None, exc
+                    ) from exc
 
     def forget(self, scope: Scope) -> None:
         """Drop a finished run's window (best effort)."""

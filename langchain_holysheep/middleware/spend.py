@@ -38,7 +38,10 @@ from langchain_holysheep.spend import (
     PriceBook,
     UnpricedCallError,
 )
-from langchain_holysheep.spend.budgets._errors import BudgetCheckError
+from langchain_holysheep.spend.budgets._errors import (
+    BudgetCheckError,
+    BudgetStoreError,
+)
 from langchain_holysheep.spend.budgets._settings import check_lease
 from langchain_holysheep.state import StateStore
 
@@ -67,30 +70,52 @@ class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
     with a final AI message saying so (`exit_behavior="end"`) or raises
     `SpendLimitExceededError` (`"error"`).
 
-    The spend is in the agent state: `thread_spend_usd` and `run_spend_usd`
-    (`Decimal` USD) and `unpriced_model_calls`; each AI message also gets
-    `response_metadata["holysheep_spend"]`. Calls to models with no known price
-    pass (counted as unpriced), or are refused with `allow_unpriced=False`.
+    Each limit is a budget in a state store (`state=`, default
+    `HOLYSHEEP_STATE_URL`, else one `memory://` store for the whole process),
+    keyed by run and by thread (`agent-run/<run>`, `agent-thread/<thread_id>`):
+    every call reserves its worst case there atomically before it is sent and
+    settles to its real cost, so concurrent runs of one thread, in this
+    process or in every process sharing a SQLite file or a Redis server,
+    share one cap. A run without a `thread_id` is a thread of its own.
 
-    A refusal is final for the model step: no retry or fallback model is tried
-    after it, whatever middleware sits inside or outside (the refusal is a
-    non-retryable LangChain `ModelError`; a middleware that turns it into an
-    answer or tries another model gets the same refusal). If the worst case of
-    a call cannot be reserved (a price book that raises), the call is refused
-    with `BudgetCheckError`, whatever `exit_behavior` says: a limit is never
-    left unchecked. A refusal by another budget (one given to
-    `get_holysheep_callback`, or a run's `holysheep_budget`) passes through
-    unchanged.
+    The spend is also in the agent state: `thread_spend_usd` and
+    `run_spend_usd` (`Decimal` USD, read back from the store after each call,
+    so they include what concurrent runs of the thread spent) and
+    `unpriced_model_calls`; each AI message also gets
+    `response_metadata["holysheep_spend"]`. A thread whose checkpoint knows
+    more spend than the store (a `memory://` store after a restart) has the
+    difference counted in the store when a run starts. Calls to models with
+    no known price pass (counted as unpriced), or are refused with
+    `allow_unpriced=False`.
+
+    When the whole chain of a `ChatHolySheep` with fallbacks does not fit what
+    is left, its most expensive routes are dropped until the rest fits, and the
+    call is served by the cheaper routes. After a refusal, a model that a
+    middleware inside tries next (`ModelFallbackMiddleware`) is sent only if it
+    is priced and its worst case fits; a call that nothing could answer ends
+    the run, whatever middleware sits inside (a middleware that turns the
+    refusal into an answer does not change that), and a middleware outside
+    that calls the step again gets the same refusal (the refusal is a
+    non-retryable LangChain `ModelError`). If the worst case of a call cannot
+    be reserved (a price book that raises, a store that is down), the call is
+    refused with `BudgetCheckError` (`BudgetStoreError`), whatever
+    `exit_behavior` says: a limit is never left unchecked. A refusal by
+    another budget (one given to `get_holysheep_callback`, or a run's
+    `holysheep_budget`) passes through unchanged.
 
     Put it first in `middleware=[...]` (outermost) so it sees, and prices,
     every retry and fallback made by the middleware inside it.
 
     Args:
         run_limit: USD per run (one `invoke` / `stream`), or `None`.
-        thread_limit: USD per thread (needs a checkpointer to span runs), or `None`.
+        thread_limit: USD per thread (`configurable.thread_id`), or `None`.
         exit_behavior: `"end"` (final AI message) or `"error"` (raise).
         pricebook: the prices (default: catalogue + `HOLYSHEEP_PRICING_FILE`).
         allow_unpriced: let calls to unpriced models through (default `True`).
+        state: where the limits are kept: a `StateStore` or a URL
+            (`memory://`, `sqlite:///state.db`, `redis://host:6379/0`);
+            default `HOLYSHEEP_STATE_URL`, else this process's memory.
+        lease: seconds a call's reservation holds if its process dies.
 
     Raises:
         ConfigurationError: at construction, for an argument that cannot work
@@ -183,9 +208,13 @@ class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
         """The state update: spend read back from the store, where it is kept.
 
         A scope without a limit is not in the store: its spend adds up in the
-        state, as before.
+        state, as it does while the store cannot be read (the limits stay in
+        the store, which refuses the next call until it is back).
         """
-        spent = caps.spent()
+        try:
+            spent = caps.spent()
+        except BudgetStoreError:
+            spent = {}
         return {
             "run_spend_usd": spent.get(
                 "run", state_spend(state, "run_spend_usd") + cost
