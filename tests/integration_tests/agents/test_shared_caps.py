@@ -21,8 +21,10 @@ import pytest
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelFallbackMiddleware
 from langchain_openai import ChatOpenAI
+from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_holysheep import ChatHolySheep
+from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.middleware import SpendLimitMiddleware
 from langchain_holysheep.simulator import GatewaySimulator
 from langchain_holysheep.state import MemoryStore, SQLiteStore, open_store
@@ -192,3 +194,55 @@ def test_when_no_route_fits_the_final_message_names_the_limit(
         "thread_spend_usd": "0",
     }
     assert sim.log.count() == 0
+
+
+# -- the store and the checkpoint ----------------------------------------------------
+def test_a_checkpointed_thread_keeps_its_spend_when_the_store_forgot_it(
+    sim: GatewaySimulator,
+) -> None:
+    # A memory store lives as long as its process; the checkpointer may outlive
+    # it. A new store (a restart) is told what the checkpoint knows.
+    saver = InMemorySaver()
+    config: Any = {"configurable": {"thread_id": thread_id()}}
+
+    def agent(store: MemoryStore) -> Any:
+        model = ChatHolySheep(
+            model="gpt-4.1",
+            base_url=sim.base_url,
+            api_key=sim.api_key,
+            max_tokens=20,
+            max_retries=0,
+        )
+        limit = SpendLimitMiddleware(thread_limit=CAP, pricebook=PRICES, state=store)
+        return create_agent(
+            model, tools=[get_weather], middleware=[limit], checkpointer=saver
+        )
+
+    first = agent(MemoryStore()).invoke(ASK, config)
+    spent = first["thread_spend_usd"]
+    assert spent == billed(sim.log.records())
+    # The next call's worst case ($0.020) would fit a cap of `spent` if the new
+    # store started from zero.
+    assert spent >= Decimal("0.020")
+    sent = sim.log.count()
+    again = MemoryStore()
+    limit = SpendLimitMiddleware(thread_limit=spent, pricebook=PRICES, state=again)
+    model = ChatHolySheep(
+        model="gpt-4.1", base_url=sim.base_url, api_key=sim.api_key, max_tokens=20
+    )
+    second = create_agent(
+        model, tools=[get_weather], middleware=[limit], checkpointer=saver
+    ).invoke({"messages": [("user", "And in Hue?")]}, config)
+    assert outcome(second) == "thread"
+    assert sim.log.count() == sent  # nothing sent: the thread had spent its cap
+    assert (
+        again.spent(
+            f"agent-thread/{config['configurable']['thread_id']}/global", "total"
+        )
+        == spent
+    )
+
+
+def test_state_must_be_a_store_or_a_url() -> None:
+    with pytest.raises(ConfigurationError, match="state must be a StateStore"):
+        SpendLimitMiddleware(thread_limit="1", state=42)  # type: ignore[arg-type]
