@@ -32,6 +32,7 @@ __all__ = ["Caps", "Scope", "new_run_key", "resolve_caps_store", "thread_key"]
 
 _ZERO = Decimal(0)
 _WINDOW: Literal["total"] = "total"
+_RUN_TTL = 86400.0  # a run's window outlives a run that never ended by a day
 _PROCESS_MEMORY = MemoryStore()
 _PROCESS_LOCK = threading.Lock()
 
@@ -81,6 +82,11 @@ class Scope:
     key: str  # the budget key in the store, e.g. "agent-thread/t-1"
 
     @property
+    def own_thread(self) -> bool:
+        """A run with no `thread_id`: its thread lives as long as the run."""
+        return self.key.startswith("agent-thread/run:")
+
+    @property
     def budget_name(self) -> str:
         """The name of its budget (and of its refusals): "agent run"."""
         return f"agent {self.name}"
@@ -114,6 +120,7 @@ class Caps:
                 key=s.key,
                 store=store,
                 lease=lease,
+                forget_after=_RUN_TTL if s.name == "run" or s.own_thread else None,
             )
             for s in scopes
         }

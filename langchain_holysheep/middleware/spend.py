@@ -193,7 +193,7 @@ class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
         if state.get(_RUN_KEY):
             caps = self._caps(state)
             for scope in caps.scopes:
-                if scope.key.startswith("agent-run/") or "/run:" in scope.key:
+                if scope.name == "run" or scope.own_thread:
                     caps.forget(scope)
         return None
 
