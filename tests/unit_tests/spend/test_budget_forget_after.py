@@ -1,4 +1,4 @@
-"""`Budget(forget_after=...)`: a short-lived "total" budget is forgotten by its store."""
+"""`Budget(forget_after=...)`: a short-lived budget is forgotten by its store."""
 
 from __future__ import annotations
 
