@@ -246,3 +246,13 @@ def test_a_checkpointed_thread_keeps_its_spend_when_the_store_forgot_it(
 def test_state_must_be_a_store_or_a_url() -> None:
     with pytest.raises(ConfigurationError, match="state must be a StateStore"):
         SpendLimitMiddleware(thread_limit="1", state=42)  # type: ignore[arg-type]
+
+
+def test_the_store_is_named_by_holysheep_state_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOLYSHEEP_STATE_URL", f"sqlite:///{tmp_path / 'caps.db'}")
+    assert SpendLimitMiddleware(thread_limit="1").store.kind == "sqlite"
+    monkeypatch.setenv("HOLYSHEEP_STATE_URL", "memory://")
+    one, two = (SpendLimitMiddleware(thread_limit="1") for _ in range(2))
+    assert one.store is two.store  # one memory store for the whole process
