@@ -7,6 +7,7 @@ which request, what failed, what was billed.
 from __future__ import annotations
 
 import importlib.util
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -79,6 +80,11 @@ def resilience(*fallbacks: Any, **kw: Any) -> ResilienceMiddleware:
     kw.setdefault("retry", FAST)
     kw.setdefault("breakers", BreakerRegistry())
     return ResilienceMiddleware(*fallbacks, **kw)
+
+
+def new_thread_id() -> str:
+    """A thread id of its own: the caps of a thread live in a process-wide store."""
+    return f"t-{uuid.uuid4().hex}"
 
 
 def trail(sim: GatewaySimulator) -> list[tuple[str, Any]]:
@@ -313,7 +319,7 @@ def test_thread_limit_spans_runs_and_run_spend_resets(sim: GatewaySimulator) -> 
         middleware=[SpendLimitMiddleware(run_limit="1", thread_limit="2")],
         checkpointer=InMemorySaver(),
     )
-    config: Any = {"configurable": {"thread_id": "t-1"}}
+    config: Any = {"configurable": {"thread_id": new_thread_id()}}
     first = agent.invoke(ASK_WEATHER, config)
     after_first = billed_cost(sim)
     assert first["run_spend_usd"] == first["thread_spend_usd"] == after_first
@@ -376,7 +382,7 @@ def test_refusal_message_reads_cleanly(
         ],
         checkpointer=InMemorySaver(),
     )
-    config: Any = {"configurable": {"thread_id": "t-1"}}
+    config: Any = {"configurable": {"thread_id": new_thread_id()}}
     with pytest.raises(SpendLimitExceededError) as info:
         agent.invoke(ASK_WEATHER, config)
     assert str(info.value) == FIRST_CALL_REFUSED.format(scope=scope, fresh=fresh)

@@ -34,6 +34,7 @@ from langchain_holysheep.spend.budgets._settings import (
     Estimate,
     check_choices,
     check_extra_tokens,
+    check_forget_after,
     check_key,
     check_lease,
     check_limit,
@@ -99,6 +100,10 @@ class Budget(BudgetReadout):
         lease: seconds a reservation holds without being settled (streams
             renew it as chunks arrive); set it above your longest non-streamed
             call. A crashed process's reservations are free after this long.
+        forget_after: seconds the store keeps a window after its last write
+            (default: by window, a little more than its length; never for
+            `"total"`). A short-lived `"total"` budget (one per job, one per
+            agent run) sets it so that the store forgets it by itself.
 
     Example:
         ```python
@@ -126,6 +131,7 @@ class Budget(BudgetReadout):
         estimate: Estimate = "bound",
         extra_prompt_tokens: int = 0,
         lease: float = 300.0,
+        forget_after: float | None = None,
     ) -> None:
         self.limit = check_limit(limit)
         check_choices(window, scope, on_exceeded, estimate)
@@ -144,7 +150,8 @@ class Budget(BudgetReadout):
         self.clock = clock
         self.tz = tz
         self.store = resolve_store(store)
-        self._ttl = window_ttl(window)
+        forget = check_forget_after(forget_after)
+        self._ttl = window_ttl(window) if forget is None else forget
         self._lock = threading.Lock()
         self._runs: dict[str, set[str]] = {}
         self._scopes: set[str] = set()

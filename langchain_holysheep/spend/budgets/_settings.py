@@ -24,6 +24,7 @@ __all__ = [
     "Estimate",
     "check_choices",
     "check_extra_tokens",
+    "check_forget_after",
     "check_key",
     "check_lease",
     "check_limit",
@@ -120,6 +121,23 @@ def check_lease(lease: Any) -> float:
             f"Budget lease must be a number of seconds > 0 (e.g. 300), got {lease!r}"
         )
     return float(lease)
+
+
+def check_forget_after(value: Any) -> float | None:
+    """Seconds a store keeps a window after its last write (> 0), or `None`."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            "Budget forget_after must be a number of seconds > 0 (e.g. 86400) or "
+            f"None, got {value!r}"
+        )
+    return float(value)
 
 
 def check_extra_tokens(value: Any) -> int:
