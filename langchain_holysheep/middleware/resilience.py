@@ -49,10 +49,23 @@ from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._drivers import AsyncIO, SyncIO, arun, run
 from langchain_holysheep.resilience._loop import Found, answer_loop
 from langchain_holysheep.resilience._ops import Send
+from langchain_holysheep.resilience._policy import Rule
 from langchain_holysheep.resilience._routes import Route
 from langchain_holysheep.resilience._transports import call_within
+from langchain_holysheep.spend.budgets import BudgetError
 
-__all__ = ["OnFailure", "ResilienceMiddleware", "StreamingMode"]
+__all__ = ["OVER_BUDGET", "OnFailure", "ResilienceMiddleware", "StreamingMode"]
+
+OVER_BUDGET = Rule(
+    "budget refusal of one route (a spend limit around the agent): a cheaper "
+    "route may fit",
+    Action.FALLBACK,
+    "over budget",
+    lambda info: info.any_instance(BudgetError),
+    breaker_failure=False,
+)
+"""Fall over, without counting against the route's breaker: the refusal says
+this route's worst case does not fit what is left, not that it is unhealthy."""
 
 OnFailure = Literal["error", "continue"] | Callable[[Exception], str]
 """What to do when every route failed: raise, or answer with the error text."""
@@ -179,7 +192,11 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         self.fallbacks = fallbacks
         self.retry = retry or RetryPolicy(max_attempts=max_retries + 1)
         self.error_policy = (error_policy or default_policy()).with_overrides(
-            {GraphBubbleUp: Action.STOP, asyncio.CancelledError: Action.STOP}
+            [
+                (GraphBubbleUp, Action.STOP),
+                (asyncio.CancelledError, Action.STOP),
+                OVER_BUDGET,
+            ]
         )
         self.deadline = deadline
         self.timeout = timeout
@@ -241,6 +258,18 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
                 message.response_metadata[METADATA_KEY] = meta
         return response
 
+    @staticmethod
+    def _no_route(call: CallState) -> Exception:
+        """What ends a call that no route answered.
+
+        When the last route was refused by a spend limit, the refusal itself
+        (so the spend middleware around can end the run with its message).
+        """
+        last = call.last_error
+        if isinstance(last, BudgetError):
+            return last
+        return call.all_failed()
+
     def _failed(self, exc: Exception, call: CallState) -> ModelResponse[Any]:
         if self.on_failure == "error":
             raise exc
@@ -274,7 +303,7 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         except AllRoutesFailedError as exc:  # the deadline ended the call
             return self._failed(exc, call)
         if found is None:
-            return self._failed(call.all_failed(), call)
+            return self._failed(self._no_route(call), call)
         return self._annotate(found, call)
 
     async def awrap_model_call(
@@ -294,7 +323,7 @@ class ResilienceMiddleware(AgentMiddleware[AgentState[Any], Any]):
         except AllRoutesFailedError as exc:  # the deadline ended the call
             return self._failed(exc, call)
         if found is None:
-            return self._failed(call.all_failed(), call)
+            return self._failed(self._no_route(call), call)
         return self._annotate(found, call)
 
 

@@ -302,6 +302,11 @@ def _override_rule(matcher: Matcher, action: Action | str) -> Rule:
     return Rule(f"[override] {condition}", act, f"{reason} (override)", match)
 
 
+Override: TypeAlias = tuple[Matcher, Action | str] | Rule
+"""An override: `(matcher, action)`, or a whole `Rule` (its flags too, e.g. a
+fall-over that does not count against the route's circuit breaker)."""
+
+
 @dataclass(frozen=True)
 class ErrorPolicy:
     """The classification table: exception -> retry / fall back / stop.
@@ -309,10 +314,11 @@ class ErrorPolicy:
     Overrides are checked first, in order, then the default rows.
 
     Args:
-        overrides: `{matcher: action}` or `[(matcher, action), ...]`; a matcher is
-            an HTTP status (`429`), a body code (`"model_overloaded"`), an
-            exception type (matched anywhere in the `__cause__` chain) or a
-            predicate `exc -> bool`; an action is an `Action` or its value.
+        overrides: `{matcher: action}` or `[(matcher, action) or Rule, ...]`;
+            a matcher is an HTTP status (`429`), a body code
+            (`"model_overloaded"`), an exception type (matched anywhere in the
+            `__cause__` chain) or a predicate `exc -> bool`; an action is an
+            `Action` or its value.
 
     Example:
         ```python
@@ -325,7 +331,7 @@ class ErrorPolicy:
         ```
     """
 
-    overrides: Mapping[Any, Action | str] | Iterable[tuple[Matcher, Action | str]] = ()
+    overrides: Mapping[Any, Action | str] | Iterable[Override] = ()
     rules: tuple[Rule, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -334,12 +340,14 @@ class ErrorPolicy:
             if isinstance(self.overrides, Mapping)
             else self.overrides
         )
-        extra = tuple(_override_rule(m, a) for m, a in items)
+        extra = tuple(
+            item if isinstance(item, Rule) else _override_rule(*item) for item in items
+        )
         object.__setattr__(self, "rules", extra + DEFAULT_RULES)
 
     def with_overrides(
         self,
-        overrides: Mapping[Any, Action | str] | Iterable[tuple[Matcher, Action | str]],
+        overrides: Mapping[Any, Action | str] | Iterable[Override],
     ) -> ErrorPolicy:
         """A copy with more overrides, checked before this policy's own."""
         new = list(overrides.items() if isinstance(overrides, Mapping) else overrides)

@@ -256,3 +256,64 @@ def test_the_store_is_named_by_holysheep_state_url(
     monkeypatch.setenv("HOLYSHEEP_STATE_URL", "memory://")
     one, two = (SpendLimitMiddleware(thread_limit="1") for _ in range(2))
     assert one.store is two.store  # one memory store for the whole process
+
+
+def test_resilience_fallbacks_inside_the_limit_try_the_cheap_model(
+    sim: GatewaySimulator,
+) -> None:
+    """A budget refusal of one route moves on to a cheaper route that fits."""
+    from langchain_holysheep.middleware import ResilienceMiddleware
+
+    cheap = ChatOpenAI(
+        model="deepseek-v3.2", base_url=sim.base_url, api_key=sim.api_key, max_tokens=20
+    )
+    primary = ChatHolySheep(
+        model="gpt-4.1",
+        base_url=sim.base_url,
+        api_key=sim.api_key,
+        max_tokens=20,
+        max_retries=0,
+    )
+    agent = create_agent(
+        primary,
+        tools=[get_weather],
+        middleware=[
+            SpendLimitMiddleware(run_limit="0.015", pricebook=PRICES),
+            ResilienceMiddleware(cheap),
+        ],
+    )
+    out = agent.invoke(ASK)
+    assert outcome(out) == "answered"
+    assert {r.model for r in sim.log.records()} == {"deepseek-v3.2"}
+    assert out["run_spend_usd"] == billed(sim.log.records()) > 0
+    served = out["messages"][-1].response_metadata["holysheep"]
+    assert served["failures"][0]["reason"] == "over budget"
+    assert served["failures"][0]["status"] is None
+
+
+def test_resilience_fallbacks_that_all_refuse_end_with_the_limit(
+    sim: GatewaySimulator,
+) -> None:
+    from langchain_holysheep.middleware import ResilienceMiddleware
+
+    cheap = ChatOpenAI(
+        model="deepseek-v3.2", base_url=sim.base_url, api_key=sim.api_key, max_tokens=20
+    )
+    primary = ChatHolySheep(
+        model="gpt-4.1",
+        base_url=sim.base_url,
+        api_key=sim.api_key,
+        max_tokens=20,
+        max_retries=0,
+    )
+    agent = create_agent(
+        primary,
+        tools=[get_weather],
+        middleware=[
+            SpendLimitMiddleware(run_limit="0.00001", pricebook=PRICES),
+            ResilienceMiddleware(cheap),
+        ],
+    )
+    out = agent.invoke(ASK)
+    assert outcome(out) == "run"
+    assert sim.log.count() == 0
