@@ -47,7 +47,7 @@ try:
     from prometheus_client.registry import Collector
 except ImportError as e:  # pragma: no cover - exercised without the extra
     raise ImportError(
-        "langchain_holysheep.spend.monitoring._prometheus needs prometheus-client: "
+        "PrometheusSink needs prometheus-client: "
         "pip install 'langchain-holysheep[metrics]'"
     ) from e
 
