@@ -9,7 +9,7 @@ what a client has seen).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,13 @@ _JSON = (b"content-type", b"application/json")
 _HTML = (b"content-type", b"text/html; charset=utf-8")
 
 
+def _headers(
+    body: bytes, content_type: tuple[bytes, bytes] = _JSON
+) -> list[tuple[bytes, bytes]]:
+    """The headers of a complete body: its content type and length."""
+    return [content_type, (b"content-length", str(len(body)).encode())]
+
+
 def deliver_page(
     body: bytes, *, content_type: str = "application/json", delay: float = 0.0
 ) -> Handler:
@@ -43,7 +50,7 @@ def deliver_page(
         if not await ex.delay(delay):
             return
         ex.finish(200)
-        await ex.start(200, [header, (b"content-length", str(len(body)).encode())])
+        await ex.start(200, _headers(body, header))
         await ex.body(body)
 
     return run
@@ -62,10 +69,7 @@ def deliver_error(
         if not await ex.delay(delay):
             return
         ex.finish(status)
-        await ex.start(
-            status,
-            [_JSON, (b"content-length", str(len(body)).encode()), *(headers or [])],
-        )
+        await ex.start(status, [*_headers(body), *(headers or [])])
         await ex.body(body)
 
     return run
@@ -90,53 +94,76 @@ def deliver_reset() -> Handler:
     return run
 
 
+#: A body fault's delivery, after the wait before the headers.
+_BodyFault = Callable[[Exchange, Fault, bytes], Awaitable[None]]
+
+
+async def _whole_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    ex.finish(200, billed=True)
+    await ex.start(200, _headers(body))
+    await ex.body(body)
+
+
+async def _malformed_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    broken = body[: len(body) // 2] + wire.malformed(fault.payload, b"")
+    ex.finish(200)
+    await ex.start(200, _headers(broken))
+    await ex.body(broken)
+
+
+async def _drip_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    await ex.start(200, _headers(body))
+    await ex.drip(body, fault.interval or 0.1, billed=True)
+
+
+async def _spaced_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    await ex.start(200, [_JSON])  # chunked: the length is not known yet
+    await ex.body(b"", more=True)
+    if not await ex.keep_alive(b" ", fault.interval or 0.1, fault.seconds):
+        return
+    ex.finish(200, billed=True)
+    await ex.body(body)
+
+
+async def _cut_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    await ex.start(200, _headers(body))
+    await ex.body(body[: len(body) // 2], more=True)
+    ex.finish("cut")
+    await ex.drop()
+
+
+async def _stalled_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    half = len(body) // 2
+    await ex.start(200, _headers(body))
+    await ex.body(body[:half], more=True)
+    if fault.seconds is None:
+        await ex.wait_out("stall")
+        return
+    if not await ex.delay(fault.seconds):
+        await ex.drop()
+        return
+    ex.finish(200, billed=True)
+    await ex.body(body[half:])
+
+
+_BODY_FAULTS: dict[str, _BodyFault] = {
+    "malformed_chunk": _malformed_body,
+    "slow_drip": _drip_body,
+    "empty_chunks": _spaced_body,
+    "stream_cut": _cut_body,
+    "stream_stall": _stalled_body,
+}
+
+
 def deliver_completion(fault: Fault, body: bytes) -> Handler:
     """A non-streaming reply; stream faults applied to the JSON body."""
     extra = (fault.seconds or 0.0) if fault.kind == "slow_first_token" else 0.0
     delay = fault.delay + extra
+    send = _BODY_FAULTS.get(fault.kind, _whole_body)
 
     async def run(ex: Exchange) -> None:
-        if not await ex.delay(delay):
-            return
-        kind = fault.kind
-        half = len(body) // 2
-        if kind == "malformed_chunk":
-            broken = body[:half] + wire.malformed(fault.payload, b"")
-            ex.finish(200)
-            await ex.start(200, [_JSON, (b"content-length", str(len(broken)).encode())])
-            await ex.body(broken)
-            return
-        if kind == "slow_drip":
-            await ex.start(200, [_JSON, (b"content-length", str(len(body)).encode())])
-            await ex.drip(body, fault.interval or 0.1, billed=True)
-            return
-        if kind == "empty_chunks":
-            await ex.start(200, [_JSON])  # chunked: the length is not known yet
-            await ex.body(b"", more=True)
-            if not await ex.keep_alive(b" ", fault.interval or 0.1, fault.seconds):
-                return
-            ex.finish(200, billed=True)
-            await ex.body(body)
-            return
-        if kind in ("stream_cut", "stream_stall"):
-            await ex.start(200, [_JSON, (b"content-length", str(len(body)).encode())])
-            await ex.body(body[:half], more=True)
-            if kind == "stream_cut":
-                ex.finish("cut")
-                await ex.drop()
-                return
-            if fault.seconds is None:
-                await ex.wait_out("stall")
-                return
-            if not await ex.delay(fault.seconds):
-                await ex.drop()
-                return
-            ex.finish(200, billed=True)
-            await ex.body(body[half:])
-            return
-        ex.finish(200, billed=True)
-        await ex.start(200, [_JSON, (b"content-length", str(len(body)).encode())])
-        await ex.body(body)
+        if await ex.delay(delay):
+            await send(ex, fault, body)
 
     return run
 
