@@ -99,12 +99,14 @@ _BodyFault = Callable[[Exchange, Fault, bytes], Awaitable[None]]
 
 
 async def _whole_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    """The complete body (billed)."""
     ex.finish(200, billed=True)
     await ex.start(200, _headers(body))
     await ex.body(body)
 
 
 async def _malformed_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    """Half the body, then the unreadable payload."""
     broken = body[: len(body) // 2] + wire.malformed(fault.payload, b"")
     ex.finish(200)
     await ex.start(200, _headers(broken))
@@ -112,11 +114,13 @@ async def _malformed_body(ex: Exchange, fault: Fault, body: bytes) -> None:
 
 
 async def _drip_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    """The body, one byte every `interval` seconds."""
     await ex.start(200, _headers(body))
     await ex.drip(body, fault.interval or 0.1, billed=True)
 
 
 async def _spaced_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    """Spaces every `interval` seconds for `seconds`, then the body."""
     await ex.start(200, [_JSON])  # chunked: the length is not known yet
     await ex.body(b"", more=True)
     if not await ex.keep_alive(b" ", fault.interval or 0.1, fault.seconds):
@@ -126,6 +130,7 @@ async def _spaced_body(ex: Exchange, fault: Fault, body: bytes) -> None:
 
 
 async def _cut_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    """Half the body, then the connection closes."""
     await ex.start(200, _headers(body))
     await ex.body(body[: len(body) // 2], more=True)
     ex.finish("cut")
@@ -133,6 +138,7 @@ async def _cut_body(ex: Exchange, fault: Fault, body: bytes) -> None:
 
 
 async def _stalled_body(ex: Exchange, fault: Fault, body: bytes) -> None:
+    """Half the body, a stall (`None`: until the end), then the rest."""
     half = len(body) // 2
     await ex.start(200, _headers(body))
     await ex.body(body[:half], more=True)

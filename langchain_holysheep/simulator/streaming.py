@@ -62,6 +62,7 @@ _StreamStep = Callable[[_Stream], Awaitable[bool]]
 
 
 async def _late_first_token(s: _Stream) -> bool:
+    """The role chunk at once, the content after `seconds`."""
     await s.ex.body(s.head, more=True)
     if not await s.ex.delay(s.fault.seconds or 0.0):
         await s.ex.drop()
@@ -71,12 +72,14 @@ async def _late_first_token(s: _Stream) -> bool:
 
 
 async def _drip_stream(s: _Stream) -> bool:
+    """The whole stream, one byte every `interval` seconds."""
     tail = b"".join([s.head, *s.content, *s.end]) + wire.DONE
     await s.ex.drip(tail, s.fault.interval or 0.1, billed=s.include_usage)
     return False
 
 
 async def _cut_stream(s: _Stream) -> bool:
+    """The first chunks, then the connection closes."""
     await s.send_first_chunks()
     s.ex.finish("cut")
     await s.ex.drop()
@@ -84,6 +87,7 @@ async def _cut_stream(s: _Stream) -> bool:
 
 
 async def _end_with(s: _Stream, event: bytes) -> bool:
+    """The first chunks, then `event` ends the body (no `[DONE]`)."""
     await s.send_first_chunks()
     s.ex.finish(200)
     await s.ex.body(event)
@@ -91,19 +95,23 @@ async def _end_with(s: _Stream, event: bytes) -> bool:
 
 
 async def _malformed_stream(s: _Stream) -> bool:
+    """The first chunks, then the unreadable payload."""
     return await _end_with(s, wire.malformed(s.fault.payload, wire.MALFORMED))
 
 
 async def _error_event(s: _Stream) -> bool:
+    """The first chunks, then the error event."""
     return await _end_with(s, s.error)
 
 
 async def _empty_stream(s: _Stream) -> bool:
+    """The first chunks, then empty chunks for `seconds`."""
     await s.send_first_chunks()
     return await s.ex.keep_alive(s.empty, s.fault.interval or 0.1, s.fault.seconds)
 
 
 async def _stall_stream(s: _Stream) -> bool:
+    """The first chunks, then silence for `seconds` (`None`: until the end)."""
     await s.send_first_chunks()
     if s.fault.seconds is None:
         await s.ex.wait_out("stall")
