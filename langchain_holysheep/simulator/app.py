@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,22 +22,23 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from langchain_holysheep.simulator import wire
 from langchain_holysheep.simulator.delivery import (
-    CYCLE_KEY,
-    Delivery,
-    deliver_bad_stream,
-    deliver_completion,
     deliver_error,
-    deliver_page,
+    deliver_reply,
     deliver_reset,
     deliver_silent,
-    deliver_stream,
 )
+from langchain_holysheep.simulator.exchange import CYCLE_KEY, Delivery
 from langchain_holysheep.simulator.faults import Fault
 from langchain_holysheep.simulator.log import RequestLog, RequestRecord
 from langchain_holysheep.simulator.models import ModelDirectory
 from langchain_holysheep.simulator.plan import FaultPlan
-from langchain_holysheep.simulator.replies import compose, read_prompt
-from langchain_holysheep.simulator.tokens import PromptCache, split_words
+from langchain_holysheep.simulator.replies import (
+    Completion,
+    Prompt,
+    compose,
+    read_prompt,
+)
+from langchain_holysheep.simulator.tokens import PromptCache
 
 __all__ = ["SimulatorApp"]
 
@@ -269,9 +269,26 @@ class SimulatorApp:
             return self._deliver(deliver_reset(), record)
         info = self.directory.get(model)
         prompt = read_prompt(model, body, body["messages"])
+        refused = self._refusal(record, model, fault, prompt, info.context_window)
+        if refused is not None:
+            return refused
+        completion = self._complete(record, model, body, prompt, info.reasoning)
+        rid = f"chatcmpl-sim{record.seq}"
+        handler = deliver_reply(fault, completion, rid, model, body if stream else None)
+        return self._deliver(handler, record)
+
+    def _refusal(
+        self,
+        record: RequestRecord,
+        model: str,
+        fault: Fault,
+        prompt: Prompt,
+        context_window: int,
+    ) -> Delivery | None:
+        """The error response of a scripted error or a too long prompt, if any."""
         scripted = fault.kind == "context_length_exceeded"
-        if scripted or (not fault.is_error and prompt.tokens > info.context_window):
-            limit = fault.context_window or info.context_window
+        if scripted or (not fault.is_error and prompt.tokens > context_window):
+            limit = fault.context_window or context_window
             resulted = limit + prompt.tokens if scripted else prompt.tokens
             message = (
                 f"This model's maximum context length is {limit} tokens. However, your "
@@ -284,25 +301,35 @@ class SimulatorApp:
             return self._reject(
                 record, 400, err, fault="context_length_exceeded", delay=fault.delay
             )
-        if fault.is_error:
-            status = fault.http_status or 500
-            text = fault.message
-            if fault.kind == "model_not_found" and text is None:
-                text = _missing(model)
-            err = wire.error_body(status, message=text, code=fault.error_code)
-            return self._reject(
-                record,
-                status,
-                err,
-                fault=fault.kind,
-                delay=fault.delay,
-                headers=_retry_headers(fault),
-            )
+        if not fault.is_error:
+            return None
+        status = fault.http_status or 500
+        text = fault.message
+        if fault.kind == "model_not_found" and text is None:
+            text = _missing(model)
+        err = wire.error_body(status, message=text, code=fault.error_code)
+        return self._reject(
+            record,
+            status,
+            err,
+            fault=fault.kind,
+            delay=fault.delay,
+            headers=_retry_headers(fault),
+        )
 
+    def _complete(
+        self,
+        record: RequestRecord,
+        model: str,
+        body: dict[str, Any],
+        prompt: Prompt,
+        reasoning_model: bool,
+    ) -> Completion:
+        """Compose the reply and log its token counts (billed or not)."""
         cached = self.cache.cached_tokens(prompt.cache_keys, prompt.prefix_tokens)
         self.cache.remember(prompt.cache_keys)
         completion = compose(
-            model, body, prompt, reasoning_model=info.reasoning, cached_tokens=cached
+            model, body, prompt, reasoning_model=reasoning_model, cached_tokens=cached
         )
         completion.prompt_tokens += self.hidden_prompt_tokens
         self.log.update(
@@ -312,54 +339,4 @@ class SimulatorApp:
             completion_tokens=completion.completion_tokens,
             reasoning_tokens=completion.reasoning_tokens,
         )
-        if fault.kind == "bad_reply" and fault.shape == "html":
-            html = deliver_page(
-                wire.HTML_PAGE, content_type="text/html", delay=fault.delay
-            )
-            return self._deliver(html, record)
-        rid = f"chatcmpl-sim{record.seq}"
-        created = int(time.time())
-        error = (
-            wire.error_object(
-                fault.http_status or 500,
-                message=fault.message,
-                code=fault.error_code,
-                type_=fault.error_type,
-            )
-            if fault.kind == "error_reply"
-            else None
-        )
-        if stream:
-            options = body.get("stream_options")
-            include_usage = isinstance(options, Mapping) and bool(
-                options.get("include_usage")
-            )
-            writer = wire.ChunkWriter(
-                rid=rid, model=model, created=created, include_usage=include_usage
-            )
-            if fault.kind == "bad_reply":
-                events = len(split_words(completion.content or "")) + 2
-                bad = [writer.bad(fault.shape or "no_choices")] * events
-                return self._deliver(deliver_bad_stream(bad, delay=fault.delay), record)
-            return self._deliver(
-                deliver_stream(
-                    fault,
-                    completion,
-                    writer,
-                    include_usage=include_usage,
-                    error=b"" if error is None else writer.error(error),
-                ),
-                record,
-            )
-        if fault.kind == "bad_reply":
-            page = wire.bad_completion_body(
-                fault.shape or "no_choices", rid=rid, model=model, created=created
-            )
-            return self._deliver(deliver_page(page, delay=fault.delay), record)
-        if error is not None:
-            page = wire.dumps({"error": error})
-            return self._deliver(deliver_page(page, delay=fault.delay), record)
-        payload = wire.completion_body(
-            completion, rid=rid, model=model, created=created
-        )
-        return self._deliver(deliver_completion(fault, payload), record)
+        return completion

@@ -79,27 +79,20 @@ def build_parser(
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the simulator CLI.
+def _check_faults(path: str | None) -> bool:
+    """Validate the fault file before binding anything; report a bad one."""
+    if not path:
+        return True
+    try:
+        FaultPlan().load(path)
+    except FaultSpecError as exc:
+        print(f"error: fault file {path}: {exc}", file=sys.stderr)
+        return False
+    return True
 
-    Args:
-        argv: arguments without the program name (default: `sys.argv[1:]`).
 
-    Returns:
-        The exit status: 0 after a clean stop (or a successful `--check`), 1 if the
-        server cannot start, 2 for bad arguments or a bad fault file.
-    """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.faults:
-        try:
-            FaultPlan().load(args.faults)  # validate before binding anything
-        except FaultSpecError as exc:
-            print(f"error: fault file {args.faults}: {exc}", file=sys.stderr)
-            return 2
-    if args.check:
-        print(f"{args.faults or 'no fault file'}: ok")
-        return 0
+def _start(args: argparse.Namespace) -> GatewaySimulator | int:
+    """Start the simulator the arguments describe, or return the exit status."""
     models = (
         [m.strip() for m in args.models.split(",") if m.strip()]
         if args.models
@@ -122,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, RuntimeError) as exc:
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    return sim
+
+
+def _serve(sim: GatewaySimulator, faults: str | None) -> None:
+    """Print the base URL, serve until Ctrl-C or SIGTERM, then stop."""
     stop = threading.Event()
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -132,9 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _on_term)
     try:
         print(sim.base_url, flush=True)
-        faults = f"faults from {args.faults}" if args.faults else "no faults"
+        loaded = f"faults from {faults}" if faults else "no faults"
         print(
-            f"HolySheep simulator: {len(sim.models)} models, {faults}. Ctrl-C to stop.",
+            f"HolySheep simulator: {len(sim.models)} models, {loaded}. Ctrl-C to stop.",
             file=sys.stderr,
             flush=True,
         )
@@ -145,4 +143,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         sim.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator CLI.
+
+    Args:
+        argv: arguments without the program name (default: `sys.argv[1:]`).
+
+    Returns:
+        The exit status: 0 after a clean stop (or a successful `--check`), 1 if the
+        server cannot start, 2 for bad arguments or a bad fault file.
+    """
+    args = build_parser().parse_args(argv)
+    if not _check_faults(args.faults):
+        return 2
+    if args.check:
+        print(f"{args.faults or 'no fault file'}: ok")
+        return 0
+    sim = _start(args)
+    if isinstance(sim, int):
+        return sim
+    _serve(sim, args.faults)
     return 0

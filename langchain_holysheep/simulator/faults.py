@@ -1,16 +1,26 @@
 """Fault types: what the simulator does to one request.
 
 A `Fault` is an immutable description (kind plus parameters); the behaviour lives
-in `delivery.py`. Faults and profiles can be built in code or from JSON-style
-dicts (fault-script files), with errors that name the field at fault.
+in `delivery.py` and `streaming.py`. Faults can be built in code or from
+JSON-style dicts (fault-script files, `script.py`), with errors that name the
+field at fault (`checks.py`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+
+from langchain_holysheep.simulator.checks import (
+    FaultSpecError,
+    check_choice,
+    check_count,
+    check_error_status,
+    check_nonneg,
+    check_positive,
+    check_text,
+)
 
 __all__ = ["Fault", "FaultKind", "FaultSpecError"]
 
@@ -53,58 +63,7 @@ ERROR_KINDS = frozenset(
 )
 
 
-_POLICY_PREFIX = "Your request was rejected as a result of our safety system. "
-
-
-class FaultSpecError(ValueError):
-    """A fault, profile or fault-script file is invalid.
-
-    Attributes:
-        field: dotted path of the offending field (e.g. `models.gpt-4.1.then.code`).
-    """
-
-    def __init__(self, field: str, problem: str) -> None:
-        self.field = field
-        self.problem = problem
-        where = f"{field}: " if field else ""
-        super().__init__(f"{where}{problem}")
-
-
-def _nonneg(value: float | None, name: str, *, allow_none: bool = False) -> None:
-    if value is None:
-        if allow_none:
-            return
-        raise FaultSpecError(name, "is required")
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise FaultSpecError(name, f"expected a number >= 0, got {value!r}")
-
-
-def _count(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise FaultSpecError(name, f"expected an integer >= 0, got {value!r}")
-
-
-def _positive(value: float, name: str) -> None:
-    _nonneg(value, name)
-    if value == 0:
-        raise FaultSpecError(name, f"expected a number > 0, got {value!r}")
-
-
-def _choice(value: str, name: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise FaultSpecError(
-            name, f"expected one of {', '.join(allowed)}; got {value!r}"
-        )
-
-
-def _text(value: str | None, name: str) -> None:
-    if value is not None and not isinstance(value, str):
-        raise FaultSpecError(name, f"expected a string, got {value!r}")
+POLICY_PREFIX = "Your request was rejected as a result of our safety system. "
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +120,13 @@ class Fault:
     @classmethod
     def ok(cls, latency: float = 0.0) -> Fault:
         """A normal reply, after `latency` seconds."""
-        _nonneg(latency, "latency")
+        check_nonneg(latency, "latency")
         return cls("ok", delay=float(latency))
 
     @classmethod
     def latency(cls, seconds: float) -> Fault:
         """A normal reply whose headers are delayed by `seconds`."""
-        _nonneg(seconds, "seconds")
+        check_nonneg(seconds, "seconds")
         return cls("latency", delay=float(seconds))
 
     @classmethod
@@ -188,17 +147,10 @@ class Fault:
             message: the body's `error.message` (a per-status default otherwise).
             code_str: the body's `error.code` (a per-status default otherwise).
         """
-        if (
-            isinstance(code, bool)
-            or not isinstance(code, int)
-            or not 400 <= code <= 599
-        ):
-            raise FaultSpecError(
-                "code", f"expected an HTTP error status 400-599, got {code!r}"
-            )
-        _nonneg(retry_after, "retry_after", allow_none=True)
+        check_error_status(code)
+        check_nonneg(retry_after, "retry_after", allow_none=True)
         if retry_after_ms is not None:
-            _count(retry_after_ms, "retry_after_ms")
+            check_count(retry_after_ms, "retry_after_ms")
         return cls(
             "status",
             http_status=code,
@@ -212,7 +164,7 @@ class Fault:
     def context_length_exceeded(cls, context_window: int | None = None) -> Fault:
         """400 `context_length_exceeded`, worded like OpenAI's error."""
         if context_window is not None:
-            _count(context_window, "context_window")
+            check_count(context_window, "context_window")
         return cls(
             "context_length_exceeded",
             http_status=400,
@@ -229,7 +181,7 @@ class Fault:
             "content_policy",
             http_status=400,
             error_code="content_policy_violation",
-            message=f"{_POLICY_PREFIX}{reason}",
+            message=f"{POLICY_PREFIX}{reason}",
         )
 
     @classmethod
@@ -243,7 +195,7 @@ class Fault:
 
         Non-streaming requests are delayed by `seconds` (like `latency`).
         """
-        _nonneg(seconds, "seconds")
+        check_nonneg(seconds, "seconds")
         return cls("slow_first_token", seconds=float(seconds))
 
     @classmethod
@@ -265,7 +217,7 @@ class Fault:
 
         Non-streaming requests get a truncated JSON body, then the close.
         """
-        _count(after_chunks, "after_chunks")
+        check_count(after_chunks, "after_chunks")
         return cls("stream_cut", after_chunks=after_chunks)
 
     @classmethod
@@ -274,8 +226,8 @@ class Fault:
 
         After a finite stall the stream completes normally.
         """
-        _count(after_chunks, "after_chunks")
-        _nonneg(seconds, "seconds", allow_none=True)
+        check_count(after_chunks, "after_chunks")
+        check_nonneg(seconds, "seconds", allow_none=True)
         return cls("stream_stall", after_chunks=after_chunks, seconds=seconds)
 
     @classmethod
@@ -298,8 +250,8 @@ class Fault:
         Non-streaming requests get half of the JSON body followed by the payload
         (truncated JSON for `"json"`), with status 200.
         """
-        _count(after_chunks, "after_chunks")
-        _choice(payload, "payload", MALFORMED_PAYLOADS)
+        check_count(after_chunks, "after_chunks")
+        check_choice(payload, "payload", MALFORMED_PAYLOADS)
         return cls("malformed_chunk", after_chunks=after_chunks, payload=payload)
 
     @classmethod
@@ -332,7 +284,7 @@ class Fault:
 
         Never billed: no usage is sent.
         """
-        _choice(shape, "shape", BAD_REPLY_SHAPES)
+        check_choice(shape, "shape", BAD_REPLY_SHAPES)
         return cls("bad_reply", shape=shape)
 
     @classmethod
@@ -360,18 +312,11 @@ class Fault:
                 (`data: {"error": ...}`), after which the body ends without
                 `[DONE]`.
         """
-        if (
-            isinstance(code, bool)
-            or not isinstance(code, int)
-            or not 400 <= code <= 599
-        ):
-            raise FaultSpecError(
-                "code", f"expected an HTTP error status 400-599, got {code!r}"
-            )
-        _text(message, "message")
-        _text(code_str, "code_str")
-        _text(error_type, "error_type")
-        _count(after_chunks, "after_chunks")
+        check_error_status(code)
+        check_text(message, "message")
+        check_text(code_str, "code_str")
+        check_text(error_type, "error_type")
+        check_count(after_chunks, "after_chunks")
         return cls(
             "error_reply",
             http_status=code,
@@ -389,7 +334,7 @@ class Fault:
         once; every byte keeps a per-read timeout from firing, so only an overall
         limit ends the wait. Applies to streams too (the event stream drips).
         """
-        _positive(interval, "interval")
+        check_positive(interval, "interval")
         return cls("slow_drip", interval=float(interval))
 
     @classmethod
@@ -409,9 +354,9 @@ class Fault:
         every `interval` seconds for `seconds` (`None`: until the client leaves),
         then the JSON body.
         """
-        _count(after_chunks, "after_chunks")
-        _nonneg(seconds, "seconds", allow_none=True)
-        _positive(interval, "interval")
+        check_count(after_chunks, "after_chunks")
+        check_nonneg(seconds, "seconds", allow_none=True)
+        check_positive(interval, "interval")
         return cls(
             "empty_chunks",
             after_chunks=after_chunks,
@@ -427,7 +372,7 @@ class Fault:
 
     def with_delay(self, seconds: float) -> Fault:
         """A copy of this fault whose response headers wait `seconds` more."""
-        _nonneg(seconds, "seconds")
+        check_nonneg(seconds, "seconds")
         return replace(self, delay=self.delay + seconds)
 
     @classmethod
@@ -441,101 +386,12 @@ class Fault:
         Raises:
             FaultSpecError: naming the field at fault.
         """
-        prefix = f"{where}." if where else ""
-        if not isinstance(data, Mapping):
-            raise FaultSpecError(
-                where, f'expected an object like {{"fault": "ok"}}, got {data!r}'
-            )
-        kind = data.get("fault")
-        if kind not in _PARAMS:
-            raise FaultSpecError(
-                f"{prefix}fault",
-                f"unknown fault {kind!r}; expected one of {', '.join(sorted(_PARAMS))}",
-            )
-        allowed = _PARAMS[kind]
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key == "fault":
-                continue
-            if key not in allowed:
-                names = ", ".join(allowed) or "none"
-                raise FaultSpecError(
-                    f"{prefix}{key}",
-                    f"not a parameter of fault {kind!r} (parameters: {names})",
-                )
-            kwargs[key] = value
-        try:
-            return _FACTORIES[kind](**kwargs)
-        except FaultSpecError as exc:
-            raise FaultSpecError(f"{prefix}{exc.field}", exc.problem) from None
-        except TypeError as exc:
-            raise FaultSpecError(
-                where, f"bad parameters for fault {kind!r}: {exc}"
-            ) from None
+        from langchain_holysheep.simulator.script import fault_from_dict
+
+        return fault_from_dict(data, where=where)
 
     def to_dict(self) -> dict[str, Any]:
         """The fault-script form of this fault (inverse of `from_dict`)."""
-        out: dict[str, Any] = {"fault": self.kind}
-        values: dict[str, Any] = {
-            "latency": self.delay,
-            "seconds": self.seconds if self.kind != "latency" else self.delay,
-            "code": self.http_status,
-            "retry_after": self.retry_after,
-            "retry_after_ms": self.retry_after_ms,
-            "message": self.message,
-            "code_str": self.error_code,
-            "after_chunks": self.after_chunks,
-            "hang": self.hang,
-            "context_window": self.context_window,
-            "shape": self.shape,
-            "payload": self.payload,
-            "interval": self.interval,
-            "error_type": self.error_type,
-        }
-        if self.kind == "content_policy" and self.message:
-            values["reason"] = self.message.removeprefix(_POLICY_PREFIX)
-        for key in _PARAMS[self.kind]:
-            if values.get(key) is not None:
-                out[key] = values[key]
-        return out
+        from langchain_holysheep.simulator.script import fault_to_dict
 
-
-_FACTORIES: dict[str, Callable[..., Fault]] = {
-    "ok": Fault.ok,
-    "latency": Fault.latency,
-    "status": Fault.status,
-    "context_length_exceeded": Fault.context_length_exceeded,
-    "content_policy": Fault.content_policy,
-    "model_not_found": Fault.model_not_found,
-    "slow_first_token": Fault.slow_first_token,
-    "silent": Fault.silent,
-    "reset": Fault.reset,
-    "stream_cut": Fault.stream_cut,
-    "stream_stall": Fault.stream_stall,
-    "malformed_chunk": Fault.malformed_chunk,
-    "no_done": Fault.no_done,
-    "bad_reply": Fault.bad_reply,
-    "error_reply": Fault.error_reply,
-    "slow_drip": Fault.slow_drip,
-    "empty_chunks": Fault.empty_chunks,
-}
-
-_PARAMS: dict[str, tuple[str, ...]] = {
-    "ok": ("latency",),
-    "latency": ("seconds",),
-    "status": ("code", "retry_after", "retry_after_ms", "message", "code_str"),
-    "context_length_exceeded": ("context_window",),
-    "content_policy": ("reason",),
-    "model_not_found": (),
-    "slow_first_token": ("seconds",),
-    "silent": (),
-    "reset": (),
-    "stream_cut": ("after_chunks",),
-    "stream_stall": ("after_chunks", "seconds"),
-    "malformed_chunk": ("after_chunks", "payload"),
-    "no_done": ("hang",),
-    "bad_reply": ("shape",),
-    "error_reply": ("code", "message", "code_str", "error_type", "after_chunks"),
-    "slow_drip": ("interval",),
-    "empty_chunks": ("after_chunks", "seconds", "interval"),
-}
+        return fault_to_dict(self)

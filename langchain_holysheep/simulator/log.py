@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import threading
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 __all__ = ["BilledTotals", "RequestLog", "RequestRecord"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -111,6 +116,17 @@ class _Counts:
     def __init__(self) -> None:
         self.received = self.finished = self.billed = 0
         self.prompt = self.cached = self.completion = self.reasoning = 0
+
+
+def _in_thread(method: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """The async twin of a blocking method: the same call, in a worker thread."""
+
+    @functools.wraps(method)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    run.__doc__ = f"`{method.__name__}` without blocking the caller's event loop."
+    return run
 
 
 class RequestLog:
@@ -240,18 +256,7 @@ class RequestLog:
                 )
         return self.records(model)
 
-    async def wait_for_async(
-        self,
-        n: int,
-        timeout: float = 5.0,
-        *,
-        model: str | None = None,
-        finished: bool = False,
-    ) -> list[RequestRecord]:
-        """`wait_for` without blocking the caller's event loop."""
-        return await asyncio.to_thread(
-            self.wait_for, n, timeout, model=model, finished=finished
-        )
+    wait_for_async = _in_thread(wait_for)
 
     def clear(self) -> None:
         """Forget every record and total; sequence numbers restart at 1.

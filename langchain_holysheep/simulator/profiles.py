@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_holysheep.simulator.faults import Fault, FaultSpecError, _nonneg
+from langchain_holysheep.simulator.checks import FaultSpecError, check_nonneg
+from langchain_holysheep.simulator.faults import Fault
 
 __all__ = ["ModelProfile"]
 
@@ -46,13 +47,13 @@ class ModelProfile:
     failure: Fault = field(default_factory=lambda: Fault.status(503))
 
     def __post_init__(self) -> None:
-        _nonneg(self.failure_rate, "failure_rate")
+        check_nonneg(self.failure_rate, "failure_rate")
         if self.failure_rate > 1:
             raise FaultSpecError(
                 "failure_rate", f"expected a probability 0-1, got {self.failure_rate!r}"
             )
-        _nonneg(self.p50_ms, "p50_ms")
-        _nonneg(self.p95_ms, "p95_ms", allow_none=True)
+        check_nonneg(self.p50_ms, "p50_ms")
+        check_nonneg(self.p95_ms, "p95_ms", allow_none=True)
         if self.p95_ms is not None and self.p95_ms < self.p50_ms:
             raise FaultSpecError(
                 "p95_ms", f"must be >= p50_ms ({self.p50_ms}), got {self.p95_ms}"

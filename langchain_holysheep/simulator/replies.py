@@ -249,6 +249,73 @@ def _call_id(prompt: Prompt, name: str, index: int) -> str:
     return "call_" + digest.hexdigest()
 
 
+def _tool_reply(
+    chosen: list[Mapping[str, Any]], prompt: Prompt, cached_tokens: int, reasoning: int
+) -> Completion:
+    """Calls to the chosen functions, with arguments built from the prompt."""
+    values = PromptValues(prompt.last_user_text)
+    calls = []
+    for i, fn in enumerate(chosen):
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        args = build_value(params, values)
+        calls.append(
+            ToolCall(
+                _call_id(prompt, fn["name"], i),
+                fn["name"],
+                wire.dumps(args).decode(),
+            )
+        )
+    used = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls)
+    return Completion(
+        None,
+        calls,
+        "tool_calls",
+        prompt.tokens,
+        cached_tokens,
+        used + reasoning,
+        reasoning,
+    )
+
+
+def _cut_at_stop(content: str, stop: Any) -> str:
+    """`content` up to the first of the request's stop sequences."""
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    cut = min(
+        (i for s in stops if isinstance(s, str) and s and (i := content.find(s)) >= 0),
+        default=-1,
+    )
+    return content[:cut] if cut >= 0 else content
+
+
+def _content_reply(
+    model: str,
+    body: Mapping[str, Any],
+    prompt: Prompt,
+    cached_tokens: int,
+    reasoning: int,
+) -> Completion:
+    """A text or JSON answer, cut at a stop sequence and at the token limit."""
+    response_format = body.get("response_format")
+    content = None
+    if isinstance(response_format, Mapping):
+        content = _json_content(response_format, prompt, model)
+    if content is None:
+        content = _text_reply(model, prompt)
+    finish = "stop"
+    content = _cut_at_stop(content, body.get("stop"))
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        reasoning = min(reasoning, limit)
+        visible = limit - reasoning
+        if count_tokens(content) > visible:
+            content = truncate_tokens(content, visible)
+            finish = "length"
+    used = count_tokens(content) + reasoning
+    return Completion(
+        content, [], finish, prompt.tokens, cached_tokens, used, reasoning
+    )
+
+
 def compose(
     model: str,
     body: Mapping[str, Any],
@@ -275,52 +342,5 @@ def compose(
         body.get("parallel_tool_calls") is not False,
     )
     if chosen:
-        values = PromptValues(prompt.last_user_text)
-        calls = []
-        for i, fn in enumerate(chosen):
-            params = fn.get("parameters") or {"type": "object", "properties": {}}
-            args = build_value(params, values)
-            calls.append(
-                ToolCall(
-                    _call_id(prompt, fn["name"], i),
-                    fn["name"],
-                    wire.dumps(args).decode(),
-                )
-            )
-        used = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls)
-        return Completion(
-            None,
-            calls,
-            "tool_calls",
-            prompt.tokens,
-            cached_tokens,
-            used + reasoning,
-            reasoning,
-        )
-
-    response_format = body.get("response_format")
-    content = None
-    if isinstance(response_format, Mapping):
-        content = _json_content(response_format, prompt, model)
-    if content is None:
-        content = _text_reply(model, prompt)
-    finish = "stop"
-    stop = body.get("stop")
-    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
-    cut = min(
-        (i for s in stops if isinstance(s, str) and s and (i := content.find(s)) >= 0),
-        default=-1,
-    )
-    if cut >= 0:
-        content = content[:cut]
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-        reasoning = min(reasoning, limit)
-        visible = limit - reasoning
-        if count_tokens(content) > visible:
-            content = truncate_tokens(content, visible)
-            finish = "length"
-    used = count_tokens(content) + reasoning
-    return Completion(
-        content, [], finish, prompt.tokens, cached_tokens, used, reasoning
-    )
+        return _tool_reply(chosen, prompt, cached_tokens, reasoning)
+    return _content_reply(model, body, prompt, cached_tokens, reasoning)

@@ -98,6 +98,15 @@ _ERROR_DEFAULTS: dict[int, tuple[str, str, str | None]] = {
 }
 
 
+def malformed(payload: str | None, json: bytes) -> bytes:
+    """What `malformed_chunk` sends for `payload`, with `json` for `"json"`."""
+    if payload == "html":
+        return HTML_PAGE
+    if payload == "binary":
+        return MALFORMED_BINARY
+    return json
+
+
 def error_object(
     status: int,
     *,

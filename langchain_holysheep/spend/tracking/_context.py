@@ -111,6 +111,18 @@ register_configure_hook(_env_var, True, EnvSpendHandler, TRACK_SPEND_ENV)
 register_configure_hook(PROCESS_SCOPE, True, ProcessScopeHandler)  # type: ignore[arg-type]
 
 
+def _open_ledger(
+    ledger: RecordSink | str | os.PathLike[str] | None,
+) -> tuple[RecordSink | None, RecordSink | None]:
+    """The sink for `ledger`, and the `SQLiteLedger` opened for a path (or `None`)."""
+    if not isinstance(ledger, (str, os.PathLike)):
+        return ledger, None
+    from langchain_holysheep.spend.ledger import SQLiteLedger
+
+    owned = SQLiteLedger(ledger)
+    return owned, owned
+
+
 @contextmanager
 def get_holysheep_callback(
     budget: Budget | Sequence[Budget] | None = None,
@@ -146,14 +158,7 @@ def get_holysheep_callback(
     """
     if scope not in ("context", "process"):
         raise ValueError(f"scope must be 'context' or 'process', not {scope!r}")
-    owned: RecordSink | None = None
-    sink: RecordSink | None
-    if isinstance(ledger, (str, os.PathLike)):
-        from langchain_holysheep.spend.ledger import SQLiteLedger
-
-        sink = owned = SQLiteLedger(ledger)
-    else:
-        sink = ledger
+    sink, owned = _open_ledger(ledger)
     handler = HolySheepCallbackHandler(
         budget,
         tracker=tracker,

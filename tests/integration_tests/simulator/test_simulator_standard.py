@@ -59,6 +59,15 @@ def _collect(model: ChatOpenAI, prompt: Any) -> AIMessage:
     return full
 
 
+def _assert_counted(msg: AIMessage, details: str, key: str) -> None:
+    """The reply's usage counts some `key` tokens in its `details`."""
+    assert msg.usage_metadata is not None
+    usage: dict[str, Any] = dict(msg.usage_metadata)
+    value = usage.get(details, {}).get(key)
+    assert isinstance(value, int)
+    assert value > 0
+
+
 class TestSimulatorWithChatOpenAI(SimulatorCapabilities, ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatOpenAI]:
@@ -86,10 +95,7 @@ class TestSimulatorWithChatOpenAI(SimulatorCapabilities, ChatModelIntegrationTes
         model = self._model("deepseek-reasoner")
         prompt = "Explain step by step why the sky is blue."
         msg = _collect(model, prompt) if stream else model.invoke(prompt)
-        assert msg.usage_metadata is not None
-        reasoning = msg.usage_metadata.get("output_token_details", {}).get("reasoning")
-        assert isinstance(reasoning, int)
-        assert reasoning > 0
+        _assert_counted(msg, "output_token_details", "reasoning")
         return msg
 
     def invoke_with_cache_read_input(self, *, stream: bool = False) -> AIMessage:
@@ -101,8 +107,5 @@ class TestSimulatorWithChatOpenAI(SimulatorCapabilities, ChatModelIntegrationTes
         model.invoke([*history, HumanMessage("Warm the cache.")])
         question = [*history, HumanMessage("And how long does it take?")]
         msg = _collect(model, question) if stream else model.invoke(question)
-        assert msg.usage_metadata is not None
-        cache_read = msg.usage_metadata.get("input_token_details", {}).get("cache_read")
-        assert isinstance(cache_read, int)
-        assert cache_read > 0
+        _assert_counted(msg, "input_token_details", "cache_read")
         return msg
