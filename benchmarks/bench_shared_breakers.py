@@ -11,10 +11,14 @@ A second measurement is the open-circuit skip (`rejects()` on an open
 breaker), which must stay < 0.1 ms in-process. Contenders, timed round-robin
 in one process (harness.run_interleaved): in-process objects (`memory://`,
 the default and the baseline), a `MemoryStore` object, SQLite (WAL), Redis
-on loopback through `open_store()` (the outage policy on top). Reported:
-median and p99 per call, the paired median difference over in-process, and
-for Redis the scripts the server ran per call (successes are batched into
-the breakers' sync, so the rate-limit slot is the one round trip per call).
+on loopback through `open_store()` (the outage policy on top), and one bare
+Redis PING (the floor for one round trip). Reported: median and p99 per call,
+the paired median difference over in-process with the ratio's bootstrap
+interval, and for Redis the round trips per call, counted on the client after
+the timing (successes are batched into the breakers' sync, so the rate-limit
+slot should be the one round trip per call). Targets (issue 12): SQLite and
+Redis <= 0.3 ms over in-process on loopback, one round trip per call; the
+open-circuit skip < 0.1 ms.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
+    REDIS_URL,
     Skip,
+    doc_without_usage,
     build_contenders,
     count,
     fmt,
@@ -38,6 +44,8 @@ from harness import (
     paired_median_diff,
     pct,
     print_table,
+    ratio_ci,
+    round_trips_per_call,
     run_interleaved,
     write_result,
 )
@@ -93,21 +101,6 @@ def redis_state(url: str, prefix: str) -> StateStore:
     return store
 
 
-def redis_scripts_run(url: str) -> int | None:
-    """Scripts the server has run (EVAL + EVALSHA calls)."""
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url)
-        stats = client.info("commandstats")
-        client.close()
-    except Exception:
-        return None
-    return sum(
-        int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("eval", "evalsha")
-    )
-
-
 def _clean(url: str, prefix: str) -> None:
     try:
         client = RedisStore(url, prefix=prefix).client()
@@ -118,87 +111,204 @@ def _clean(url: str, prefix: str) -> None:
         return
 
 
-def _rows(samples: dict[str, object], base_name: str) -> tuple[list[list[str]], dict]:
-    base = samples.get(base_name)
+NAME = "shared_breakers"
+BASE_NAME = "in-process (memory://)"
+FLOOR = "redis: 1 x PING (floor)"
+TARGET_MS = 0.3
+MEASURED = ("sqlite", "redis via open_store")
+
+
+def one_ping(url: str) -> Callable[[], None]:
+    """The floor: one bare round trip (PING) on a redis-py client."""
+    client = RedisStore(url).client()
+    try:
+        client.ping()
+    except Exception as exc:
+        raise Skip(f"no Redis at {url}: {exc}") from exc
+    return client.ping
+
+
+def _rows(
+    samples: dict, what: str, trips: dict[str, float | None]
+) -> tuple[list[str], list[list[str]], dict]:
+    base = samples.get(BASE_NAME)
+    floor = samples.get(FLOOR)
+    limit = TARGET_MS if what == "call" else SKIP_TARGET_MS
+    columns = [
+        "state",
+        "median µs",
+        "p99 µs",
+        "added over in-process, µs (paired median)",
+        "x in-process (95% CI)",
+        "Redis round trips per call",
+        f"target {'<= ' + str(TARGET_MS) + ' ms over in-process' if what == 'call' else '< ' + str(SKIP_TARGET_MS) + ' ms'}",
+    ]
     rows, summary = [], {}
+    d = 1 if what == "call" else 2
     for name, s in samples.items():
-        vals = ms(s.total)  # type: ignore[attr-defined]
-        over = (
-            paired_median_diff(s.total, base.total)  # type: ignore[attr-defined]
-            if base is not None
-            else float("nan")
-        )
+        vals = ms(s.total)
+        over = paired_median_diff(s.total, base.total) if base else float("nan")
+        r, lo, hi = ratio_ci(vals, ms(base.total)) if base else (float("nan"),) * 3
+        if name == FLOOR:
+            target = None
+        elif what == "call":
+            target = over <= limit if name in MEASURED else None
+        else:
+            target = median(vals) < limit
         summary[name] = {
             "median_ms": median(vals),
             "p99_ms": pct(vals, 99),
             "over_in_process_ms": over,
+            "over_floor_ms": (
+                paired_median_diff(s.total, floor.total)
+                if floor and name.startswith("redis") and name != FLOOR
+                else None
+            ),
+            "ratio": [r, lo, hi],
+            "target_met": target,
+            "round_trips": trips.get(name),
+            "errors": s.errors,
+            "first_error": s.first_error,
         }
         rows.append(
             [
                 name,
-                fmt(median(vals) * 1000, 1),
-                fmt(pct(vals, 99) * 1000, 1),
-                "-" if name == base_name else fmt(over * 1000, 1),
+                fmt(median(vals) * 1000, d),
+                fmt(pct(vals, 99) * 1000, d),
+                "-" if name == BASE_NAME else fmt(over * 1000, d),
+                "-"
+                if name == BASE_NAME
+                else f"{fmt(r, 2)} ({fmt(lo, 2)}-{fmt(hi, 2)})",
+                "-" if trips.get(name) is None else fmt(trips[name], 2),
+                {None: "-", True: "met", False: "**missed**"}[target],
             ]
         )
-    return rows, summary
+    return columns, rows, summary
 
 
-def main() -> int:
+def reading(results: dict, skipped: dict) -> str:
+    parts = []
+    call = results.get("call", {})
+    base = call.get(BASE_NAME)
+    if base:
+        parts.append(
+            f"In-process breakers and limiter: {base['median_ms'] * 1000:.1f} µs per successful call's checks, "
+            "rate-limit slot and success records."
+        )
+    for name, v in call.items():
+        if name in (BASE_NAME, FLOOR):
+            continue
+        r, lo, hi = v["ratio"]
+        verdict = (
+            f"; target <= {TARGET_MS} ms over in-process: {'meets' if v['target_met'] else 'misses'}"
+            if v["target_met"] is not None
+            else ""
+        )
+        trip = (
+            f", {v['round_trips']:.2f} Redis round trips per call"
+            if v.get("round_trips") is not None
+            else ""
+        )
+        parts.append(
+            f"{name}: {v['median_ms'] * 1000:.1f} µs, +{v['over_in_process_ms'] * 1000:.1f} µs "
+            f"(x{r:.1f}, 95% CI {lo:.1f}-{hi:.1f}){trip}{verdict}."
+        )
+    floor = call.get(FLOOR)
+    red = call.get("redis via open_store")
+    if floor:
+        parts.append(
+            f"One bare PING (one round trip on this machine's loopback) takes {floor['median_ms'] * 1000:.1f} µs"
+            + (
+                f"; the Redis-backed call is +{red['over_floor_ms'] * 1000:.1f} µs above it"
+                if red and red.get("over_floor_ms") is not None
+                else ""
+            )
+            + "."
+        )
+    skip = results.get("open skip", {})
+    if skip:
+        parts.append(
+            "Open-circuit skip (`rejects()` on an open breaker): "
+            + ", ".join(f"{k} {v['median_ms'] * 1000:.2f} µs" for k, v in skip.items())
+            + f"; target < {SKIP_TARGET_MS} ms: "
+            + (
+                "met on every store."
+                if all(v["target_met"] for v in skip.values())
+                else "missed on "
+                + ", ".join(k for k, v in skip.items() if not v["target_met"])
+                + "."
+            )
+        )
+    for name, why in skipped.items():
+        parts.append(f"Not measured: {name} ({why}).")
+    return " ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--iterations", type=int, default=count(5000, 200))
     parser.add_argument("--warmup", type=int, default=count(300, 20))
-    args = parser.parse_args()
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    args = parser.parse_args(argv)
+    url = REDIS_URL
     prefix = f"bench-breakers:{os.getpid()}:"
     tmp = Path(tempfile.mkdtemp(prefix="bench-breakers-"))
     sqlite_url = f"sqlite:///{tmp}/state.db"
     stores: dict[str, Callable[[], StateStore | str]] = {
-        "in-process (memory://)": lambda: "memory://",
+        BASE_NAME: lambda: "memory://",
         "MemoryStore": MemoryStore,
         "sqlite": lambda: sqlite_url,
         "redis via open_store": lambda: redis_state(url, prefix),
     }
     results: dict[str, dict] = {}
-    scripts: dict[str, float | None] = {}
+    tables: list[dict] = []
+    trips_all: dict[str, dict] = {}
+    skipped_all: dict[str, str] = {}
     for what, build in (("call", one_call), ("open skip", open_skip)):
         builders = {
             name: (lambda make=make, m=f"m{i}-{what}", b=build: b(make(), m))
             for i, (name, make) in enumerate(stores.items())
         }
+        if what == "call":
+            builders[FLOOR] = lambda: one_ping(url)
         contenders, skipped = build_contenders(builders)
-        before = redis_scripts_run(url)
         samples, dropped = run_interleaved(
             contenders, args.iterations, args.warmup, progress=what
         )
-        after = redis_scripts_run(url)
-        rounds = args.iterations + args.warmup + 1
-        scripts[what] = (
-            None if before is None or after is None else (after - before) / rounds
+        skipped.update(dropped)
+        trips = {
+            n: round_trips_per_call(contenders[n], 500)
+            for n in samples
+            if n.startswith("redis")
+        }
+        columns, rows, summary = _rows(samples, what, trips)
+        title = (
+            f"{what}: {args.iterations} interleaved rounds per contender (µs per call)"
         )
-        rows, summary = _rows(samples, "in-process (memory://)")
-        print_table(
-            f"{what}: {args.iterations} interleaved rounds (µs per call)",
-            ["state", "median", "p99", "over in-process"],
-            rows,
-        )
-        for name, why in {**skipped, **dropped}.items():
+        print_table(title, columns, rows)
+        tables.append({"title": title, "columns": columns, "rows": rows})
+        for name, why in skipped.items():
             print(f"skipped {name}: {why}")
+            skipped_all[f"{name} ({what})"] = why
         results[what] = summary
-    for what, per_call in scripts.items():
-        if per_call is not None:
-            print(f"Redis scripts per {what}: {per_call:.2f}")
-    skip = results["open skip"].get("in-process (memory://)", {}).get("median_ms")
-    met = skip is not None and skip < SKIP_TARGET_MS
-    verdict = "met" if met else "MISSED"
-    print(f"open-circuit skip in-process < {SKIP_TARGET_MS} ms: {verdict}")
+        trips_all[what] = trips
     _clean(url, prefix)
+    text = reading(results, skipped_all)
+    print(text)
     write_result(
-        "shared_breakers",
+        NAME,
         {
+            "title": "8. Breakers and rate limits on each state store",
+            "doc": doc_without_usage(__doc__ or ""),
+            "config": {
+                "iterations": args.iterations,
+                "warmup": args.warmup,
+                "redis": url,
+            },
+            "tables": tables,
             "summary": results,
-            "redis_scripts": scripts,
-            "skip_target_met": met,
+            "redis_round_trips": trips_all,
+            "skipped": skipped_all,
+            "reading": text,
         },
         args,
     )

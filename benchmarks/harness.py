@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,6 +330,48 @@ async def arun_rounds(
     return rates, cpu, dropped
 
 
+# --------------------------------------------------------------------------- redis
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@contextlib.contextmanager
+def redis_round_trips() -> Iterator[dict[str, int]]:
+    """Count redis-py's sends in this process while the block runs.
+
+    One send is one round trip (a command, a script, or a whole pipeline; a
+    NOSCRIPT reload or a health-check PING counts as its own). Counted on the
+    client, so other users of a shared Redis server do not skew it (the
+    server's INFO commandstats would).
+    """
+    from redis.connection import AbstractConnection
+
+    counter = {"sends": 0}
+    original = AbstractConnection.send_packed_command
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counter["sends"] += 1
+        return original(self, *args, **kwargs)
+
+    AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        AbstractConnection.send_packed_command = original  # type: ignore[method-assign]
+
+
+def round_trips_per_call(fn: Callable[[], Any], calls: int = 200) -> float | None:
+    """Redis round trips per call of `fn`, averaged over `calls` calls
+    (run after the timing, so the counting wrapper never slows a timed call)."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        return None
+    with redis_round_trips() as counter:
+        for _ in range(calls):
+            fn()
+    return counter["sends"] / calls
+
+
 # --------------------------------------------------------------------------- statistics
 def pct(values: list[float], q: float) -> float:
     """Percentile with linear interpolation (q in 0-100)."""
@@ -469,6 +511,13 @@ def write_result(name: str, payload: dict[str, Any], args: Any = None) -> Path:
     path.write_text(json.dumps(payload, indent=2, default=str))
     print(f"wrote {path}", file=sys.stderr)
     return path
+
+
+def doc_without_usage(doc: str) -> str:
+    """A benchmark's docstring for BENCHMARKS.md: without its title line and
+    its indented usage block (the command of the run is printed anyway)."""
+    paragraphs = (doc or "").strip().split("\n\n")[1:]
+    return "\n\n".join(p for p in paragraphs if not p.startswith("    ")).strip()
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 
 import harness as H
 
-ORDER = ["overhead", "stream", "async", "failover", "replay", "spend"]
+ORDER = [
+    "overhead",
+    "stream",
+    "async",
+    "failover",
+    "replay",
+    "spend",
+    "state",
+    "shared_breakers",
+]
+STATE_TARGET_MS = 0.3  # issue 12
+MOVED_PCT = 20.0  # a median that moved this much against the previous run is named
+MOVED_RATIO = (
+    0.05  # so is a ratio (x bare ChatOpenAI, x floor, ...) that moved this much
+)
 
 
 def _get(d: dict, *path: str) -> object:
@@ -121,6 +137,78 @@ def targets(results: dict) -> list[list[str]]:
             f"tracemalloc {mem['traced_bytes_per_call_second_half']:.2f} B/call",
             growth < 5.0,
         )
+    st = _get(results, "state", "summary") or {}
+    if isinstance(st, dict):
+        floor = st.get("redis: 2 x PING (floor)")
+        for name, label in (
+            ("sqlite", "SQLite (WAL)"),
+            ("redis", "Redis on loopback"),
+            ("redis via open_store", "Redis via open_store() (outage policy)"),
+        ):
+            v = st.get(name)
+            if not isinstance(v, dict):
+                continue
+            r, lo, hi = v["ratio"]
+            extra = ""
+            if name.startswith("redis") and floor:
+                extra = f"; bare 2 x PING floor {floor['median_ms'] * 1000:.0f} µs, +{v['over_floor_ms'] * 1000:.0f} µs above it"
+            row(
+                f"12. State store reserve + settle <= {STATE_TARGET_MS} ms over memory: {label}",
+                f"+{v['over_memory_ms'] * 1000:.0f} µs (median {v['median_ms'] * 1000:.0f} vs "
+                f"{st['memory']['median_ms'] * 1000:.0f} µs, x{r:.1f}, 95% CI {lo:.1f}-{hi:.1f}){extra}",
+                v["over_memory_ms"] <= STATE_TARGET_MS,
+            )
+        split = _get(results, "state", "redis_round_trips_split", "redis")
+        if isinstance(split, dict) and split.get("reserve") is not None:
+            per_op = max(split["reserve"], split["settle"])
+            row(
+                "12. Redis: one round trip per call (state store: per operation)",
+                f"reserve {split['reserve']:.2f}, settle {split['settle']:.2f} round trips "
+                f"({split['reserve'] + split['settle']:.2f} per budgeted model call: reserve before, settle after)",
+                per_op <= 1.0,
+            )
+    sb = _get(results, "shared_breakers", "summary", "call") or {}
+    if isinstance(sb, dict):
+        floor = sb.get("redis: 1 x PING (floor)")
+        for name, label in (
+            ("sqlite", "SQLite (WAL)"),
+            ("redis via open_store", "Redis via open_store() on loopback"),
+        ):
+            v = sb.get(name)
+            if not isinstance(v, dict):
+                continue
+            r, lo, hi = v["ratio"]
+            extra = (
+                f"; bare PING floor {floor['median_ms'] * 1000:.0f} µs"
+                if name.startswith("redis") and floor
+                else ""
+            )
+            row(
+                f"12. Breaker checks + rate-limit slot <= {STATE_TARGET_MS} ms over in-process: {label}",
+                f"+{v['over_in_process_ms'] * 1000:.0f} µs (median {v['median_ms'] * 1000:.0f} µs, "
+                f"x{r:.1f}, 95% CI {lo:.1f}-{hi:.1f}){extra}",
+                v["over_in_process_ms"] <= STATE_TARGET_MS,
+            )
+        red = sb.get("redis via open_store")
+        if isinstance(red, dict) and red.get("round_trips") is not None:
+            n = red["round_trips"]
+            extra = (
+                f": one per call, plus the breakers' batched success sync (about one per {1 / (n - 1):,.0f} calls)"
+                if 1.0 < n < 1.1
+                else ""
+            )
+            row(
+                "12. Redis: one round trip per call (breakers + rate limit)",
+                f"{n:.3f} round trips per call, counted on the client{extra}",
+                round(n, 2) <= 1.0,
+            )
+    skip = _get(results, "shared_breakers", "summary", "open skip") or {}
+    if isinstance(skip, dict) and skip:
+        row(
+            "4. Open-circuit skip < 0.1 ms on every state store",
+            ", ".join(f"{k} {v['median_ms'] * 1000:.2f} µs" for k, v in skip.items()),
+            all(v["median_ms"] < 0.1 for v in skip.values()),
+        )
     return rows
 
 
@@ -181,15 +269,54 @@ def findings(results: dict) -> list[str]:
         if pol and wi and bare:
             out.append(
                 f"Streams with first-token/stall limits are read by a pump thread: first token "
-                f"{pol['ttft_median_ms']:.1f} ms vs {bare['ttft_median_ms']:.1f} ms without limits; a `time.sleep(0)` in "
-                f"the pump after the first content chunk brings it to {wi['ttft_median_ms']:.1f} ms "
-                "(the caller waits for the GIL switch interval otherwise)."
+                f"{pol['ttft_median_ms']:.1f} ms vs {bare['ttft_median_ms']:.1f} ms without limits; "
+                f"what-if (the pump yields the GIL after the first content chunk): {wi['ttft_median_ms']:.1f} ms."
             )
         conns = _get(results, "stream", "connections") or {}
         if isinstance(conns, dict) and conns:
             out.append(
                 "Every SDK-based stream opens a new TCP connection (5 of 5 streams; raw httpx2 reading to the end: 0): "
                 "the openai SDK stops reading at `[DONE]` and the connection is not returned to the pool."
+            )
+    if isinstance(ov, dict):
+        cs = ov.get("ChatOpenAI (streaming=True)")
+        ps = next(
+            (
+                v
+                for k, v in ov.items()
+                if k.startswith("ChatHolySheep (whole policy, invoke streamed")
+            ),
+            None,
+        )
+        pol = ov.get("ChatHolySheep (whole policy)")
+        if cs and ps and pol:
+            out.append(
+                f"Invoke streamed internally (what a protective default, where `invoke` streams so that the "
+                f"first-token/stall limits bound a silent upstream, would cost): ChatOpenAI `streaming=True` "
+                f"x{cs['ratio_to_chatopenai']:.2f} of bare ChatOpenAI (95% CI {cs['ratio_ci'][0]:.2f}-"
+                f"{cs['ratio_ci'][1]:.2f}), the whole policy streamed with limits x{ps['ratio_to_chatopenai']:.2f} "
+                f"({ps['ratio_ci'][0]:.2f}-{ps['ratio_ci'][1]:.2f}) against x{pol['ratio_to_chatopenai']:.2f} "
+                f"non-streamed: +{ps['median_ms'] - pol['median_ms']:.2f} ms median per call "
+                f"(x{ps['median_ms'] / pol['median_ms']:.2f} of the non-streamed policy)."
+            )
+    st = _get(results, "state", "summary") or {}
+    if isinstance(st, dict) and "memory" in st:
+        parts = [
+            f"{k} +{v['over_memory_ms'] * 1000:.0f} µs"
+            for k, v in st.items()
+            if k in ("sqlite", "sqlite durable", "redis")
+        ]
+        fl = st.get("redis: 2 x PING (floor)")
+        if parts:
+            out.append(
+                "State stores, a reserve + settle over the memory store: "
+                + ", ".join(parts)
+                + (
+                    f"; two bare Redis PINGs take {fl['median_ms'] * 1000:.0f} µs on this machine, so a "
+                    "round trip's floor alone is most of Redis' share."
+                    if fl
+                    else "."
+                )
             )
     sp = _get(results, "spend", "summary", "overhead") or {}
     if isinstance(sp, dict):
@@ -201,6 +328,227 @@ def findings(results: dict) -> list[str]:
                 f"tracker adds +{tr['added_ms'] - noop['added_ms']:.3f} ms on top, the SQLite ledger little more."
             )
     return out
+
+
+# --------------------------------------------------------------------------- previous run
+# Why numbers moved against a given previous run, when the data shows it:
+# {(previous commit, section title without its number): text}. Keyed by the
+# commit compared against, so a note never outlives the comparison it explains.
+CAUSES: dict[tuple[str, str], str] = {
+    ("462ab75", "Sequential per-call latency (non-streaming)"): (
+        "Absolute times are ~2.5x the previous run's on a busier machine (load ~4-6 on 2 cores against ~2); "
+        "the ratios held: the whole policy is x1.089 of bare ChatOpenAI against x1.083 before, although the "
+        "route loop was rewritten and a sync attempt with a timeout now runs under a wall-clock bound (the "
+        "shared watchdog). A diagnostic run right after this one "
+        "(`benchmarks/.venv/bin/python benchmarks/diag_attempt_bound.py --iterations 600`, the watchdog's "
+        "`within` swapped for a no-op per call, interleaved) measured the bound at +0.03 ms CPU per call for "
+        "the whole policy (+0.05 ms for bare ChatHolySheep) and within noise on the wall clock (-0.02 and "
+        "+0.20 ms paired medians): it is not what keeps the policy above +5 %. LiteLLM's ratio fell against "
+        "a bare ChatOpenAI whose stack changed between the runs (langchain-core 1.7.2 -> 1.8.3, "
+        "langchain-openai 1.7.3 -> 1.7.4, openai 3.54.0 -> 3.57.0; LiteLLM 1.109.1 both times). "
+        "New here: the two 'invoke streamed internally' contenders, at x3.0 (ChatOpenAI streaming=True) and "
+        "x3.7 (the whole policy streamed with first-token/stall limits) of a bare non-streamed call."
+    ),
+    ("462ab75", "Streaming: time to first token and total"): (
+        "The pump what-if is not measured: it patched `langchain_holysheep.resilience.streams`, which the "
+        "route-loop rewrite removed (the pump is now `PumpSource` in `resilience/_drivers.py`). The whole "
+        "policy with stream limits is x1.14 of ChatOpenAI against x1.23 before (the previous value lies "
+        "inside today's interval, 1.10-1.25)."
+    ),
+    ("462ab75", "Async throughput at concurrency 32"): (
+        "Every rate fell by 35-80 % and the ratios compressed towards 1 (raw aiohttp x9.8 -> x6.8) because "
+        "the machine was saturated (load ~4-6 on 2 cores: the simulator, the client and other engineers' "
+        "test runs share them), which caps the fastest contenders most. The data does not point at the "
+        "rewrite: client CPU per call relative to bare ChatOpenAI is unchanged (whole policy on aiohttp "
+        "0.57 of ChatOpenAI's CPU against 0.53 before; bare ChatHolySheep on aiohttp 0.53 against 0.54), and "
+        "the whole policy on aiohttp runs at the same rate as bare ChatHolySheep on aiohttp (x1.69 vs x1.66). "
+        "Target 3 with aiohttp (met at x2.04 before) is missed in this run; re-measure on a quiet machine "
+        "before reading it as a regression."
+    ),
+    ("462ab75", "Failover: a call whose primary is down"): (
+        "The 'x floor' ratios compressed because the floor (two raw requests, mostly simulator time) grew "
+        "most under load (+230 %). The open-circuit skip moved from +0.076 to +0.342 ms wall (paired median) "
+        "while its CPU difference is +0.065 ms, and the breaker check itself went from 108 to 470 ns: "
+        "breakers now keep their state machine on a state store (`memory://` by default, see section 8, "
+        "where `rejects()` takes 0.60 µs in-process). Both remain far below 0.1 ms; the wall-clock "
+        "difference of whole ~10 ms calls on this loaded machine is noise-dominated."
+    ),
+    ("462ab75", "Document 004's benchmark replayed (latencies scaled 1/20)"): (
+        "All p95s grew (gemini-2.0-flash alone 41 -> 156 ms against the document's 29 ms/20): the "
+        "simulator's latencies are sleeps, and the extra is scheduling delay on the saturated machine; "
+        "the chain's p95 target flips to met (193.5 vs 200.7 ms) within that noise. Phase 2b (count-only "
+        "breakers) went from 23.5 % to 100 % success: the route-loop rewrite (commit 41397df) makes the "
+        "gateway-wide breaker count only connection-level failures, so 503s no longer open it and close "
+        "every route at once; model breakers open one by one and calls spread over the chain (answered by "
+        "gemini-2.0-flash 50.6 %, deepseek-v3.2 29.2 %, gpt-4.1 17.1 %, moonshot-v1-8k 3.2 %). Its target row "
+        "still reads missed because 10,000 calls cannot show 99.99 % (rule-of-three lower bound 99.97 %)."
+    ),
+    ("462ab75", "Spend tracking: overhead per call and memory"): (
+        "The tracker's verdict flips to met (x1.038, 95% CI 1.012-1.066, against x1.078 before) and the "
+        "SQLite ledger stays just above (x1.058): both within a few hundredths of the line; read them as "
+        "borderline, not as a change."
+    ),
+}
+
+
+def _run_date(text: str) -> str | None:
+    m = re.search(r"^- Date \(UTC\): (\S+)", text, re.M)
+    return m.group(1) if m else None
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(H.REPO_ROOT), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def previous_doc(current_date: str | None) -> tuple[str, str] | None:
+    """The newest committed BENCHMARKS.md of another run: (commit, text)."""
+    try:
+        revs = _git("log", "--format=%h", "--", "BENCHMARKS.md").split()
+        for rev in revs:
+            text = _git("show", f"{rev}:BENCHMARKS.md")
+            if _run_date(text) != current_date:
+                return rev, text
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return None
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _section_key(title: str) -> str:
+    return re.sub(r"^\d+\.\s*", "", title.strip())
+
+
+def parse_tables(text: str) -> dict[str, list[tuple[list[str], list[list[str]]]]]:
+    """Markdown tables per `## ` section (key: title without its number)."""
+    out: dict[str, list[tuple[list[str], list[list[str]]]]] = {}
+    lines = text.splitlines()
+    cur: str | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("## "):
+            cur = _section_key(line[3:])
+            out.setdefault(cur, [])
+        elif (
+            cur
+            and line.startswith("| ")
+            and i + 1 < len(lines)
+            and lines[i + 1].startswith("|---")
+        ):
+            header, rows = _cells(line), []
+            i += 2
+            while i < len(lines) and lines[i].startswith("| "):
+                rows.append(_cells(lines[i]))
+                i += 1
+            out[cur].append((header, rows))
+            continue
+        i += 1
+    return out
+
+
+def _num(cell: str) -> float | None:
+    m = re.match(r"^[x+]?(-?[\d,]*\.?\d+)", cell.replace("**", ""))
+    if not m:
+        return None
+    try:
+        return float(m.group(1).replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _ratio_col(header: list[str]) -> int | None:
+    for j, h in enumerate(header):
+        if j > 1 and (h.startswith("ratio") or h.startswith("x ") or "ratio to" in h):
+            return j
+    return None
+
+
+def _ci(cell: str) -> tuple[float, float] | None:
+    m = re.search(r"\((\d[\d.,]*)-(\d[\d.,]*)\)", cell)
+    if not m:
+        return None
+    return float(m.group(1).replace(",", "")), float(m.group(2).replace(",", ""))
+
+
+def moved(
+    section: str, tables: list[dict], prev: dict[str, list]
+) -> tuple[list[str], list[float]]:
+    """Against the same contender in the previous run (same section, same
+    table columns): rows whose ratio moved beyond noise (by >= MOVED_RATIO
+    with the previous value outside today's 95% interval; by >= MOVED_PCT %
+    where the table gives no interval), or, in tables without a ratio column
+    (absolute figures follow the machine's load), whose first figure, success
+    rate or p95 moved by >= MOVED_PCT %. Also returns every row's change of its
+    first figure in %, for the overall drift."""
+    out: list[str] = []
+    drift: list[float] = []
+    for t in tables:
+        header = t["columns"]
+        pmap: dict[str, list[str]] = {}
+        pheader: list[str] | None = None
+        for ph, prows in prev.get(section, []):
+            if ph == header:
+                pheader = ph
+                for r in prows:
+                    pmap.setdefault(r[0], r)
+        if pheader is None:
+            continue
+        rc, prc = _ratio_col(header), _ratio_col(pheader)
+        extra = [
+            j
+            for j, h in enumerate(header)
+            if j > 1
+            and ("success" == h or h.startswith("p95 ms (all)"))
+            and h in pheader
+        ]
+        for row in t["rows"]:
+            p = pmap.get(row[0])
+            if not p:
+                continue
+            a, b = _num(p[1]), _num(row[1])
+            change = (b - a) / a * 100 if a and b else None
+            if change is not None:
+                drift.append(change)
+            first = (
+                f"{header[1]} {p[1]} -> {row[1]} ({change:+.0f} %)"
+                if change is not None
+                else ""
+            )
+            if rc is not None and prc is not None:
+                ra, rb = _num(p[prc]), _num(row[rc])
+                if ra is None or rb is None or row[rc] in ("1.000", "1.00"):
+                    continue
+                ci = _ci(row[rc])
+                if ci is not None:
+                    big = abs(rb - ra) >= MOVED_RATIO and not (ci[0] <= ra <= ci[1])
+                else:
+                    big = ra > 0 and abs(rb - ra) / ra * 100 >= MOVED_PCT
+                if big:
+                    label = header[rc].split(" (")[0]
+                    out.append(
+                        f"{row[0]}: {label} {p[prc]} -> {row[rc]}"
+                        + (f"; {first}" if first else "")
+                    )
+                continue
+            bits = []
+            for j in [1, *extra]:
+                pj = pheader.index(header[j]) if header[j] in pheader else None
+                if pj is None or pj >= len(p):
+                    continue
+                x, y = _num(p[pj]), _num(row[j])
+                if x and y is not None and abs(y - x) / x * 100 >= MOVED_PCT:
+                    bits.append(f"{header[j]} {p[pj]} -> {row[j]}")
+            if bits:
+                out.append(f"{row[0]}: " + ", ".join(bits))
+    return out, drift
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,6 +567,12 @@ def main(argv: list[str] | None = None) -> int:
         timespec="seconds"
     )
     quick = any(r.get("quick") for r in results.values())
+    previous = previous_doc(when)
+    prev_tables = parse_tables(previous[1]) if previous else {}
+    prev_load = None
+    if previous:
+        m = re.search(r"^- Load average at start: (.*?) \(", previous[1], re.M)
+        prev_load = m.group(1) if m else None
 
     lines = [
         "# Benchmarks",
@@ -241,6 +595,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += [
             "## Targets",
             "",
+            "Targets 1-6 are the project brief's (sections 1-6); targets 12 are issue 12's, for the state "
+            "stores behind budgets, breakers and rate limits (sections 7 and 8).",
+            "",
             md_table(["target", "measured", "verdict"], rows),
             "",
         ]
@@ -252,8 +609,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "```bash",
         "benchmarks/run.sh            # creates benchmarks/.venv, installs -e . + benchmarks/requirements.txt,",
-        "                             # runs every benchmark, writes BENCHMARKS.md (~11 minutes)",
+        "                             # runs every benchmark, writes BENCHMARKS.md (~13 minutes)",
         "BENCH_QUICK=1 benchmarks/run.sh   # tiny counts, to check the harness (~2 minutes)",
+        "REDIS_URL=redis://host:6379/0 benchmarks/run.sh state shared_breakers   # sections 7-8; Redis rows are",
+        "                             # skipped without a server (default redis://127.0.0.1:6379/0)",
         "benchmarks/.venv/bin/python benchmarks/bench_overhead.py --iterations 3000   # one benchmark",
         "```",
         "",
@@ -288,7 +647,11 @@ def main(argv: list[str] | None = None) -> int:
             lines += [f"## {name}", "", "_not run_", ""]
             continue
         lines += [f"## {r.get('title', name)}", ""]
-        doc = r.get("doc")
+        doc = "\n\n".join(  # without a usage block ("python benchmarks/...")
+            p
+            for p in (r.get("doc") or "").split("\n\n")
+            if not p.lstrip().startswith("python ")
+        ).strip()
         if doc:
             lines += [doc, ""]
         for t in r.get("tables", []):
@@ -300,6 +663,38 @@ def main(argv: list[str] | None = None) -> int:
             lines += [f"- {k}: {v}" for k, v in r["skipped"].items()]
             lines += [""]
         lines += [f"**Reading.** {r.get('reading', '')}", ""]
+        key = _section_key(r.get("title", name))
+        if previous and key in prev_tables:
+            rev, text = previous
+            ch, drift = moved(key, r.get("tables", []), prev_tables)
+            head = (
+                f"**Against the previous run** (BENCHMARKS.md of commit {rev}, run {_run_date(text)}, "
+                f"load average at start {prev_load}; now {mach.get('loadavg_at_start')}): "
+            )
+            if drift:
+                head += (
+                    f"each table's first figure (median, ttft or rate) moved by {H.median(drift):+.0f} % "
+                    f"(median over {len(drift)} rows, range {min(drift):+.0f} to {max(drift):+.0f} %). "
+                )
+            if ch:
+                body = (
+                    f"Moved beyond noise (a ratio by >= {MOVED_RATIO} with the previous value outside "
+                    f"today's 95% interval; without a ratio column, a figure by >= {MOVED_PCT:.0f} %): "
+                    + "; ".join(ch)
+                    + "."
+                )
+            else:
+                body = (
+                    f"No ratio moved by {MOVED_RATIO} or more beyond its interval"
+                    f" (nor, in tables without a ratio, a figure by {MOVED_PCT:.0f} % or more)."
+                )
+            cause = CAUSES.get((rev, key))
+            lines += [head + body + (f" {cause}" if cause else ""), ""]
+        elif previous:
+            lines += [
+                f"_New in this run (not in the BENCHMARKS.md of commit {previous[0]})._",
+                "",
+            ]
         lines += [
             f"_Command: `{r.get('command', '')}`; finished {r.get('finished')}; load average at end {r.get('loadavg_at_end')}._",
             "",

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Run every benchmark against the HolySheep simulator and write BENCHMARKS.md.
 #
-#   benchmarks/run.sh                  full run (~11 minutes on 2 cores)
+#   benchmarks/run.sh                  full run (~13 minutes on 2 cores)
 #   BENCH_QUICK=1 benchmarks/run.sh    tiny counts, to check the harness
 #   benchmarks/run.sh overhead async   only some benchmarks (BENCHMARKS.md still
 #                                      collects every result file present)
 #
-# Creates benchmarks/.venv (gitignored) with the project (-e ..) and the
+# Creates benchmarks/.venv (gitignored) with the project (-e ..[sim,aiohttp,redis,metrics]) and the
 # benchmark-only requirements (LiteLLM never becomes a project dependency).
 # BENCH_SKIP_INSTALL=1 reuses an existing venv as is. PYTHON picks the
 # interpreter for the venv (default python3, >= 3.10).
@@ -20,13 +20,13 @@ if [ ! -x "$PY" ]; then
     "${PYTHON:-python3}" -m venv "$VENV"
 fi
 if [ "${BENCH_SKIP_INSTALL:-0}" != "1" ]; then
-    "$PY" -m pip install -q --disable-pip-version-check -e "..[sim,aiohttp]" -r requirements.txt
+    "$PY" -m pip install -q --disable-pip-version-check -e "..[sim,aiohttp,redis,metrics]" -r requirements.txt
     # litellm without its dependencies: they are listed in requirements.txt
     # (its certifi pin is newer than the package mirror's; see requirements.txt)
     "$PY" -m pip install -q --disable-pip-version-check --no-deps -r requirements-litellm.txt
 fi
 
-ALL=(overhead stream async failover replay spend)
+ALL=(overhead stream async failover replay spend state shared_breakers)
 if [ "$#" -gt 0 ]; then SELECTED=("$@"); else SELECTED=("${ALL[@]}"); fi
 mkdir -p results
 if [ "$#" -eq 0 ]; then
