@@ -6,7 +6,7 @@ median over rounds. Client and simulator CPU per call are measured too (the
 simulator runs in its own process, so a client that needs less CPU than the
 simulator is bounded by the simulator, not by itself: see the sim CPU column).
 
-Besides the contenders of the brief, the table has ChatOpenAI and ChatHolySheep
+Besides the contenders the targets name, the table has ChatOpenAI and ChatHolySheep
 on openai's aiohttp transport (`http_async_client=openai.DefaultAioHttpClient()`),
 to show what ChatHolySheep gains by using it by default.
 """

@@ -16,7 +16,7 @@ Redis PING (the floor for one round trip). Reported: median and p99 per call,
 the paired median difference over in-process with the ratio's bootstrap
 interval, and for Redis the round trips per call, counted on the client after
 the timing (successes are batched into the breakers' sync, so the rate-limit
-slot should be the one round trip per call). Targets (issue 12): SQLite and
+slot should be the one round trip per call). Targets: SQLite and
 Redis <= 0.3 ms over in-process on loopback, one round trip per call; the
 open-circuit skip < 0.1 ms.
 """

@@ -14,7 +14,7 @@ outage policy on top). Reported: median and p99 per call, the paired median
 difference over memory with the ratio's bootstrap interval, and for Redis the
 round trips per call, counted on the client after the timing (one script per
 operation: 2 round trips per reserve + settle), with two bare PINGs as the
-floor for two round trips. Targets (issue 12): SQLite and Redis <= 0.3 ms
+floor for two round trips. Targets: SQLite and Redis <= 0.3 ms
 over memory on loopback, one round trip per store operation.
 
 The "budget on ..." lines time the same through a `Budget` (what a budgeted

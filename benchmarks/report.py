@@ -21,7 +21,7 @@ ORDER = [
     "state",
     "shared_breakers",
 ]
-STATE_TARGET_MS = 0.3  # issue 12
+STATE_TARGET_MS = 0.3  # the state stores' target
 MOVED_PCT = 20.0  # a median that moved this much against the previous run is named
 MOVED_RATIO = (
     0.05  # so is a ratio (x bare ChatOpenAI, x floor, ...) that moved this much
@@ -37,7 +37,7 @@ def _get(d: dict, *path: str) -> object:
 
 
 def targets(results: dict) -> list[list[str]]:
-    """The brief's targets, met or missed, from the result files."""
+    """The project's targets, met or missed, from the result files."""
     rows: list[list[str]] = []
 
     def row(target: str, measured: str, ok: bool | None) -> None:
@@ -350,15 +350,15 @@ CAUSES: dict[tuple[str, str], str] = {
         "x3.7 (the whole policy streamed with first-token/stall limits) of a bare non-streamed call."
     ),
     ("462ab75", "Streaming: time to first token and total"): (
-        "The pump what-if is not measured: it patched `langchain_holysheep.resilience.streams`, which the "
+        "The pump what-if is not measured: it patched `langchain_holysheep.resilience._streams`, which the "
         "route-loop rewrite removed (the pump is now `PumpSource` in `resilience/_drivers.py`). The whole "
         "policy with stream limits is x1.14 of ChatOpenAI against x1.23 before (the previous value lies "
         "inside today's interval, 1.10-1.25)."
     ),
     ("462ab75", "Async throughput at concurrency 32"): (
         "Every rate fell by 35-80 % and the ratios compressed towards 1 (raw aiohttp x9.8 -> x6.8) because "
-        "the machine was saturated (load ~4-6 on 2 cores: the simulator, the client and other engineers' "
-        "test runs share them), which caps the fastest contenders most. The data does not point at the "
+        "the machine was saturated (load ~4-6 on 2 cores: the simulator, the client and other jobs' test runs "
+        "share them), which caps the fastest contenders most. The data does not point at the "
         "rewrite: client CPU per call relative to bare ChatOpenAI is unchanged (whole policy on aiohttp "
         "0.57 of ChatOpenAI's CPU against 0.53 before; bare ChatHolySheep on aiohttp 0.53 against 0.54), and "
         "the whole policy on aiohttp runs at the same rate as bare ChatHolySheep on aiohttp (x1.69 vs x1.66). "
@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += [
             "## Targets",
             "",
-            "Targets 1-6 are the project brief's (sections 1-6); targets 12 are issue 12's, for the state "
+            "Targets 1-6 are the project's performance targets (sections 1-6); targets 12 are the state stores', for the state "
             "stores behind budgets, breakers and rate limits (sections 7 and 8).",
             "",
             md_table(["target", "measured", "verdict"], rows),
@@ -626,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- Date (UTC): {when}",
         f"- CPU: {mach.get('cpu')} ({mach.get('cores')} cores), memory {mach.get('memory')}, {mach.get('os')}",
-        f"- Load average at start: {mach.get('loadavg_at_start')} (the machine was shared with other engineers' test runs)",
+        f"- Load average at start: {mach.get('loadavg_at_start')} (the machine was shared with other jobs)",
         "- " + ", ".join(f"{k} {v}" for k, v in vers.items()),
         "- Simulator: uvicorn + h11 + Starlette in a separate process, started by `benchmarks/_sim_server.py` "
         "(`python -m langchain_holysheep.simulator` plus a TCP_NODELAY guard, see the note below); no uvloop/httptools.",
