@@ -34,10 +34,10 @@ from langchain_holysheep._gateway import (
     DEFAULT_BASE_URL,
     alist_gateway_models,
     list_gateway_models,
-    redact_http_trace_logs,
     reraise,
     resolve_api_key,
 )
+from langchain_holysheep._header_secrets import redact_http_trace_logs
 from langchain_holysheep._http import (
     AsyncTransportKind,
     aiohttp_available,

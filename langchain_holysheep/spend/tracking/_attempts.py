@@ -20,7 +20,7 @@ from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord, Outcome, TokenUsage
 from langchain_holysheep.spend.tracking import _extract as extract
 
-__all__ = ["RunState", "build_records"]
+__all__ = ["RunState", "build_records", "with_billed_failures"]
 
 _logger = logging.getLogger("langchain_holysheep.spend.tracking._callback")
 
@@ -238,4 +238,19 @@ def _warn_no_usage(model: str) -> None:
         "unknown (reported unpriced). For streams through a gateway, set "
         "stream_usage=True on the chat model.",
         model,
+    )
+
+
+def with_billed_failures(
+    cost: Decimal | None, failed: Sequence[CallRecord]
+) -> Decimal | None:
+    """The call's cost plus what its broken, billed attempts cost (estimated).
+
+    A stream that broke after content was billed although no usage came; when
+    a later attempt answered, the budget is charged for both.
+    """
+    if cost is None:
+        return None
+    return cost + sum(
+        (r.cost for r in failed if r.estimated and r.cost is not None), Decimal(0)
     )

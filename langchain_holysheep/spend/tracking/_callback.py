@@ -24,7 +24,11 @@ from langchain_holysheep.spend.budgets._inflight import RESERVATIONS, allowed_ro
 from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import TokenUsage
 from langchain_holysheep.spend.tracking import _extract as extract
-from langchain_holysheep.spend.tracking._attempts import RunState, build_records
+from langchain_holysheep.spend.tracking._attempts import (
+    RunState,
+    build_records,
+    with_billed_failures,
+)
 from langchain_holysheep.spend.tracking._logfilter import quiet_budget_refusals
 from langchain_holysheep.spend.tracking._openai_compat import OpenAICallbackCompat
 from langchain_holysheep.spend.tracking._sinks import RecordSink
@@ -380,7 +384,7 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
                 records, cost = build_records(
                     run, run_id, response, error, self.pricebook
                 )
-                cost = _with_billed_failures(cost, records[:-1])
+                cost = with_billed_failures(cost, records[:-1])
                 final = records[-1]
                 usage_unknown = final.outcome == "ok" and final.usage.total == 0
                 for tracker in self._trackers:
@@ -392,16 +396,3 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
                 # no usage reported for an answer: keep the worst case, to be safe
                 res.settle(res.amount if usage_unknown else cost)
             self._leave(run_id)
-
-
-def _with_billed_failures(cost: Decimal | None, failed: list[Any]) -> Decimal | None:
-    """The call's cost plus what its broken, billed attempts cost (estimated).
-
-    A stream that broke after content was billed although no usage came; when
-    a later attempt answered, the budget is charged for both.
-    """
-    if cost is None:
-        return None
-    return cost + sum(
-        (r.cost for r in failed if r.estimated and r.cost is not None), Decimal(0)
-    )
