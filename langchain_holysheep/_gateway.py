@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
 import httpx2
@@ -288,15 +289,26 @@ def reraise(exc: BaseException, model: str) -> NoReturn:
     raise new from exc
 
 
-def _client_kwargs(
-    api_key: str | SecretStr | None, base_url: str | None, timeout: float
-) -> dict[str, Any]:
-    return {
-        "api_key": resolve_api_key(api_key).get_secret_value(),
-        "base_url": resolve_base_url(base_url),
-        "timeout": timeout,
-        "max_retries": 1,
-    }
+def _models_client(
+    factory: Any, api_key: str | SecretStr | None, base_url: str | None, timeout: float
+) -> Any:
+    """An OpenAI client (`factory`: sync or async) for `GET /models`."""
+    redact_http_trace_logs()
+    return factory(
+        api_key=resolve_api_key(api_key).get_secret_value(),
+        base_url=resolve_base_url(base_url),
+        timeout=timeout,
+        max_retries=1,
+    )
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Raise gateway errors of the block in their helpful form."""
+    try:
+        yield
+    except (openai.APIError, json.JSONDecodeError) as exc:
+        reraise(exc, "")
 
 
 def list_gateway_models(
@@ -306,13 +318,9 @@ def list_gateway_models(
     timeout: float = 10.0,
 ) -> list[str]:
     """The model ids served by the gateway (`GET /models`), sorted."""
-    kwargs = _client_kwargs(api_key, base_url, timeout)
-    redact_http_trace_logs()
-    with openai.OpenAI(**kwargs) as client:
-        try:
-            return sorted(m.id for m in client.models.list())
-        except (openai.APIError, json.JSONDecodeError) as exc:
-            reraise(exc, "")
+    client = _models_client(openai.OpenAI, api_key, base_url, timeout)
+    with client, _translated():
+        return sorted(m.id for m in client.models.list())
 
 
 async def alist_gateway_models(
@@ -322,10 +330,6 @@ async def alist_gateway_models(
     timeout: float = 10.0,
 ) -> list[str]:
     """Async version of `list_gateway_models`."""
-    kwargs = _client_kwargs(api_key, base_url, timeout)
-    redact_http_trace_logs()
-    async with openai.AsyncOpenAI(**kwargs) as client:
-        try:
-            return sorted([m.id async for m in client.models.list()])
-        except (openai.APIError, json.JSONDecodeError) as exc:
-            reraise(exc, "")
+    async with _models_client(openai.AsyncOpenAI, api_key, base_url, timeout) as c:
+        with _translated():
+            return sorted([m.id async for m in c.models.list()])

@@ -1,10 +1,11 @@
 """A key that cannot travel in an HTTP header is refused at construction, unseen."""
 
+import openai
 import pytest
 from pydantic import SecretStr
 
 from langchain_holysheep import ChatHolySheep, ConfigurationError
-from langchain_holysheep._gateway import _client_kwargs, resolve_api_key
+from langchain_holysheep._gateway import _models_client, resolve_api_key
 from langchain_holysheep.errors import InvalidAPIKeyError
 from tests._secret_scan import assert_secret_absent
 
@@ -49,7 +50,7 @@ def test_unsendable_key_from_the_environment(
     assert problem in str(info.value)
     assert_secret_absent(info.value, part)
     with pytest.raises(InvalidAPIKeyError) as listing:  # list_models' key path
-        _client_kwargs(None, "http://127.0.0.1:9/v1", 1.0)
+        _models_client(openai.OpenAI, None, "http://127.0.0.1:9/v1", 1.0)
     assert_secret_absent(listing.value, part)
 
 
