@@ -7,6 +7,7 @@ behavioural tests hold the two to the same semantics.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from langchain_holysheep.state._breaker_types import (
@@ -161,14 +162,14 @@ class BreakerRecord:
         self.probe_until = 0.0
 
     def _count(self, rules: BreakerRules, now: float, index: int, by: int = 1) -> None:
-        bucket = int(now // (rules.window / rules.buckets))
+        bucket = _bucket(rules, now)
         oldest = bucket - rules.buckets
         for stale in [b for b in self.buckets if b <= oldest]:
             del self.buckets[stale]
         self.buckets.setdefault(bucket, [0, 0])[index] += by
 
     def _totals(self, rules: BreakerRules, now: float) -> tuple[int, int]:
-        oldest = int(now // (rules.window / rules.buckets)) - rules.buckets
+        oldest = _bucket(rules, now) - rules.buckets
         ok = fail = 0
         for bucket, (o, f) in self.buckets.items():
             if bucket > oldest:
@@ -184,3 +185,14 @@ class BreakerRecord:
         by_count = rules.failure_threshold is None or fail >= rules.failure_threshold
         by_rate = rules.failure_rate is None or fail / total >= rules.failure_rate
         return by_count and by_rate
+
+
+def _bucket(rules: BreakerRules, now: float) -> int:
+    """The window bucket of `now`.
+
+    Computed in integer microseconds, with the very operations of the Redis
+    store's script (`floor(now_us / (window_us / buckets))`), so that every
+    store puts a time on the same side of a bucket boundary.
+    """
+    width = round(rules.window * 1_000_000) / rules.buckets
+    return math.floor(round(now * 1_000_000) / width)
