@@ -24,6 +24,7 @@ from typing import Any
 
 from langchain_holysheep.resilience._deadline import Clock
 from langchain_holysheep.resilience._listeners import Listeners
+from langchain_holysheep.state import BreakerSpec
 
 __all__ = [
     "BreakerConfig",
@@ -67,7 +68,7 @@ LEGAL_TRANSITIONS: frozenset[tuple[BreakerState, BreakerState]] = frozenset(
 
 
 @dataclass(frozen=True)
-class BreakerConfig:
+class BreakerConfig(BreakerSpec):
     """When a breaker opens and how long it stays open.
 
     Args:
@@ -86,27 +87,7 @@ class BreakerConfig:
             considered lost and another probe is allowed (`None`: never).
     """
 
-    failure_threshold: int | None = 5
-    failure_rate: float | None = 0.5
-    minimum_requests: int = 5
-    window: float = 60.0
-    buckets: int = 12
-    cooldown: float = 60.0
     probe_timeout: float | None = 300.0
-
-    def __post_init__(self) -> None:
-        if self.failure_threshold is None and self.failure_rate is None:
-            raise ValueError("set failure_threshold or failure_rate (or both)")
-        if self.failure_threshold is not None and self.failure_threshold < 1:
-            raise ValueError("failure_threshold must be >= 1")
-        if self.failure_rate is not None and not 0 < self.failure_rate <= 1:
-            raise ValueError("failure_rate must be in (0, 1]")
-        if self.minimum_requests < 1:
-            raise ValueError("minimum_requests must be >= 1")
-        if not self.window > 0 or self.buckets < 1:
-            raise ValueError("window must be > 0 and buckets >= 1")
-        if self.cooldown < 0:
-            raise ValueError("cooldown must be >= 0")
 
 
 @dataclass(frozen=True)

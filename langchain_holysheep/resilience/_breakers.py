@@ -38,7 +38,7 @@ from langchain_holysheep.resilience._shared_breaker import (
     DEFAULT_SYNC_INTERVAL,
     SharedCircuitBreaker,
 )
-from langchain_holysheep.resilience._state import StateArg, resolve_state
+from langchain_holysheep.resilience._state import StateArg, per_store, resolve_state
 from langchain_holysheep.state import StateStore
 
 __all__ = [
@@ -235,24 +235,12 @@ def default_registry() -> BreakerRegistry:
     return _DEFAULT
 
 
-_BY_STORE: dict[int, tuple[StateStore | None, BreakerRegistry]] = {}
-
-
 def registry_for(state: StateArg) -> BreakerRegistry:
     """The process's registry for `state` (`None`: `default_registry()`).
 
     Every model given the same store (or URL) shares one registry, so its
     breakers and their listeners exist once per process.
     """
-    default = default_registry()
-    if state is None:
-        return default
-    store = resolve_state(state)
-    if store is default.store:
-        return default
-    with _DEFAULT_LOCK:
-        entry = _BY_STORE.get(id(store))
-        if entry is None or entry[0] is not store:
-            registry = BreakerRegistry(state=store or "memory://")
-            entry = _BY_STORE[id(store)] = (store, registry)
-    return entry[1]
+    return per_store(
+        state, default_registry(), lambda store: BreakerRegistry(state=store)
+    )

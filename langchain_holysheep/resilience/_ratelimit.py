@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from langchain_holysheep.resilience._deadline import Clock, Deadline
 from langchain_holysheep.resilience._exceptions import RateLimitTimeoutError
-from langchain_holysheep.resilience._state import StateArg, resolve_state
+from langchain_holysheep.resilience._state import StateArg, per_store, resolve_state
 from langchain_holysheep.state import StateStore
 
 __all__ = [
@@ -379,20 +379,8 @@ def default_rate_limiters() -> RateLimiterRegistry:
     return _DEFAULT
 
 
-_BY_STORE: dict[int, tuple[StateStore | None, RateLimiterRegistry]] = {}
-
-
 def rate_limiters_for(state: StateArg) -> RateLimiterRegistry:
     """The process's rate-limiter registry for `state` (`None`: the default one)."""
-    default = default_rate_limiters()
-    if state is None:
-        return default
-    store = resolve_state(state)
-    if store is default.store:
-        return default
-    with _DEFAULT_LOCK:
-        entry = _BY_STORE.get(id(store))
-        if entry is None or entry[0] is not store:
-            registry = RateLimiterRegistry(state=store or "memory://")
-            entry = _BY_STORE[id(store)] = (store, registry)
-    return entry[1]
+    return per_store(
+        state, default_rate_limiters(), lambda store: RateLimiterRegistry(state=store)
+    )

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.state import (
@@ -24,7 +26,7 @@ from langchain_holysheep.state import (
     open_store,
 )
 
-__all__ = ["StateArg", "resolve_state", "shared_store"]
+__all__ = ["StateArg", "per_store", "resolve_state", "shared_store"]
 
 StateArg = StateStore | str | None
 """A store, a URL (`memory://`, `sqlite:///state.db`, `redis://...`), or `None`."""
@@ -76,3 +78,27 @@ def resolve_state(state: StateArg) -> StateStore | None:
         f"state= expects a StateStore or a URL (memory://, sqlite:///state.db, "
         f"redis://host:6379/0), got {state!r}"
     )
+
+
+R = TypeVar("R")
+_PER_STORE: dict[tuple[type, int], tuple[StateStore | None, Any]] = {}
+_PER_STORE_LOCK = threading.Lock()
+
+
+def per_store(state: StateArg, default: R, make: Callable[[str | StateStore], R]) -> R:
+    """The process's one registry for `state` (`None`, or `default`'s store: it).
+
+    Every model given the same store (or URL) shares one registry of each kind,
+    so its breakers or limiters and their listeners exist once per process.
+    """
+    if state is None:
+        return default
+    store = resolve_state(state)
+    if store is getattr(default, "store", None):
+        return default
+    key = (type(default), id(store))
+    with _PER_STORE_LOCK:
+        entry = _PER_STORE.get(key)
+        if entry is None or entry[0] is not store:
+            entry = _PER_STORE[key] = (store, make(store or "memory://"))
+    return entry[1]  # type: ignore[no-any-return]
