@@ -258,10 +258,9 @@ def test_the_store_is_named_by_holysheep_state_url(
     assert one.store is two.store  # one memory store for the whole process
 
 
-def test_resilience_fallbacks_inside_the_limit_try_the_cheap_model(
-    sim: GatewaySimulator,
-) -> None:
-    """A budget refusal of one route moves on to a cheaper route that fits."""
+def resilient_agent(sim: GatewaySimulator, run_limit: str) -> Any:
+    """gpt-4.1 ($0.020 worst case) with a `ResilienceMiddleware` fallback to
+    deepseek ($0.0002), inside a run limit."""
     from langchain_holysheep.middleware import ResilienceMiddleware
 
     cheap = ChatOpenAI(
@@ -274,15 +273,21 @@ def test_resilience_fallbacks_inside_the_limit_try_the_cheap_model(
         max_tokens=20,
         max_retries=0,
     )
-    agent = create_agent(
+    return create_agent(
         primary,
         tools=[get_weather],
         middleware=[
-            SpendLimitMiddleware(run_limit="0.015", pricebook=PRICES),
+            SpendLimitMiddleware(run_limit=run_limit, pricebook=PRICES),
             ResilienceMiddleware(cheap),
         ],
     )
-    out = agent.invoke(ASK)
+
+
+def test_resilience_fallbacks_inside_the_limit_try_the_cheap_model(
+    sim: GatewaySimulator,
+) -> None:
+    """A budget refusal of one route moves on to a cheaper route that fits."""
+    out = resilient_agent(sim, "0.015").invoke(ASK)
     assert outcome(out) == "answered"
     assert {r.model for r in sim.log.records()} == {"deepseek-v3.2"}
     assert out["run_spend_usd"] == billed(sim.log.records()) > 0
@@ -294,26 +299,6 @@ def test_resilience_fallbacks_inside_the_limit_try_the_cheap_model(
 def test_resilience_fallbacks_that_all_refuse_end_with_the_limit(
     sim: GatewaySimulator,
 ) -> None:
-    from langchain_holysheep.middleware import ResilienceMiddleware
-
-    cheap = ChatOpenAI(
-        model="deepseek-v3.2", base_url=sim.base_url, api_key=sim.api_key, max_tokens=20
-    )
-    primary = ChatHolySheep(
-        model="gpt-4.1",
-        base_url=sim.base_url,
-        api_key=sim.api_key,
-        max_tokens=20,
-        max_retries=0,
-    )
-    agent = create_agent(
-        primary,
-        tools=[get_weather],
-        middleware=[
-            SpendLimitMiddleware(run_limit="0.00001", pricebook=PRICES),
-            ResilienceMiddleware(cheap),
-        ],
-    )
-    out = agent.invoke(ASK)
+    out = resilient_agent(sim, "0.00001").invoke(ASK)
     assert outcome(out) == "run"
     assert sim.log.count() == 0
