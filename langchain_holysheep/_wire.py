@@ -17,9 +17,10 @@ answer is already complete.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import httpx2
@@ -331,10 +332,15 @@ class _Decoder:
 
 
 class _StreamBase:
-    __slots__ = ("_done", "_ended", "response")
+    """What the sync and async event streams share: decoding, `[DONE]`, errors."""
+
+    __slots__ = ("_decoder", "_done", "_ended", "_pending", "_raw", "response")
 
     def __init__(self, response: httpx2.Response) -> None:
         self.response = response
+        self._raw: Any = None  # the body's byte iterator
+        self._decoder = _Decoder()
+        self._pending: collections.deque[Event | BaseException] = collections.deque()
         self._done = False  # saw [DONE]
         self._ended = False  # body read to its end
 
@@ -348,7 +354,10 @@ class _StreamBase:
         """The response status."""
         return self.response.status_code
 
-    def _events(self, events: list[Event]) -> Iterator[Event]:
+    def _take(self, events: list[Event]) -> None:
+        """Queue decoded events up to `[DONE]`; an error event queues its error."""
+        if self._done:
+            return
         request = self.response.request
         for event in events:
             if event.data.startswith(_DONE):
@@ -357,82 +366,107 @@ class _StreamBase:
             if event.data[:1] == b"{" and b'"error"' in event.data:
                 error = _stream_error(event.json(), request)
                 if error is not None:
-                    raise error
-            yield event
+                    self._pending.append(error)
+                    self._done = True
+                    return
+            self._pending.append(event)
+
+    def _pop(self) -> Event | None:
+        """The next queued event (raises a queued error), `None` if none is queued."""
+        if not self._pending:
+            return None
+        item = self._pending.popleft()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def _eof(self) -> None:
+        self._take(self._decoder.end())
+        self._ended = True
 
 
 class EventStream(_StreamBase):
-    """The events of a streamed reply (sync); iterate once, then it is closed."""
+    """The events of a streamed reply (sync). Always `close()` it after use."""
 
     __slots__ = ()
 
-    def __iter__(self) -> Iterator[Event]:
-        decoder = _Decoder()
-        raw = self.response.iter_bytes()
-        try:
-            for chunk in raw:
-                yield from self._events(decoder.feed(chunk))
-                if self._done:
-                    break
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> Event:
+        while True:
+            event = self._pop()
+            if event is not None:
+                return event
+            if self._done or self._ended:
+                self.close(complete=True)
+                raise StopIteration
+            if self._raw is None:
+                self._raw = self.response.iter_bytes()
+            try:
+                chunk = next(self._raw, None)
+            except httpx2.TransportError as exc:
+                self.response.close()
+                raise _transport_error(exc, self.response.request) from exc
+            if chunk is None:
+                self._eof()
             else:
-                yield from self._events(decoder.end())
-                self._ended = True
-            if self._done:
-                for _ in raw:  # the terminator: the connection is reused
-                    pass
-                self._ended = True
-        except httpx2.TransportError as exc:
-            raise _transport_error(exc, self.response.request) from exc
-        finally:
-            self.response.close()
+                self._take(self._decoder.feed(chunk))
 
     def close(self, complete: bool = False) -> None:
-        """Close the response; when `complete`, first finish reading it, briefly."""
-        if complete and not self._ended and not self.response.is_closed:
+        """Close the response; when `complete`, first finish reading it, briefly.
+
+        A body read to its end returns its connection to the pool; any other
+        close drops the connection at once.
+        """
+        if complete and self._raw is not None and not self._ended:
             bound = _watchdog.bounded_read(self.response, DRAIN_SECONDS)
             with contextlib.suppress(Exception), bound:
-                for _ in self.response.iter_bytes():
+                for _ in self._raw:
                     pass
+                self._ended = True
         self.response.close()
 
 
 class AsyncEventStream(_StreamBase):
-    """The events of a streamed reply (async)."""
+    """The events of a streamed reply (async). Always `aclose()` it after use."""
 
     __slots__ = ()
 
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        decoder = _Decoder()
-        raw = self.response.aiter_bytes()
-        try:
-            async for chunk in raw:
-                for event in self._events(decoder.feed(chunk)):
-                    yield event
-                if self._done:
-                    break
+    def __aiter__(self) -> AsyncEventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            event = self._pop()
+            if event is not None:
+                return event
+            if self._done or self._ended:
+                await self.aclose(complete=True)
+                raise StopAsyncIteration
+            if self._raw is None:
+                self._raw = self.response.aiter_bytes()
+            try:
+                chunk = await anext(self._raw, None)
+            except httpx2.TransportError as exc:
+                await self.response.aclose()
+                raise _transport_error(exc, self.response.request) from exc
+            if chunk is None:
+                self._eof()
             else:
-                for event in self._events(decoder.end()):
-                    yield event
-                self._ended = True
-            if self._done:
-                async for _ in raw:
-                    pass
-                self._ended = True
-        except httpx2.TransportError as exc:
-            raise _transport_error(exc, self.response.request) from exc
-        finally:
-            await self.response.aclose()
+                self._take(self._decoder.feed(chunk))
 
     async def aclose(self, complete: bool = False) -> None:
-        """Close the response; when `complete`, first finish reading it, briefly."""
-        if complete and not self._ended and not self.response.is_closed:
+        """Async twin of `EventStream.close`."""
+        if complete and self._raw is not None and not self._ended:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._drain(), DRAIN_SECONDS)
         await self.response.aclose()
 
     async def _drain(self) -> None:
-        async for _ in self.response.aiter_bytes():
+        async for _ in self._raw:
             pass
+        self._ended = True
 
 
 def open_stream(

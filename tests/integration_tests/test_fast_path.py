@@ -11,12 +11,13 @@ changes either is caught here.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from langchain_holysheep import HolySheepGateway
+from langchain_holysheep import ChatHolySheep, HolySheepGateway
 from langchain_holysheep.simulator import Fault, GatewaySimulator
 
 FAULTS = {
@@ -46,7 +47,7 @@ def _models(sim: GatewaySimulator) -> tuple[HolySheepGateway, HolySheepGateway]:
     return lean, sdk
 
 
-def _calls(model: HolySheepGateway) -> dict[str, Callable[[], Any]]:
+def _calls(model: Any) -> dict[str, Callable[[], Any]]:
     async def astream() -> list[Any]:
         return [c async for c in model.astream("hi")]
 
@@ -116,3 +117,49 @@ def test_lean_stream_chunks_match_the_sdk_path(
     assert [c.response_metadata.get("finish_reason") for c in lean_chunks] == [
         c.response_metadata.get("finish_reason") for c in sdk_chunks
     ]
+
+
+def _count_connects(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Record every TCP connect this process makes from now on."""
+    opened: list[Any] = []
+    real = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> None:
+        opened.append(address)
+        real(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return opened
+
+
+@pytest.mark.parametrize("limits", [False, True])
+@pytest.mark.parametrize("call", ["stream", "astream", "invoke", "ainvoke"])
+def test_streams_reuse_their_connection(
+    sim: GatewaySimulator, monkeypatch: pytest.MonkeyPatch, call: str, limits: bool
+) -> None:
+    extra = {"first_token_timeout": 30, "stall_timeout": 30} if limits else {}
+    model = ChatHolySheep(
+        model="gpt-4.1", base_url=sim.base_url, api_key=sim.api_key, **extra
+    )
+    if call in ("invoke", "ainvoke"):
+        model = model.model_copy(update={"streaming": True})  # invoke streams
+    run = _calls(model)[call]
+
+    async def many() -> None:  # one event loop: its connection pool is kept
+        for _ in range(6):
+            if call == "astream":
+                [c async for c in model.astream("hi")]
+            else:
+                await model.ainvoke("hi")
+
+    if call.startswith("a"):
+        opened = _count_connects(monkeypatch)
+        asyncio.run(many())
+        assert len(opened) == 1, opened  # the first stream's connection only
+    else:
+        run()  # the first stream opens the connection
+        opened = _count_connects(monkeypatch)
+        for _ in range(5):
+            run()
+        assert opened == []
+    assert sim.log.count("gpt-4.1") == 6
