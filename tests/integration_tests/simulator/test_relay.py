@@ -14,7 +14,6 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx2
 import pytest
@@ -22,7 +21,7 @@ import trustme
 
 from langchain_holysheep.simulator import GatewaySimulator, LatencyRelay
 from langchain_holysheep.simulator.link import LinkSchedule
-from tests.integration_tests.simulator._helpers import KEY, USER, chat, sse
+from tests.integration_tests.simulator._helpers import KEY, chat, sse
 
 WAIT = 10.0  # generous bound for events that must happen (never a timing claim)
 
@@ -286,23 +285,6 @@ def test_stop_cuts_open_connections(echo: _EchoServer) -> None:
 
 
 # --------------------------------------------------------------------------- TLS
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def tls_sim(
-    ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewaySimulator]:
-    pem = tmp_path_factory.mktemp("tls") / "server.pem"
-    ca.issue_cert(
-        "127.0.0.1", "localhost"
-    ).private_key_and_cert_chain_pem.write_to_path(str(pem))
-    with GatewaySimulator(api_key=KEY, ssl_certfile=pem) as sim:
-        yield sim
-
-
 def test_tls_through_the_relay_verifies_against_the_ca(
     ca: trustme.CA, tls_sim: GatewaySimulator
 ) -> None:
@@ -320,35 +302,6 @@ def test_tls_through_the_relay_verifies_against_the_ca(
         ):
             chat(h)
         assert relay.connections == 2
-
-
-def test_ssl_cert_file_makes_both_chat_models_trust_the_ca(
-    ca: trustme.CA,
-    tls_sim: GatewaySimulator,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from langchain_openai import ChatOpenAI
-
-    from langchain_holysheep import ChatHolySheep
-
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
-    with LatencyRelay(tls_sim.base_url, latency=0.001) as relay:  # a fresh URL
-        for model in (
-            ChatOpenAI(model="gpt-4.1", base_url=relay.url, api_key=KEY),
-            ChatHolySheep(model="gpt-4.1", base_url=relay.url, api_key=KEY),
-        ):
-            assert model.invoke(USER[0]["content"]).content
-            assert "".join(str(c.content) for c in model.stream("hi"))
-
-
-def test_tls_settings_are_checked_at_construction(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="cannot serve TLS"):
-        GatewaySimulator(ssl_certfile=tmp_path / "missing.pem")
-    with pytest.raises(ValueError, match="needs ssl_certfile"):
-        GatewaySimulator(ssl_keyfile=tmp_path / "key.pem")
 
 
 # --------------------------------------------------------------------------- inputs
