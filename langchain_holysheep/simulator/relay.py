@@ -19,9 +19,9 @@ import ipaddress
 import math
 import socket
 import threading
-from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
+from langchain_holysheep.simulator.background import Background
 from langchain_holysheep.simulator.link import (
     Counters,
     LinkSchedule,
@@ -68,7 +68,7 @@ def _check_number(name: str, value: float | None, low: float, high: float) -> No
         raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
 
 
-class LatencyRelay:
+class LatencyRelay(Background):
     """A TCP relay on 127.0.0.1 that adds a round trip to everything it carries.
 
     Forwards each accepted connection to `target` (a server on this machine),
@@ -308,25 +308,3 @@ class LatencyRelay:
                 raise RuntimeError("the relay thread did not stop in time")
             self._thread = None
             self._port = None
-
-    def __enter__(self) -> LatencyRelay:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> LatencyRelay:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)

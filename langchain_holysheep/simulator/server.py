@@ -18,12 +18,12 @@ import ssl
 import threading
 from collections.abc import Iterable, Mapping
 from os import PathLike
-from types import TracebackType
 from typing import Any
 
 import uvicorn
 
 from langchain_holysheep.simulator.app import SimulatorApp
+from langchain_holysheep.simulator.background import Background
 from langchain_holysheep.simulator.faults import Fault
 from langchain_holysheep.simulator.log import RequestLog
 from langchain_holysheep.simulator.models import ModelDirectory
@@ -97,7 +97,7 @@ class _Server(uvicorn.Server):
             await server.wait_closed()
 
 
-class GatewaySimulator:
+class GatewaySimulator(Background):
     """A local HolySheep gateway for tests, demos and failover rehearsals.
 
     A real HTTP server speaking the OpenAI chat-completions wire format, with
@@ -349,28 +349,6 @@ class GatewaySimulator:
             if thread.is_alive():
                 raise RuntimeError("the simulator thread did not stop in time")
             self._thread = None
-
-    def __enter__(self) -> GatewaySimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> GatewaySimulator:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     def chat_model_kwargs(self, model: str = "gpt-4.1") -> dict[str, Any]:
         """Keyword arguments pointing an OpenAI-compatible chat model here.

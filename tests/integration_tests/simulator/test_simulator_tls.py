@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import ssl
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx2
@@ -13,7 +10,7 @@ import pytest
 import trustme
 
 from langchain_holysheep.simulator import GatewaySimulator, LatencyRelay
-from tests.integration_tests.simulator._helpers import KEY, USER, chat
+from tests.integration_tests.simulator._helpers import KEY, USER, chat, cli_server
 
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 
@@ -76,29 +73,16 @@ def test_tls_settings_are_checked_at_construction(tmp_path: Path) -> None:
 
 
 def test_cli_serves_https(ca: trustme.CA, server_pem: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "langchain_holysheep.simulator", "--port", "0",
-         "--api-key", KEY, "--ssl-certfile", str(server_pem)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        base_url = proc.stdout.readline().strip()
+    with cli_server("--api-key", KEY, "--ssl-certfile", str(server_pem)) as (
+        proc,
+        base_url,
+    ):
         assert base_url.startswith("https://127.0.0.1:")
-        with httpx2.Client(
-            base_url=base_url, headers=HEADERS, verify=_trusting(ca)
-        ) as h:
+        verify = _trusting(ca)
+        with httpx2.Client(base_url=base_url, headers=HEADERS, verify=verify) as h:
             assert chat(h).status_code == 200
         proc.terminate()
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_ssl_cert_file_makes_both_chat_models_trust_the_ca(
