@@ -185,10 +185,8 @@ class LatencyRelay(Background):
                 target_r, target_w = await asyncio.open_connection(
                     self.target_host, self.target_port
                 )
-            except OSError:
-                await close_writer(
-                    client_w, abort=True
-                )  # as a refused connection would
+            except OSError:  # refused: cut the client off, as a refusal would
+                await close_writer(client_w, abort=True)
                 return
             await self._forward(client_r, client_w, target_r, target_w, accepted)
         except asyncio.CancelledError:  # the relay is stopping: cut the connection
