@@ -5,6 +5,8 @@ A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions wire format
 scripted faults (errors, latency, silence, resets, broken streams, replies with
 status 200 that are not completions, bodies that drip or only keep alive), seeded
 random model profiles, and a ground-truth log of what it received and billed.
+It serves HTTPS when given a certificate, and `LatencyRelay` puts a realistic
+network (a round trip per exchange, handshakes included) in front of it.
 
 Example:
     ```python
@@ -23,6 +25,7 @@ from langchain_holysheep.simulator.faults import Fault, FaultSpecError
 from langchain_holysheep.simulator.log import BilledTotals, RequestLog, RequestRecord
 from langchain_holysheep.simulator.plan import FaultPlan
 from langchain_holysheep.simulator.profiles import ModelProfile
+from langchain_holysheep.simulator.relay import LatencyRelay
 from langchain_holysheep.simulator.server import DEFAULT_API_KEY, GatewaySimulator
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "FaultPlan",
     "FaultSpecError",
     "GatewaySimulator",
+    "LatencyRelay",
     "ModelProfile",
     "RequestLog",
     "RequestRecord",

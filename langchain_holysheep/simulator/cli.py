@@ -72,6 +72,16 @@ def build_parser(
         help="serve any model id instead of answering 404",
     )
     parser.add_argument(
+        "--ssl-certfile",
+        metavar="PEM",
+        help="serve HTTPS with this certificate (chain) file",
+    )
+    parser.add_argument(
+        "--ssl-keyfile",
+        metavar="PEM",
+        help="the certificate's private key (default: read from --ssl-certfile)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="validate the fault file and exit without serving",
@@ -105,6 +115,8 @@ def _start(args: argparse.Namespace) -> GatewaySimulator | int:
             port=args.port,
             models=models,
             accept_any_model=args.accept_any_model,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
         )
         if args.faults:
             sim.load_faults(args.faults)

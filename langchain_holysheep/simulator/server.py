@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
+import ssl
 import threading
 from collections.abc import Iterable, Mapping
 from os import PathLike
-from types import TracebackType
 from typing import Any
 
 import uvicorn
 
 from langchain_holysheep.simulator.app import SimulatorApp
+from langchain_holysheep.simulator.background import Background
 from langchain_holysheep.simulator.faults import Fault
 from langchain_holysheep.simulator.log import RequestLog
 from langchain_holysheep.simulator.models import ModelDirectory
@@ -33,6 +35,25 @@ __all__ = ["GatewaySimulator"]
 
 DEFAULT_API_KEY = "hs-simulator-key"
 _logger = logging.getLogger(__name__)
+
+
+def _check_tls(
+    certfile: str | PathLike[str] | None, keyfile: str | PathLike[str] | None
+) -> tuple[str, str] | None:
+    """The uvicorn TLS settings, after loading them once to report a bad file now."""
+    if certfile is None:
+        if keyfile is not None:
+            raise ValueError("ssl_keyfile needs ssl_certfile (the certificate)")
+        return None
+    cert, key = os.fspath(certfile), os.fspath(keyfile or certfile)
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            f"cannot serve TLS with certificate {cert!r} and key {key!r}: {exc}. "
+            "Pass PEM files (a certificate chain and its private key)."
+        ) from None
+    return cert, key
 
 
 class _Server(uvicorn.Server):
@@ -76,7 +97,7 @@ class _Server(uvicorn.Server):
             await server.wait_closed()
 
 
-class GatewaySimulator:
+class GatewaySimulator(Background):
     """A local HolySheep gateway for tests, demos and failover rehearsals.
 
     A real HTTP server speaking the OpenAI chat-completions wire format, with
@@ -97,6 +118,11 @@ class GatewaySimulator:
             exact).
         hidden_prompt_tokens: prompt tokens added to every reply's usage, as a
             gateway that adds its own system prompt bills them (default 0).
+        ssl_certfile: serve HTTPS with this PEM certificate (chain); the URL
+            then starts with `https://`. Clients must trust its issuer (e.g.
+            `SSL_CERT_FILE=<CA file>` for httpx-based clients).
+        ssl_keyfile: the certificate's private key (default: read from
+            `ssl_certfile`).
 
     Example:
         ```python
@@ -123,6 +149,8 @@ class GatewaySimulator:
         accept_any_model: bool = False,
         max_log_records: int | None = None,
         hidden_prompt_tokens: int = 0,
+        ssl_certfile: str | PathLike[str] | None = None,
+        ssl_keyfile: str | PathLike[str] | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
@@ -135,6 +163,7 @@ class GatewaySimulator:
                 "hidden_prompt_tokens must be a whole number >= 0, got "
                 f"{hidden_prompt_tokens!r}"
             )
+        self._tls = _check_tls(ssl_certfile, ssl_keyfile)
         self._api_key = api_key
         self.host = host
         self._requested_port = port
@@ -177,10 +206,16 @@ class GatewaySimulator:
         return self._port
 
     @property
+    def tls(self) -> bool:
+        """Whether the simulator serves HTTPS."""
+        return self._tls is not None
+
+    @property
     def base_url(self) -> str:
-        """`http://<host>:<port>/v1` (known once started)."""
+        """`http(s)://<host>:<port>/v1` (known once started)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host}:{self.port}/v1"
 
     @property
     def running(self) -> bool:
@@ -252,6 +287,8 @@ class GatewaySimulator:
                 date_header=False,
                 headers=[("server", "holysheep-simulator")],
                 timeout_graceful_shutdown=1,
+                ssl_certfile=self._tls[0] if self._tls else None,
+                ssl_keyfile=self._tls[1] if self._tls else None,
             )
             self._app.stopping = asyncio.Event()
             server = _Server(config, self._app, grace=1.0)
@@ -312,28 +349,6 @@ class GatewaySimulator:
             if thread.is_alive():
                 raise RuntimeError("the simulator thread did not stop in time")
             self._thread = None
-
-    def __enter__(self) -> GatewaySimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> GatewaySimulator:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     def chat_model_kwargs(self, model: str = "gpt-4.1") -> dict[str, Any]:
         """Keyword arguments pointing an OpenAI-compatible chat model here.

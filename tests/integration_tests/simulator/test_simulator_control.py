@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import statistics
@@ -25,7 +24,7 @@ from langchain_holysheep.simulator import (
     ModelProfile,
     main,
 )
-from tests.integration_tests.simulator._helpers import KEY, USER, chat
+from tests.integration_tests.simulator._helpers import KEY, USER, chat, cli_server
 
 
 # -- scripts, defaults, profiles ------------------------------------------------------
@@ -262,18 +261,10 @@ def test_cli_check_accepts_and_rejects_fault_files(
 def test_cli_serves_the_fault_file_until_interrupted(tmp_path: Path) -> None:
     faults = tmp_path / "faults.json"
     faults.write_text(json.dumps(FAULT_FILE))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "langchain_holysheep.simulator", "--port", "0",
-         "--api-key", "cli-key", "--faults", str(faults)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        base_url = proc.stdout.readline().strip()
+    with cli_server("--api-key", "cli-key", "--faults", str(faults)) as (
+        proc,
+        base_url,
+    ):
         assert base_url.startswith("http://127.0.0.1:")
         assert base_url.endswith("/v1")
         headers = {"Authorization": "Bearer cli-key"}
@@ -284,10 +275,6 @@ def test_cli_serves_the_fault_file_until_interrupted(tmp_path: Path) -> None:
             assert codes == [503, 200, 429]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_connections_are_kept_alive_without_nagle() -> None:
