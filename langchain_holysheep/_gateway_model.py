@@ -29,7 +29,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from langchain_holysheep import _lean, _replies
+from langchain_holysheep import _collect, _lean, _replies
 from langchain_holysheep._gateway import (
     DEFAULT_BASE_URL,
     alist_gateway_models,
@@ -290,6 +290,59 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
         except _TRANSLATED as exc:
             reraise(exc, self.model_name)
+
+    def _generate_limited(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        limits: tuple[float | None, float | None],
+        **kwargs: Any,
+    ) -> ChatResult:
+        """`_generate`, the answer read as a stream under `(first_token, stall)`.
+
+        Calls the lean path cannot make (structured output, your own HTTP
+        client) are plain `_generate` calls.
+        """
+        payload = self._collect_payload(messages, stop, kwargs)
+        if payload is None or not self._bounded_sync:
+            return self._generate(messages, stop, **kwargs)
+        try:
+            with _lean.sdk_errors():
+                body, headers = _collect.collect(self, payload, *limits)
+            return self._create_chat_result(body, _lean.generation_info(self, headers))
+        except _TRANSLATED as exc:
+            reraise(exc, self.model_name)
+
+    async def _agenerate_limited(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        limits: tuple[float | None, float | None],
+        **kwargs: Any,
+    ) -> ChatResult:
+        """Async twin of `_generate_limited`."""
+        payload = self._collect_payload(messages, stop, kwargs)
+        if payload is None or not self._shared_async:
+            return await self._agenerate(messages, stop, **kwargs)
+        try:
+            with _lean.sdk_errors():
+                body, headers = await _collect.acollect(self, payload, *limits)
+            return self._create_chat_result(body, _lean.generation_info(self, headers))
+        except _TRANSLATED as exc:
+            reraise(exc, self.model_name)
+
+    def _collect_payload(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict
+    ) -> dict[str, Any] | None:
+        """The payload of an answer read as a stream (usage always asked for)."""
+        call = dict(kwargs, stream=True)
+        call.pop("stream_usage", None)
+        call["stream_options"] = {
+            **call.get("stream_options", {}),
+            "include_usage": True,
+        }
+        payload = self._get_request_payload(messages, stop=stop, **call)
+        return payload if _lean.eligible(payload) else None
 
     def _stream_payload(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict

@@ -57,6 +57,12 @@ __all__ = [
 ]
 
 ENABLED_ENV = "HOLYSHEEP_ENABLED"
+DEFAULT_FIRST_TOKEN_TIMEOUT = 30.0
+"""Seconds to the first content: a silent upstream is left within this."""
+DEFAULT_STALL_TIMEOUT = 30.0
+"""Seconds without progress of the answer: a stalled stream is left within this."""
+REASONING_FIRST_TOKEN_TIMEOUT = 120.0
+"""The first-token limit of the catalogue's reasoning models (they think first)."""
 ROUTE_SETTINGS = frozenset(
     {
         "timeout",
@@ -94,9 +100,23 @@ def _gateway_route(model: Any, name: str, settings: Mapping[str, Any]) -> Route:
     resolved = cat.check(name) if model.validate_model else cat.resolve(name) or name
     return _route(
         gateway_copy(model, resolved),
-        {"is_gateway": True, **settings},
+        {"is_gateway": True, **reasoning_defaults(model, resolved), **settings},
         getattr(model, "state", None),
     )
+
+
+def reasoning_defaults(owner: Any, name: str) -> dict[str, Any]:
+    """A reasoning model's own first-token limit, unless the owner set one.
+
+    Reasoning models can think for minutes before the first visible content;
+    the default limit of other models would cut them.
+    """
+    info = default_catalogue().get(name)
+    if info is None or not info.reasoning:
+        return {}
+    if "first_token_timeout" in owner.model_fields_set:
+        return {}
+    return {"first_token_timeout": REASONING_FIRST_TOKEN_TIMEOUT}
 
 
 def _route(
@@ -222,7 +242,8 @@ def build_router(model: Any) -> Router:
     primary = {"timeout": timeout} if timeout is not None else {}
     if model.rate_limit is not None:
         primary["rate_limit"] = model.rate_limit
-    routes = [_route(gateway_copy(model), {"is_gateway": True, **primary}, model.state)]
+    first = {"is_gateway": True, **reasoning_defaults(model, model.model_name)}
+    routes = [_route(gateway_copy(model), {**first, **primary}, model.state)]
     routes += [fallback_route(model, spec, {}) for spec in model.fallbacks]
 
     def extra_route(name: str) -> Route:

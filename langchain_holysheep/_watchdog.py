@@ -41,11 +41,12 @@ _NEVER = float("inf")
 class Guard:
     """The deadline of one bounded block and the socket it is reading."""
 
-    __slots__ = ("deadline", "done", "fired", "lock", "scheduled", "sock")
+    __slots__ = ("deadline", "done", "fired", "lock", "parent", "scheduled", "sock")
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, parent: Guard | None = None) -> None:
         self.deadline = deadline
         self.scheduled = deadline
+        self.parent = parent
         self.sock: socket.socket | None = None
         self.fired = False
         self.done = False
@@ -57,11 +58,11 @@ class Guard:
         Moving it later costs an attribute write (the watchdog reschedules
         when the earlier time comes); moving it earlier schedules it anew.
         """
-        if seconds is None:
-            self.deadline = _NEVER
-            return
-        self.deadline = time.monotonic() + max(seconds, 0.0)
-        if self.deadline < self.scheduled:
+        deadline = _NEVER if seconds is None else time.monotonic() + max(seconds, 0.0)
+        if self.parent is not None:  # never later than the enclosing bound
+            deadline = min(deadline, self.parent.deadline)
+        self.deadline = deadline
+        if deadline < self.scheduled:
             _WATCHDOG.add(self)
 
     def cut(self) -> None:
@@ -70,6 +71,9 @@ class Guard:
             if self.done:
                 return
             self.fired = True
+            parent = self.parent
+            if parent is not None and time.monotonic() >= parent.deadline:
+                parent.fired = True  # the enclosing bound passed (it reports)
             if self.sock is not None:
                 with contextlib.suppress(OSError):
                     self.sock.shutdown(socket.SHUT_RDWR)
@@ -165,10 +169,16 @@ def within(seconds: float) -> Iterator[Guard]:
 def watch() -> Guard:
     """A guard without a deadline yet, for reads of a stream (see `Guard.arm`).
 
-    Make requests with `guarding(guard)` active so their socket is known; the
-    caller ends it with `finish()`.
+    Inside a `within` block its deadlines never pass the block's, and a cut
+    at the block's deadline marks the block's guard as fired. Make requests
+    with `guarding(guard)` active so their socket is known; the caller ends
+    it with `finish()`.
     """
-    return Guard(_NEVER)
+    parent = _current.get()
+    guard = Guard(_NEVER, parent)
+    if parent is not None:
+        guard.arm(None)
+    return guard
 
 
 @contextlib.contextmanager

@@ -21,7 +21,12 @@ from langchain_holysheep._contract import (
 )
 from langchain_holysheep._gateway import DEFAULT_BASE_URL
 from langchain_holysheep._gateway_model import HolySheepGateway
-from langchain_holysheep._model_routes import build_router, check_settings
+from langchain_holysheep._model_routes import (
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_STALL_TIMEOUT,
+    build_router,
+    check_settings,
+)
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.resilience import ErrorPolicy, RateLimit, RetryPolicy, Router
 from langchain_holysheep.resilience._events import LiveStreamMixin
@@ -230,12 +235,17 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
     `None` reads `HOLYSHEEP_STATE_URL`, else `memory://` (this process).
     """
 
-    first_token_timeout: float | None = None
-    """Streams: seconds allowed until the first content (then fall over)."""
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    """Seconds allowed until the first content, then fall over (default 30;
+    120 for reasoning models of the catalogue unless set; `None`: no limit).
 
-    stall_timeout: float | None = None
-    """Streams: longest time without progress of the answer (new content),
-    seconds, then fall over; chunks without content do not count."""
+    Applies to streams and to non-streaming calls on gateway routes, which
+    read their answer as a stream for it (see the README's "Defaults")."""
+
+    stall_timeout: float | None = DEFAULT_STALL_TIMEOUT
+    """Longest time without progress of the answer (new content), seconds,
+    then fall over (default 30; `None`: no limit); chunks without content do
+    not count. Applies where `first_token_timeout` does."""
 
     deadline: float | None = None
     """Overall seconds for one call, wall-clock, across every retry and fallback."""

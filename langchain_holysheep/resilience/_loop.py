@@ -222,7 +222,9 @@ def answer_loop(
 
     def body(idx: int, route: Route, attempt: Attempt) -> Loop:
         kw = router.route_kwargs(route, call, kwargs, stream=False)
-        reply = yield Send(route, messages, kw, _bound(router, route, call), call)
+        _, first_token, stall = router.limits(route)
+        bound = _bound(router, route, call)
+        reply = yield Send(route, messages, kw, bound, call, (first_token, stall))
         call.attempt_ok(attempt)
         return reply
 

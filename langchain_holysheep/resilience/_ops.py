@@ -34,6 +34,8 @@ class Send:
     """Make one non-streaming attempt; the driver sends back the reply.
 
     `timeout`: wall-clock bound of the attempt (`None`: unbounded).
+    `limits`: the route's `(first_token, stall)` limits; a transport that can
+    read the answer as a stream applies them (see `_collect`).
     """
 
     route: Route
@@ -41,6 +43,7 @@ class Send:
     kwargs: dict[str, Any]
     timeout: float | None
     call: CallState
+    limits: tuple[float | None, float | None] = (None, None)
 
     def expired(self) -> BaseException:
         """The error for an attempt cut at `timeout`."""

@@ -106,6 +106,17 @@ def result_to_chunk(result: ChatResult) -> ChatGenerationChunk:
     return ChatGenerationChunk(message=chunk_msg, generation_info=info)
 
 
+def _limited(op: Send, name: str = "_generate_limited") -> Callable[..., Any] | None:
+    """The model's limited generate, when the attempt has limits and it has one.
+
+    A model with `_generate_limited` / `_agenerate_limited` (`HolySheepGateway`)
+    reads a non-streaming answer as a stream under first-token and stall limits.
+    """
+    if op.limits[0] is None and op.limits[1] is None:
+        return None
+    return getattr(op.route.model, name, None)  # type: ignore[no-any-return]
+
+
 def call_within(model: Any, fn: Callable[[], T], seconds: float) -> T:
     """`fn()`, bounded to `seconds` wall-clock.
 
@@ -150,7 +161,10 @@ class ModelTransport:
         self.run_manager = run_manager
 
     def send(self, op: Send) -> ChatResult:
-        """`model._generate(...)`."""
+        """`model._generate(...)` (under stream limits where the model can)."""
+        limited = _limited(op)
+        if limited is not None:
+            return limited(op.messages, self.stop, op.limits, **op.kwargs)  # type: ignore[no-any-return]
         gen = op.route.model._generate
         if self.run_manager is not None and _accepts_run_manager(gen):
             return gen(
@@ -189,7 +203,10 @@ class AsyncModelTransport:
         self.run_manager = run_manager
 
     async def send(self, op: Send) -> ChatResult:
-        """`await model._agenerate(...)`."""
+        """`await model._agenerate(...)` (under stream limits where the model can)."""
+        limited = _limited(op, "_agenerate_limited")
+        if limited is not None:
+            return await limited(op.messages, self.stop, op.limits, **op.kwargs)  # type: ignore[no-any-return]
         gen = op.route.model._agenerate
         if self.run_manager is not None and _accepts_run_manager(gen):
             return await gen(

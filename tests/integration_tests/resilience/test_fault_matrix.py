@@ -190,8 +190,28 @@ MATRIX: dict[str, tuple[Expect, Expect, Expect]] = {
     "no-done-hang":    ((1, 0, OK_GPT),     (1, 0, OK_GPT),        (2, 0, OK_GPT)),
 }  # fmt: skip
 
-KINDS = ("invoke", "ainvoke", "stream", "astream", "batch")
-COLUMN = {"invoke": 0, "ainvoke": 0, "stream": 1, "astream": 1, "batch": 2}
+KINDS = (
+    "invoke",
+    "ainvoke",
+    "invoke-plain",
+    "ainvoke-plain",
+    "stream",
+    "astream",
+    "batch",
+)
+COLUMN = {
+    "invoke": 0,
+    "ainvoke": 0,
+    "invoke-plain": 0,
+    "ainvoke-plain": 0,
+    "stream": 1,
+    "astream": 1,
+    "batch": 2,
+}
+# With first-token / stall limits (the defaults), a non-streaming call reads
+# its answer as a stream (the request asks for one); "-plain" kinds turn the
+# limits off, so the request is a plain one and only `timeout` bounds it. The
+# outcomes are the same either way.
 
 
 def test_the_matrix_covers_every_fault_kind() -> None:
@@ -237,8 +257,13 @@ def reference() -> Iterator[dict[tuple[str, str], Reference]]:
 
 # -- running one case ------------------------------------------------------------------
 def make_model(
-    sim: GatewaySimulator, limits: Limits = RELAXED, **fallback: Any
+    sim: GatewaySimulator,
+    limits: Limits = RELAXED,
+    plain: bool = False,
+    **fallback: Any,
 ) -> ChatHolySheep:
+    if plain:
+        fallback = {"first_token_timeout": None, "stall_timeout": None, **fallback}
     return ChatHolySheep(
         model=GPT,
         fallbacks=[
@@ -254,8 +279,8 @@ def make_model(
         api_key=sim.api_key,
         retry=RetryPolicy(max_attempts=3, initial=0.01, max_backoff=0.05),
         timeout=limits.timeout,
-        first_token_timeout=limits.first_token,
-        stall_timeout=limits.stall,
+        first_token_timeout=None if plain else limits.first_token,
+        stall_timeout=None if plain else limits.stall,
         deadline=DEADLINE,
         breaker=BreakerRegistry(
             BreakerConfig(failure_threshold=1000, minimum_requests=1000)
@@ -333,9 +358,9 @@ async def warm_up(model: ChatHolySheep, sim: GatewaySimulator) -> None:
 async def run(kind: str, model: ChatHolySheep) -> list[Result]:
     """The results of the entry point, one per prompt sent."""
     prompt = PROMPTS[0]
-    if kind == "invoke":
+    if kind in ("invoke", "invoke-plain"):
         return [await asyncio.to_thread(invoke_sync, model, prompt)]
-    if kind == "ainvoke":
+    if kind in ("ainvoke", "ainvoke-plain"):
         return [await invoke_async(model, prompt)]
     if kind == "stream":
         return [await asyncio.to_thread(stream_sync, model, prompt)]
@@ -389,9 +414,10 @@ async def test_fault_matrix(
     script = SCRIPTS[fault]
     want_gpt, want_ds, outcome = MATRIX[fault][COLUMN[kind]]
     streaming = kind in ("stream", "astream")
+    plain = kind.endswith("-plain")
     sim.script(GPT, list(script.faults), then=script.then)
-    model = make_model(sim, script.limits)
-    if kind in ("ainvoke", "astream"):
+    model = make_model(sim, script.limits, plain=plain)
+    if kind in ("ainvoke", "astream", "ainvoke-plain"):
         await warm_up(model, sim)
 
     started = time.monotonic()
@@ -409,11 +435,19 @@ async def test_fault_matrix(
         f"{(want_gpt, want_ds)}; outcome {results}"
     )
     assert sim.log.count() == want_gpt + want_ds  # nothing else was asked
-    assert all(r.stream == streaming for r in gpt + ds)
+    assert all(r.stream == (not plain) for r in gpt + ds)
     calls = len(results)
     if want_ds:
         assert want_gpt % calls == 0
-        held = None if script.gives_up is None else script.gives_up[streaming]
+        held = None
+        if script.gives_up is not None:
+            held = (
+                script.gives_up[0]
+                if plain
+                else script.gives_up[1]
+                if streaming
+                else min(script.gives_up)
+            )
         check_order(gpt, ds, want_gpt // calls, held, started)
     if script.retry_after is not None:
         limited = next(r for r in gpt if r.status == 429)

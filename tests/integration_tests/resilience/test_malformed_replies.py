@@ -41,6 +41,7 @@ from tests.integration_tests.resilience.malformed import (
     AFTER_CHUNKS,
     CONTINUED,
     STREAM,
+    STREAMED_INVOKE,
     Case,
     Expect,
     Limits,
@@ -73,6 +74,8 @@ def same(kinds: tuple[str, ...], expect: Expect) -> dict[str, Expect]:
     """The same expectation for each of `kinds`."""
     return dict.fromkeys(kinds, expect)
 
+
+RATE_LIMITED_THRICE = "rate limited; 3 attempt(s), the maximum"
 
 CASES: dict[str, Case] = {
     # -- a 200 that is not a completion ---------------------------------------------
@@ -120,7 +123,14 @@ CASES: dict[str, Case] = {
     ),
     "rate-limit-event-mid-stream": Case(
         Fault.error_reply(429, after_chunks=AFTER_CHUNKS),
-        per_kind(stream=Expect(1, ("rate limited",), CONTINUED)),
+        {
+            **per_kind(stream=Expect(1, ("rate limited",), CONTINUED)),
+            # nothing was delivered yet: retried like any 429, then fall over
+            **dict.fromkeys(
+                STREAMED_INVOKE,
+                Expect(3, (*("rate limited",) * 2, RATE_LIMITED_THRICE)),
+            ),
+        },
     ),
     "html-mid-body": Case(
         Fault.malformed_chunk(AFTER_CHUNKS, payload="html"),
