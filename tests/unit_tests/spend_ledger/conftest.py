@@ -83,6 +83,9 @@ def random_records(n: int, seed: int = 7, days: int = 3) -> list[CallRecord]:
                 metadata=(("user", rnd.choice(("alice", "bob", "chi"))),)
                 if rnd.random() < 0.8
                 else (),
+                key_name=rnd.choice((None, "key-a", "key-b")),
+                model_group=rnd.choice((None, "fast", "smart")),
+                estimated=rnd.random() < 0.05,
             )
         )
     return out

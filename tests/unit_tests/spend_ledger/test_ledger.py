@@ -475,3 +475,69 @@ def test_queued_writes_to_a_damaged_ledger_say_what_to_do(ledger_path: Path) -> 
     with pytest.raises(LedgerError, match="1 records could not be written") as info:
         ledger.close()
     assert "the file is damaged" in str(info.value) and hint in str(info.value)
+
+
+# The schema of version 1, as the first release wrote it.
+_V1_DDL = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE calls (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, run_id TEXT NOT NULL,
+    requested_model TEXT NOT NULL, served_model TEXT NOT NULL, outcome TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, cost TEXT,
+    cost_pico INTEGER, currency TEXT NOT NULL, latency_ms REAL, ttft_ms REAL,
+    attempt INTEGER NOT NULL, is_retry INTEGER NOT NULL, is_fallback INTEGER NOT NULL,
+    error TEXT, tags TEXT NOT NULL, metadata TEXT NOT NULL, user TEXT
+);
+CREATE INDEX calls_ts ON calls (ts);
+CREATE INDEX calls_model_ts ON calls (served_model, ts);
+CREATE TABLE call_tags (
+    call_id INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (call_id, tag)
+) WITHOUT ROWID;
+CREATE INDEX call_tags_tag ON call_tags (tag);
+INSERT INTO meta VALUES ('application', 'langchain-holysheep spend ledger'),
+    ('schema_version', '1');
+INSERT INTO calls VALUES (1, 1735689600.5, 'old-run', 'gpt-4.1', 'gpt-4.1', 'ok',
+    1200, 200, 300, 50, '0.0168', 16800000000, 'USD', 812.5, NULL, 1, 0, 0, NULL,
+    '["team:a"]', '{"user":"alice"}', 'alice');
+INSERT INTO call_tags VALUES (1, 'team:a');
+"""
+
+
+def _v1_ledger(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_V1_DDL)
+
+
+def test_a_version_1_ledger_is_migrated_and_keeps_its_records(tmp_path: Path) -> None:
+    from langchain_holysheep.spend.report import ledger_report
+
+    old = CallRecord(
+        timestamp=1735689600.5,
+        run_id="old-run",
+        requested_model="gpt-4.1",
+        served_model="gpt-4.1",
+        outcome="ok",
+        usage=TokenUsage(input=1200, output=300, cached=200, reasoning=50),
+        cost=Decimal("0.0168"),
+        latency_ms=812.5,
+        tags=("team:a",),
+        metadata=(("user", "alice"),),
+    )
+    path = tmp_path / "v1.sqlite3"
+    _v1_ledger(path)
+    new = make_record(
+        timestamp=T0 + 10, key_name="team-key", model_group="fast", estimated=True
+    )
+    with SQLiteLedger(path) as ledger:
+        ledger.record(new)
+        assert list(ledger.query()) == [old, new]
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        assert version.fetchone()[0] == str(SCHEMA_VERSION) == "2"
+    report = ledger_report(path, by="key")
+    assert [(r.key, r.requests) for r in report] == [(("team-key",), 1), ((None,), 1)]
+    # a report on an old file upgrades it too (readers need the new columns)
+    other = tmp_path / "v1-report.sqlite3"
+    _v1_ledger(other)
+    assert ledger_report(other, by="group").total.cost == Decimal("0.0168")

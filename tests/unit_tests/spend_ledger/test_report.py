@@ -123,6 +123,8 @@ BY: dict[str, Callable[[CallRecord], list[tuple[str | None, ...]]]] = {
     "user": lambda r: [(_user(r),)],
     "meta:user": lambda r: [(_user(r),)],
     "tag": lambda r: [(t,) for t in sorted(set(r.tags))] or [(None,)],
+    "key": lambda r: [(r.key_name,)],
+    "group": lambda r: [(r.model_group,)],
 }
 
 
