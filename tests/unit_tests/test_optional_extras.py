@@ -25,6 +25,7 @@ print("ok")
     [
         ("prometheus_client",),
         ("redis",),
+        ("psycopg", "psycopg_pool"),
         ("aiohttp",),
         ("starlette", "uvicorn"),
         ("typer", "rich"),
@@ -40,3 +41,33 @@ def test_the_package_imports_without_an_extra(blocked: tuple[str, ...]) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+def test_importing_the_package_does_not_import_psycopg() -> None:
+    code = (
+        "import sys, langchain_holysheep, langchain_holysheep.spend.ledger\n"
+        "from langchain_holysheep.spend.ledger import PostgresLedger, open_ledger\n"
+        "print(sorted(m for m in sys.modules if m.startswith('psycopg')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_postgresql_ledger_without_psycopg_says_how_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['psycopg'] = None\n"
+        "from langchain_holysheep.spend.ledger import open_ledger, LedgerError\n"
+        "try:\n"
+        "    open_ledger('postgresql://u@127.0.0.1/test')\n"
+        "except LedgerError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "pip install 'langchain-holysheep[postgres]'" in done.stdout
