@@ -20,6 +20,15 @@ print("ok")
 """
 
 
+def _python(code: str) -> str:
+    """The stdout of `python -c code` (which must succeed)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
 @pytest.mark.parametrize(
     "blocked",
     [
@@ -33,14 +42,7 @@ print("ok")
     ],
 )
 def test_the_package_imports_without_an_extra(blocked: tuple[str, ...]) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", CODE.format(blocked=blocked)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "ok"
+    assert _python(CODE.format(blocked=blocked)) == "ok"
 
 
 def test_importing_the_package_does_not_import_psycopg() -> None:
@@ -49,11 +51,7 @@ def test_importing_the_package_does_not_import_psycopg() -> None:
         "from langchain_holysheep.spend.ledger import PostgresLedger, open_ledger\n"
         "print(sorted(m for m in sys.modules if m.startswith('psycopg')))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]"
+    assert _python(code) == "[]"
 
 
 def test_a_postgresql_ledger_without_psycopg_says_how_to_install() -> None:
@@ -66,8 +64,4 @@ def test_a_postgresql_ledger_without_psycopg_says_how_to_install() -> None:
         "except LedgerError as e:\n"
         "    print(e)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "pip install 'langchain-holysheep[postgres]'" in done.stdout
+    assert "pip install 'langchain-holysheep[postgres]'" in _python(code)

@@ -13,7 +13,6 @@ psycopg is imported only when a PostgreSQL ledger is opened.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from langchain_holysheep.spend.ledger.base import LedgerError, redact_url
-from langchain_holysheep.spend.ledger.schema import APPLICATION, encode
+from langchain_holysheep.spend.ledger.schema import APPLICATION, encode, meta_rows
 from langchain_holysheep.spend.ledger.tags import user_tags
 from langchain_holysheep.spend.records import CallRecord
 
@@ -225,12 +224,7 @@ def _create(conn: Any, schema: str) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO meta (key, value) VALUES (%s, %s)",
-            [
-                ("application", APPLICATION),
-                ("schema_version", str(PG_SCHEMA_VERSION)),
-                ("created_at", str(time.time())),
-                ("money", "cost: Decimal TEXT; cost_pico: cost * 10**12"),
-            ],
+            meta_rows(PG_SCHEMA_VERSION),
         )
 
 

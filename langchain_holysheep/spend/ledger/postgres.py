@@ -10,7 +10,6 @@ from typing import Any
 
 from langchain_holysheep.spend.ledger.base import (
     LedgerError,
-    TimeBound,
     default_ledger_target,
 )
 from langchain_holysheep.spend.ledger.dialect import POSTGRES, SQLReader
@@ -81,6 +80,8 @@ class PostgresLedger(QueuedLedger):
         connect_timeout: seconds to wait for the server when connecting.
     """
 
+    _dialect = POSTGRES
+
     def __init__(
         self,
         url: str | None = None,
@@ -93,12 +94,7 @@ class PostgresLedger(QueuedLedger):
         max_pending: int = 10_000,
         connect_timeout: float = 10.0,
     ) -> None:
-        if batch_size < 1 or max_pending < 1:
-            raise LedgerError("batch_size and max_pending must be at least 1.")
-        if flush_interval < 0 or connect_timeout <= 0:
-            raise LedgerError(
-                "flush_interval must not be negative, connect_timeout must be > 0."
-            )
+        self._check_options(batch_size, max_pending, flush_interval, connect_timeout)
         self._target = PgTarget.parse(_url_or_default(url), schema)
         self.url, self.schema = self._target.shown, self._target.schema
         self.durable = durable
@@ -220,22 +216,8 @@ class PostgresLedger(QueuedLedger):
         self.flush()
         return postgres_reader(self._target, timeout=self._timeout)
 
-    def query(
-        self,
-        since: TimeBound | None = None,
-        until: TimeBound | None = None,
-        models: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-    ) -> Iterator[CallRecord]:
-        """Stream the stored records, oldest first (see `Ledger.query`).
-
-        Rows come from a server-side cursor, 1000 at a time.
-        """
-        where, params = POSTGRES.where(since, until, models, tags)
-        self.flush()
-        return self._iter(f"{POSTGRES.select_calls}{where} ORDER BY c.ts, c.id", params)
-
     def _iter(self, sql: str, params: list[Any]) -> Iterator[CallRecord]:
+        """Rows from a server-side cursor, 1000 at a time."""
         reader = postgres_reader(self._target, timeout=self._timeout)
         with reader as r, r.conn.transaction(), r.conn.cursor("query") as cur:
             cur.itersize = 1000

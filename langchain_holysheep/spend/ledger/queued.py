@@ -12,11 +12,17 @@ import logging
 import threading
 import weakref
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from typing import Any
 
-from langchain_holysheep.spend.ledger.base import Ledger, LedgerClosedError, LedgerError
-from langchain_holysheep.spend.ledger.dialect import SQLReader
+from langchain_holysheep.spend.ledger.base import (
+    Ledger,
+    LedgerClosedError,
+    LedgerError,
+    TimeBound,
+)
+from langchain_holysheep.spend.ledger.dialect import Dialect, SQLReader
 from langchain_holysheep.spend.ledger.writer import BatchWriter
 from langchain_holysheep.spend.records import CallRecord
 
@@ -35,7 +41,16 @@ class QueuedLedger(Ledger):
     """
 
     _where: str
+    _dialect: Dialect  # the SQL the store speaks
     write_through: bool
+
+    @staticmethod
+    def _check_options(batch_size: int, max_pending: int, *delays: float) -> None:
+        """Refuse sizes below 1 and negative delays or timeouts."""
+        if batch_size < 1 or max_pending < 1:
+            raise LedgerError("batch_size and max_pending must be at least 1.")
+        if any(d < 0 for d in delays):
+            raise LedgerError("flush_interval and the timeouts must not be negative.")
 
     def _start(
         self,
@@ -70,6 +85,23 @@ class QueuedLedger(Ledger):
     @abstractmethod
     def _write(self, batch: list[CallRecord]) -> None:
         """Commit `batch` in one transaction; skip (`_skip`) unstorable records."""
+
+    def query(
+        self,
+        since: TimeBound | None = None,
+        until: TimeBound | None = None,
+        models: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Iterator[CallRecord]:
+        """Stream the stored records, oldest first (see `Ledger.query`)."""
+        where, params = self._dialect.where(since, until, models, tags)
+        self.flush()
+        sql = f"{self._dialect.select_calls}{where} ORDER BY c.ts, c.id"
+        return self._iter(sql, params)
+
+    @abstractmethod
+    def _iter(self, sql: str, params: list[Any]) -> Iterator[CallRecord]:
+        """The records of a `select_calls` query, streamed in bounded memory."""
 
     @abstractmethod
     def sql_reader(self) -> AbstractContextManager[SQLReader]:

@@ -40,6 +40,7 @@ __all__ = [
     "damaged_hint",
     "is_damaged",
     "ledger_read_error",
+    "meta_rows",
     "migrate",
     "open_reader",
     "to_pico",
@@ -247,6 +248,16 @@ def migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
         raise
 
 
+def meta_rows(version: int) -> list[tuple[str, str]]:
+    """The `meta` table of a new ledger of schema `version` (any store)."""
+    return [
+        ("application", APPLICATION),
+        ("schema_version", str(version)),
+        ("created_at", str(time.time())),
+        ("money", "cost: Decimal TEXT; cost_pico: cost * 10**12"),
+    ]
+
+
 def create_schema(conn: sqlite3.Connection, path: Path) -> None:
     """Create the ledger's tables in an empty database (safe against a race)."""
     conn.execute("BEGIN IMMEDIATE")
@@ -256,13 +267,7 @@ def create_schema(conn: sqlite3.Connection, path: Path) -> None:
                 if stmt.strip():
                     conn.execute(stmt)
             conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [
-                    ("application", APPLICATION),
-                    ("schema_version", str(SCHEMA_VERSION)),
-                    ("created_at", str(time.time())),
-                    ("money", "cost: Decimal TEXT; cost_pico: cost * 10**12"),
-                ],
+                "INSERT INTO meta (key, value) VALUES (?, ?)", meta_rows(SCHEMA_VERSION)
             )
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute("COMMIT")

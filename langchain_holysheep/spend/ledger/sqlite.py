@@ -13,7 +13,6 @@ from typing import Any
 
 from langchain_holysheep.spend.ledger.base import (
     LedgerError,
-    TimeBound,
     default_ledger_path,
 )
 from langchain_holysheep.spend.ledger.dialect import SQLITE, SQLReader
@@ -21,7 +20,6 @@ from langchain_holysheep.spend.ledger.queued import QueuedLedger, close_open_led
 from langchain_holysheep.spend.ledger.schema import (
     INSERT_CALL,
     INSERT_TAG,
-    SELECT_CALLS,
     check_schema,
     connect,
     create_schema,
@@ -108,6 +106,8 @@ class SQLiteLedger(QueuedLedger):
         busy_timeout: seconds to wait for another process's write lock.
     """
 
+    _dialect = SQLITE
+
     def __init__(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -119,10 +119,7 @@ class SQLiteLedger(QueuedLedger):
         max_pending: int = 10_000,
         busy_timeout: float = 30.0,
     ) -> None:
-        if batch_size < 1 or max_pending < 1:
-            raise LedgerError("batch_size and max_pending must be at least 1.")
-        if flush_interval < 0 or busy_timeout < 0:
-            raise LedgerError("flush_interval and busy_timeout must not be negative.")
+        self._check_options(batch_size, max_pending, flush_interval, busy_timeout)
         self.path = Path(path).expanduser() if path else default_ledger_path()
         if self.path.is_dir():
             raise LedgerError(
@@ -277,18 +274,6 @@ class SQLiteLedger(QueuedLedger):
         """A reader for reports that sees every record given so far."""
         self.flush()
         return sqlite_reader(self.path)
-
-    def query(
-        self,
-        since: TimeBound | None = None,
-        until: TimeBound | None = None,
-        models: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-    ) -> Iterator[CallRecord]:
-        """Stream the stored records, oldest first (see `Ledger.query`)."""
-        where, params = SQLITE.where(since, until, models, tags)
-        self.flush()
-        return self._iter(f"{SELECT_CALLS}{where} ORDER BY c.ts, c.id", params)
 
     def _iter(self, sql: str, params: list[Any]) -> Iterator[CallRecord]:
         with sqlite_reader(self.path) as r:
