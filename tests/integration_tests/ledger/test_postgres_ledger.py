@@ -91,6 +91,21 @@ def test_text_postgresql_cannot_hold_is_skipped_and_counted(
         ledger.close()
 
 
+def test_a_row_the_server_refuses_is_skipped_the_batch_kept(
+    pg_ledger_url: str,
+) -> None:
+    PostgresLedger(pg_ledger_url).close()
+    _raw(pg_ledger_url, "ALTER TABLE calls ADD CHECK (run_id <> 'refused')")
+    ledger = PostgresLedger(pg_ledger_url, batch_size=100)
+    recs = [CallRecord(float(i), f"r{i}", "m", "m", "ok") for i in range(5)]
+    ledger.record_many(
+        [*recs[:2], CallRecord(9.0, "refused", "m", "m", "ok"), *recs[2:]]
+    )
+    assert list(ledger.query()) == recs
+    with pytest.raises(LedgerError, match="1 records could not be written"):
+        ledger.close()
+
+
 def test_many_ledgers_open_one_new_schema_at_once(pg_ledger_url: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
