@@ -5,6 +5,9 @@ from collections.abc import Iterator
 import pytest
 
 from langchain_holysheep.resilience import default_rate_limiters, default_registry
+from tests._postgres import pg_ledger_url, pg_schemas, postgres_url
+
+__all__ = ["pg_ledger_url", "pg_schemas", "postgres_url"]  # fixtures for every test
 
 
 @pytest.fixture(autouse=True)

@@ -297,12 +297,12 @@ def _cancel_on_sigterm() -> None:
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
 
 
-def _open_ledger(path: Path | None) -> Any:
-    if path is None:
+def _open_ledger(target: str | None) -> Any:
+    if target is None:
         return None
-    from langchain_holysheep.spend.ledger import SQLiteLedger
+    from langchain_holysheep.spend.ledger import open_ledger
 
-    return SQLiteLedger(path)
+    return open_ledger(target)
 
 
 def _close_ledger(out: Output, ledger: Any, *, report: bool) -> str | None:

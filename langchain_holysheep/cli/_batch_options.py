@@ -25,5 +25,5 @@ class BatchOptions:
     id_field: str
     limit: int | None
     retry_errors: bool
-    ledger: Path | None
+    ledger: str | None
     simulate: bool | None

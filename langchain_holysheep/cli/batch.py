@@ -77,8 +77,11 @@ def batch(
         typer.Option("--retry-errors", help="Run again the items that failed before."),
     ] = False,
     ledger: Annotated[
-        Path | None,
-        ledger_option("Also record every call in this spend ledger."),
+        str | None,
+        ledger_option(
+            "Also record every call in this spend ledger (a file path or a "
+            "postgresql:// URL)."
+        ),
     ] = None,
     simulate: Annotated[
         bool | None,

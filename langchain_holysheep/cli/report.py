@@ -78,15 +78,17 @@ def report(
             "--by",
             "-b",
             help="Group by day, hour, month, model, requested_model, outcome, user, "
-            "run, tag or meta:<key>; repeat to group by several. Default: day.",
+            "key (virtual key), group (model group), run, tag or meta:<key>; "
+            "repeat to group by several. Default: day.",
             show_default=False,
         ),
     ] = None,
     fmt: FormatOption = Format.table,
     ledger: Annotated[
-        Path | None,
+        str | None,
         ledger_option(
-            "Ledger file. Default: $HOLYSHEEP_LEDGER_PATH or "
+            "Ledger: a file path, sqlite:///path or postgresql://USER@HOST:PORT/DB"
+            "[?schema=NAME]. Default: $HOLYSHEEP_LEDGER_PATH or "
             "~/.holysheep/ledger.sqlite3.",
             show_default=False,
         ),
@@ -131,10 +133,10 @@ def report(
 
     out = Output()
     dims = [_check_dimension(d) for d in (by or ["day"])]
-    path = _ledger_path(out, ledger)
+    target = _ledger_target(out, ledger)
     lo, hi = _time_range(since, until)
     result = ledger_report(
-        path,
+        target,
         by=dims,
         since=lo,
         until=hi,
@@ -144,19 +146,22 @@ def report(
     _write(out, result, fmt, output)
 
 
-def _ledger_path(out: Output, ledger: Path | None) -> Path:
-    """The ledger to read (exit 1 with a hint when there is none yet)."""
-    from langchain_holysheep.spend.ledger import default_ledger_path
+def _ledger_target(out: Output, ledger: str | None) -> Path | str:
+    """The ledger to read: a file (exit 1 if there is none yet) or a URL."""
+    from langchain_holysheep.spend.ledger.base import (
+        default_ledger_target,
+        ledger_target,
+    )
 
-    path = (ledger or default_ledger_path()).expanduser()
-    if not path.is_file():
+    target = default_ledger_target() if ledger is None else ledger_target(ledger)
+    if isinstance(target, Path) and not target.is_file():
         out.error(
-            f"no ledger at {path}: nothing has been recorded there yet. Record "
+            f"no ledger at {target}: nothing has been recorded there yet. Record "
             "spend with get_holysheep_callback(ledger=...), or pass --ledger / set "
             "HOLYSHEEP_LEDGER_PATH."
         )
         raise typer.Exit(EXIT_FAILURE)
-    return path
+    return target
 
 
 def _time_range(

@@ -22,8 +22,10 @@ from langchain_holysheep.spend.budgets._estimate import estimate_prompt_tokens
 from langchain_holysheep.spend.ledger import (
     Ledger,
     LedgerError,
+    PostgresLedger,
     SQLiteLedger,
     default_ledger_path,
+    open_ledger,
 )
 from langchain_holysheep.spend.monitoring._alerts import (
     DEFAULT_RULES,
@@ -72,8 +74,10 @@ __all__ = [
     "LedgerError",
     "LedgerReport",
     "ReportRow",
+    "PostgresLedger",
     "SQLiteLedger",
     "default_ledger_path",
+    "open_ledger",
     "ledger_report",
     "ATTEMPT_EVENT",
     "DEFAULT_RULES",

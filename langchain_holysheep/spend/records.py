@@ -61,6 +61,10 @@ class CallRecord:
         estimated: `usage` is an estimate: the attempt was billed but ended
             without a usage block (a cut or abandoned stream), so its tokens
             were estimated from the prompt and the text delivered.
+        key_name: the name of the virtual key the call was made with (a
+            `holysheep serve` client), never the key itself; `None` otherwise.
+        model_group: the model group (alias) the caller asked for when a
+            server routes one name to several models; `None` otherwise.
     """
 
     timestamp: float
@@ -80,6 +84,8 @@ class CallRecord:
     tags: tuple[str, ...] = ()
     metadata: tuple[tuple[str, str], ...] = ()
     estimated: bool = False
+    key_name: str | None = None
+    model_group: str | None = None
 
     @property
     def priced(self) -> bool:

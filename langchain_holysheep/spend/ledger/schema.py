@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from langchain_holysheep.spend.ledger.base import LedgerError, TimeBound, to_timestamp
+from langchain_holysheep.spend.ledger.base import LedgerError
 from langchain_holysheep.spend.ledger.tags import user_tags
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 
@@ -40,12 +40,13 @@ __all__ = [
     "damaged_hint",
     "is_damaged",
     "ledger_read_error",
+    "meta_rows",
+    "migrate",
     "open_reader",
     "to_pico",
-    "where_clause",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: estimated, key_name, model_group
 APPLICATION = "langchain-holysheep spend ledger"
 APPLICATION_ID = 0x48534C47  # "HSLG", in the SQLite file header
 PICO = 10**12  # cost_pico = cost * PICO
@@ -76,7 +77,10 @@ CREATE TABLE calls (
     error            TEXT,
     tags             TEXT    NOT NULL,  -- JSON array, in record order
     metadata         TEXT    NOT NULL,  -- JSON object
-    user             TEXT               -- metadata "user" or "user_id"
+    user             TEXT,              -- metadata "user" or "user_id"
+    estimated        INTEGER NOT NULL DEFAULT 0,  -- usage estimated (cut stream)
+    key_name         TEXT,              -- virtual key name (never the key)
+    model_group      TEXT               -- the model group a server routed
 );
 CREATE INDEX calls_ts ON calls (ts);
 CREATE INDEX calls_model_ts ON calls (served_model, ts);
@@ -91,9 +95,10 @@ CREATE INDEX call_tags_tag ON call_tags (tag);
 _COLUMNS = (
     "id, ts, run_id, requested_model, served_model, outcome, input_tokens, "
     "cached_tokens, output_tokens, reasoning_tokens, cost, cost_pico, currency, "
-    "latency_ms, ttft_ms, attempt, is_retry, is_fallback, error, tags, metadata, user"
+    "latency_ms, ttft_ms, attempt, is_retry, is_fallback, error, tags, metadata, user, "
+    "estimated, key_name, model_group"
 )
-INSERT_CALL = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 22)})"
+INSERT_CALL = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 25)})"
 INSERT_TAG = "INSERT OR IGNORE INTO call_tags (call_id, tag) VALUES (?, ?)"
 SELECT_CALLS = f"SELECT {_COLUMNS} FROM calls c"
 
@@ -197,8 +202,60 @@ def check_schema(conn: sqlite3.Connection, path: Path) -> bool:
             f"version {SCHEMA_VERSION} at most. Upgrade the package "
             "(pip install -U langchain-holysheep) or use another ledger path."
         )
-    # Version 1 is the first schema: migrations from older versions go here.
+    if version < SCHEMA_VERSION:
+        migrate(conn, path, version)
     return False
+
+
+# The statements that bring schema version N up to N + 1.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE calls ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE calls ADD COLUMN key_name TEXT",
+        "ALTER TABLE calls ADD COLUMN model_group TEXT",
+    ),
+}
+
+
+def migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Upgrade a ledger of an older schema `version` in one transaction.
+
+    Records keep every value; the new columns start empty (`estimated` false).
+    Several processes may open the old file at once: the first one upgrades it.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as e:
+        raise LedgerError(
+            f"{path} is a HolySheep spend ledger with schema version {version}; "
+            f"this version upgrades it to {SCHEMA_VERSION} on opening, which needs "
+            f"write access ({e}). Open it once where it is writable."
+        ) from e
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        current = int(row.fetchone()[0])  # another process may have upgraded it
+        while current < SCHEMA_VERSION:
+            for stmt in _MIGRATIONS[current]:
+                conn.execute(stmt)
+            current += 1
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(current),)
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def meta_rows(version: int) -> list[tuple[str, str]]:
+    """The `meta` table of a new ledger of schema `version` (any store)."""
+    return [
+        ("application", APPLICATION),
+        ("schema_version", str(version)),
+        ("created_at", str(time.time())),
+        ("money", "cost: Decimal TEXT; cost_pico: cost * 10**12"),
+    ]
 
 
 def create_schema(conn: sqlite3.Connection, path: Path) -> None:
@@ -210,13 +267,7 @@ def create_schema(conn: sqlite3.Connection, path: Path) -> None:
                 if stmt.strip():
                     conn.execute(stmt)
             conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [
-                    ("application", APPLICATION),
-                    ("schema_version", str(SCHEMA_VERSION)),
-                    ("created_at", str(time.time())),
-                    ("money", "cost: Decimal TEXT; cost_pico: cost * 10**12"),
-                ],
+                "INSERT INTO meta (key, value) VALUES (?, ?)", meta_rows(SCHEMA_VERSION)
             )
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute("COMMIT")
@@ -259,6 +310,7 @@ def encode(rec: CallRecord) -> tuple[Any, ...]:
         _opt_float(rec.latency_ms), _opt_float(rec.ttft_ms), int(rec.attempt),
         int(rec.is_retry), int(rec.is_fallback),
         None if rec.error is None else str(rec.error), tags_json, meta_json, user,
+        int(rec.estimated), _opt_str(rec.key_name), _opt_str(rec.model_group),
     )  # fmt: skip
 
 
@@ -302,8 +354,13 @@ def _opt_float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+def _opt_str(value: str | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def decode(row: Sequence[Any]) -> CallRecord:
-    """The record of one `SELECT_CALLS` row."""
+    """The record of one `SELECT_CALLS` row (tags as JSON text or a list)."""
+    tags = row[19]
     return CallRecord(
         timestamp=row[1],
         run_id=row[2],
@@ -319,35 +376,9 @@ def decode(row: Sequence[Any]) -> CallRecord:
         is_retry=bool(row[16]),
         is_fallback=bool(row[17]),
         error=row[18],
-        tags=tuple(json.loads(row[19])),
+        tags=tuple(json.loads(tags) if isinstance(tags, str) else tags),
         metadata=tuple(json.loads(row[20]).items()),
+        estimated=bool(row[22]),
+        key_name=row[23],
+        model_group=row[24],
     )
-
-
-def where_clause(
-    since: TimeBound | None = None,
-    until: TimeBound | None = None,
-    models: Sequence[str] | None = None,
-    tags: Sequence[str] | None = None,
-) -> tuple[str, list[Any]]:
-    """A `WHERE ...` clause (or "") over `calls c`, and its parameters."""
-    parts: list[str] = []
-    params: list[Any] = []
-    lo, hi = to_timestamp(since), to_timestamp(until)
-    if lo is not None:
-        parts.append("c.ts >= ?")
-        params.append(lo)
-    if hi is not None:
-        parts.append("c.ts < ?")
-        params.append(hi)
-    if models is not None:
-        models = [models] if isinstance(models, str) else list(models)
-        marks = ", ".join("?" * len(models))
-        parts.append(f"(c.served_model IN ({marks}) OR c.requested_model IN ({marks}))")
-        params += models + models
-    if tags is not None:
-        tags = [tags] if isinstance(tags, str) else list(tags)
-        marks = ", ".join("?" * len(tags))
-        parts.append(f"c.id IN (SELECT call_id FROM call_tags WHERE tag IN ({marks}))")
-        params += tags
-    return (" WHERE " + " AND ".join(parts) if parts else ""), params

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
 import os
 import sqlite3
-import threading
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from langchain_holysheep.spend.ledger.base import (
-    Ledger,
-    LedgerClosedError,
     LedgerError,
-    TimeBound,
     default_ledger_path,
 )
+from langchain_holysheep.spend.ledger.dialect import SQLITE, SQLReader
+from langchain_holysheep.spend.ledger.queued import QueuedLedger, close_open_ledgers
 from langchain_holysheep.spend.ledger.schema import (
     INSERT_CALL,
     INSERT_TAG,
-    SELECT_CALLS,
     check_schema,
     connect,
     create_schema,
@@ -33,13 +29,11 @@ from langchain_holysheep.spend.ledger.schema import (
     is_damaged,
     ledger_read_error,
     open_reader,
-    where_clause,
 )
 from langchain_holysheep.spend.ledger.tags import user_tags
-from langchain_holysheep.spend.ledger.writer import BatchWriter
 from langchain_holysheep.spend.records import CallRecord
 
-__all__ = ["SQLiteLedger"]
+__all__ = ["SQLiteLedger", "sqlite_reader"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +50,7 @@ _BAD_DATA = (
 )
 
 
-class SQLiteLedger(Ledger):
+class SQLiteLedger(QueuedLedger):
     """The spend ledger in one SQLite file: one row per attempt, money exact.
 
     `record()` only puts the record on a bounded queue (median ~1.5 µs on the
@@ -112,6 +106,8 @@ class SQLiteLedger(Ledger):
         busy_timeout: seconds to wait for another process's write lock.
     """
 
+    _dialect = SQLITE
+
     def __init__(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -123,10 +119,7 @@ class SQLiteLedger(Ledger):
         max_pending: int = 10_000,
         busy_timeout: float = 30.0,
     ) -> None:
-        if batch_size < 1 or max_pending < 1:
-            raise LedgerError("batch_size and max_pending must be at least 1.")
-        if flush_interval < 0 or busy_timeout < 0:
-            raise LedgerError("flush_interval and busy_timeout must not be negative.")
+        self._check_options(batch_size, max_pending, flush_interval, busy_timeout)
         self.path = Path(path).expanduser() if path else default_ledger_path()
         if self.path.is_dir():
             raise LedgerError(
@@ -141,21 +134,14 @@ class SQLiteLedger(Ledger):
                 "Pass a writable path or set HOLYSHEEP_LEDGER_PATH."
             ) from e
         self.durable = durable
-        self.write_through = write_through
+        self._where = str(self.path)
         self._conn = self._open(busy_timeout)
-        self._lock = threading.Lock()
-        self._closed = False
-        self._malformed = 0  # records that could not be encoded
-        self._writer: BatchWriter | None = None
-        if not write_through:
-            self._writer = BatchWriter(
-                self._write,
-                where=str(self.path),
-                batch_size=batch_size,
-                flush_interval=flush_interval,
-                max_pending=max_pending,
-            )
-        _OPEN.add(self)
+        self._start(
+            write_through=write_through,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_pending=max_pending,
+        )
 
     def _open(self, busy_timeout: float) -> sqlite3.Connection:
         try:
@@ -192,88 +178,34 @@ class SQLiteLedger(Ledger):
 
     # -- writing ------------------------------------------------------------
 
-    def record(self, rec: CallRecord) -> None:
-        """Store one record; cheap unless `write_through=True`."""
-        with self._lock:
-            if self._closed:
-                raise LedgerClosedError(f"The ledger {self.path} is closed.")
-            if self._writer is None:
-                self._write_now([rec])
-            else:
-                self._writer.put(rec)
-
-    def record_many(self, recs: Iterable[CallRecord]) -> None:
-        """Store several records; one transaction under `write_through=True`."""
-        batch = list(recs)
-        if not batch:
-            return
-        with self._lock:
-            if self._closed:
-                raise LedgerClosedError(f"The ledger {self.path} is closed.")
-            if self._writer is None:
-                self._write_now(batch)
-            else:
-                self._writer.put(batch)
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Wait until every record given so far is committed.
-
-        Raises:
-            LedgerError: writes are failing (the records stay queued and are
-                retried) or `timeout` seconds passed.
-        """
-        if self._writer is None:
-            return
-        with self._lock:
-            closing = self._closed
-            marker = None if closing else self._writer.request_flush()
-        if marker is None:  # close() writes everything
-            self._writer.join(timeout)
-        else:
-            self._writer.wait(marker, timeout)
-
-    def close(self) -> None:
-        """Flush, stop the writer and close the file. Idempotent.
-
-        Raises:
-            LedgerError: some records could not be written (disk full, ...).
-        """
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        _OPEN.discard(self)
-        lost, error = self._malformed, None
-        if self._writer is not None:
-            self._writer.stop()
-            lost, error = lost + self._writer.lost, self._writer.error
+    def _release(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()
-        if lost:
-            if error is not None and is_damaged(error):
-                raise LedgerError(
-                    f"{lost} records could not be written to {self.path}: the file "
-                    f"is damaged ({error}). {damaged_hint(self.path)}"
-                )
-            why = f"last error: {error}; check the disk" if error else "see the log"
-            raise LedgerError(
-                f"{lost} records could not be written to {self.path} ({why})."
-            )
 
-    def _write_now(self, batch: list[CallRecord]) -> None:
-        """`_write` on the caller's thread, its SQLite errors as `LedgerError`s."""
-        try:
-            self._write(batch)
-        except sqlite3.Error as e:
-            if is_damaged(e):
-                raise LedgerError(
-                    f"Cannot write to the ledger {self.path}: the file is damaged "
-                    f"({e}). {damaged_hint(self.path)}"
-                ) from e
-            raise LedgerError(
-                f"Cannot write to the ledger {self.path} ({e}). Check the disk "
-                "(space, permissions, another process's lock)."
-            ) from e
+    def _lost_error(self, lost: int, error: BaseException | None) -> LedgerError:
+        if error is not None and is_damaged(error):
+            return LedgerError(
+                f"{lost} records could not be written to {self.path}: the file "
+                f"is damaged ({error}). {damaged_hint(self.path)}"
+            )
+        why = f"last error: {error}; check the disk" if error else "see the log"
+        return LedgerError(
+            f"{lost} records could not be written to {self.path} ({why})."
+        )
+
+    def _write_error(self, exc: Exception) -> LedgerError | None:
+        """A `LedgerError` for an SQLite error of a `write_through` commit."""
+        if not isinstance(exc, sqlite3.Error):
+            return None
+        if is_damaged(exc):
+            return LedgerError(
+                f"Cannot write to the ledger {self.path}: the file is damaged "
+                f"({exc}). {damaged_hint(self.path)}"
+            )
+        return LedgerError(
+            f"Cannot write to the ledger {self.path} ({exc}). Check the disk "
+            "(space, permissions, another process's lock)."
+        )
 
     def _write(self, batch: list[CallRecord]) -> None:
         """Commit `batch` in one transaction (writer thread or under `_lock`).
@@ -326,10 +258,6 @@ class SQLiteLedger(Ledger):
                 self._skip(rec)
         return stored
 
-    def _skip(self, rec: CallRecord) -> None:
-        self._malformed += 1
-        logger.exception("Skipping a CallRecord the ledger cannot store: %r", rec)
-
     # -- reading ------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -342,46 +270,29 @@ class SQLiteLedger(Ledger):
         finally:
             conn.close()
 
-    def query(
-        self,
-        since: TimeBound | None = None,
-        until: TimeBound | None = None,
-        models: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-    ) -> Iterator[CallRecord]:
-        """Stream the stored records, oldest first (see `Ledger.query`)."""
-        where, params = where_clause(since, until, models, tags)
+    def sql_reader(self) -> AbstractContextManager[SQLReader]:
+        """A reader for reports that sees every record given so far."""
         self.flush()
-        return self._iter(f"{SELECT_CALLS}{where} ORDER BY c.ts, c.id", params)
+        return sqlite_reader(self.path)
 
     def _iter(self, sql: str, params: list[Any]) -> Iterator[CallRecord]:
-        conn = open_reader(self.path)
-        try:
-            cur = conn.execute(sql, params)
+        with sqlite_reader(self.path) as r:
+            cur = r.conn.execute(sql, params)
             while rows := cur.fetchmany(1000):
                 for row in rows:
                     yield decode(row)
-        except sqlite3.Error as e:
-            raise ledger_read_error(self.path, e) from e
-        finally:
-            conn.close()
-
-    def count(self) -> int:
-        """The number of stored records (after a flush)."""
-        with self.reader() as conn:
-            try:
-                return int(conn.execute("SELECT count(*) FROM calls").fetchone()[0])
-            except sqlite3.Error as e:
-                raise ledger_read_error(self.path, e) from e
 
 
-_OPEN: weakref.WeakSet[SQLiteLedger] = weakref.WeakSet()
+@contextlib.contextmanager
+def sqlite_reader(path: Path) -> Iterator[SQLReader]:
+    """A read-only reader of the ledger file at `path` (errors as `LedgerError`)."""
+    conn = open_reader(path)
+    try:
+        yield SQLReader(conn, SQLITE)
+    except sqlite3.Error as e:
+        raise ledger_read_error(path, e) from e
+    finally:
+        conn.close()
 
 
-@atexit.register
-def _close_open_ledgers() -> None:
-    for ledger in list(_OPEN):
-        try:
-            ledger.close()
-        except Exception:
-            logger.exception("Closing %r at exit failed", ledger)
+_close_open_ledgers = close_open_ledgers  # what runs at interpreter exit

@@ -44,6 +44,8 @@ class BatchWriter:
         batch_size: the most records per `write` call.
         flush_interval: the longest a record waits to be batched with others.
         max_pending: the queue bound; a full queue makes `put()` wait.
+        hint: what to do while writes fail, given the last error (default: the
+            SQLite file's advice).
     """
 
     def __init__(
@@ -54,8 +56,10 @@ class BatchWriter:
         batch_size: int,
         flush_interval: float,
         max_pending: int,
+        hint: Callable[[BaseException | None], str] | None = None,
     ) -> None:
         self._write = write
+        self._hint = hint or self._file_hint
         self._where = where
         self._size = batch_size
         self._interval = flush_interval
@@ -90,16 +94,17 @@ class BatchWriter:
         """Raise `LedgerError` once writes have been failing for `patience` s."""
         since = self._failing_since
         if since is not None and time.monotonic() - since >= self.patience:
-            hint = (
-                f"The file is damaged. {damaged_hint(self._where)}"
-                if self.error is not None and is_damaged(self.error)
-                else "Check the disk (space, permissions, another process's lock)."
-            )
+            hint = self._hint(self.error)
             raise LedgerError(
                 f"Writing to the ledger {self._where} is failing ({self.error}); "
                 f"about {self._queue.qsize()} records wait in memory and are "
                 f"retried. {hint}"
             )
+
+    def _file_hint(self, error: BaseException | None) -> str:
+        if error is not None and is_damaged(error):
+            return f"The file is damaged. {damaged_hint(self._where)}"
+        return "Check the disk (space, permissions, another process's lock)."
 
     def request_flush(self) -> _Flush:
         """Queue a flush marker (call it where `put` may be called)."""

@@ -5,50 +5,32 @@ ledger stores each cost as `cost_pico` (cost * 10**12), and the report sums its
 high and low parts (`cost_pico / 10**6`, `cost_pico % 10**6`) separately so the
 sum cannot overflow; the rare costs that do not fit that scale are added from
 their exact TEXT in Python. Percentiles use SQL window functions (SQLite sorts,
-spilling to disk), so nothing grows with the ledger in Python.
+spilling to disk), so nothing grows with the ledger in Python. The same queries
+run on SQLite and PostgreSQL: a `Dialect` spells what differs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import decimal
 import os
 import re
-import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from langchain_holysheep.spend.ledger import Ledger, SQLiteLedger, TimeBound
+from langchain_holysheep.spend.ledger import Ledger, TimeBound
 from langchain_holysheep.spend.ledger.base import to_timestamp
-from langchain_holysheep.spend.ledger.schema import (
-    ledger_read_error,
-    open_reader,
-    where_clause,
-)
-from langchain_holysheep.spend.ledger.tags import not_internal_sql
+from langchain_holysheep.spend.ledger.dialect import SQLITE, Dialect
+from langchain_holysheep.spend.ledger.targets import SQLReader, open_reader
 from langchain_holysheep.spend.report.rows import METRICS, LedgerReport, ReportRow
 
 __all__ = ["DIMENSIONS", "ledger_report"]
 
-DIMENSIONS: dict[str, str] = {
-    "day": "date(c.ts, 'unixepoch')",
-    "hour": "strftime('%Y-%m-%dT%H:00Z', c.ts, 'unixepoch')",
-    "month": "strftime('%Y-%m', c.ts, 'unixepoch')",
-    "model": "c.served_model",
-    "requested_model": "c.requested_model",
-    "outcome": "c.outcome",
-    "user": "c.user",
-    "run": "c.run_id",
-    "tag": "t.tag",
-}
-"""Group-by dimensions and their SQL; also "meta:<key>" for any metadata key.
-Times are UTC."""
+DIMENSIONS: dict[str, str] = dict(SQLITE.dimensions)
+"""Group-by dimensions and their (SQLite) SQL; also "meta:<key>" for any metadata
+key. "key" is the virtual key name, "group" the model group. Times are UTC."""
 
-# Tags LangChain adds itself (seq:step:N, ...) are no group of their own; a
-# call that has only those counts as untagged.
-_USER_TAG = not_internal_sql("t.tag")
 _META_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _DEC = decimal.Context(prec=80)
 _SPLIT = 10**6  # cost_pico is summed as (cost_pico / _SPLIT, cost_pico % _SPLIT)
@@ -58,13 +40,28 @@ _COUNTS = tuple(
     if m not in ("cost", "cost_cny", "latency_p50_ms", "latency_p95_ms")
 )
 
-_AGGREGATES = """COUNT(*),
-    SUM(c.outcome = 'ok'), SUM(c.outcome = 'error'), SUM(c.outcome = 'cancelled'),
-    SUM(c.is_retry), SUM(c.is_fallback),
-    SUM(c.input_tokens), SUM(c.cached_tokens), SUM(c.output_tokens),
-    SUM(c.reasoning_tokens), SUM(c.cost IS NULL),
-    SUM(c.cost_pico / 1000000), SUM(c.cost_pico % 1000000),
-    SUM(c.cost IS NOT NULL AND c.cost_pico IS NULL)"""
+
+def _aggregates(d: Dialect) -> str:
+    """The SELECT list of the counts and cost sums, in `_COUNTS` order."""
+    flags = (
+        "c.outcome = 'ok'",
+        "c.outcome = 'error'",
+        "c.outcome = 'cancelled'",
+        "c.is_retry",
+        "c.is_fallback",
+    )
+    sums = ["COUNT(*)", *(f"SUM({d.flag(x)})" for x in flags)]
+    sums += [
+        "SUM(c.input_tokens)",
+        "SUM(c.cached_tokens)",
+        "SUM(c.output_tokens)",
+        "SUM(c.reasoning_tokens)",
+        f"SUM({d.flag('c.cost IS NULL')})",
+        f"SUM(c.cost_pico / {_SPLIT})",
+        f"SUM({d.mod('c.cost_pico', str(_SPLIT))})",
+        f"SUM({d.flag('c.cost IS NOT NULL AND c.cost_pico IS NULL')})",
+    ]
+    return ", ".join(sums)
 
 
 def ledger_report(
@@ -91,11 +88,13 @@ def ledger_report(
         ```
 
     Args:
-        ledger: an `SQLiteLedger` (pending records are flushed first) or the path
-            of a ledger file (opened read-only).
+        ledger: an `SQLiteLedger` or `PostgresLedger` (pending records are
+            flushed first), the path of a ledger file, or a `postgresql://` URL
+            (read only; see `open_ledger`).
         by: one dimension or several: "day", "hour", "month" (UTC), "model"
             (served), "requested_model", "outcome", "user" (metadata "user" or
-            "user_id"), "run", "tag" (a call is counted once per tag; untagged
+            "user_id"), "key" (virtual key name), "group" (model group), "run",
+            "tag" (a call is counted once per tag; untagged
             calls have key None) or "meta:<key>" (any metadata key).
         since: keep attempts with timestamp >= since (datetime, date or Unix time).
         until: keep attempts with timestamp < until.
@@ -109,40 +108,26 @@ def ledger_report(
     Raises:
         ValueError: an unknown dimension, or costs in a currency other than USD
             and CNY.
-        LedgerError: the path is not a ledger.
+        LedgerError: the path or URL is not a ledger, or cannot be read.
     """
     dims = (by,) if isinstance(by, str) else tuple(by)
-    keys = [_dimension_sql(d) for d in dims]
+    for dim in dims:  # refuse a bad dimension before opening anything
+        _dimension_sql(dim, SQLITE)
     rate = _rate(cny_per_usd)
-    where, params = where_clause(since, until, models, tags)
-    rows, total = _grouped(ledger, keys, where, params, rate, percentiles)
+    with _reader(ledger) as r:
+        keys = [_dimension_sql(d, r.dialect) for d in dims]
+        where, params = r.dialect.where(since, until, models, tags)
+        groups = _aggregate(r, keys, where, params, rate, percentiles)
+        total = _total(r, groups, keys, where, params, rate, percentiles)
+    rows = sorted(groups.values(), key=lambda r: [(k is None, k or "") for k in r.key])
     return LedgerReport(
         by=dims,
-        rows=rows,
+        rows=tuple(rows),
         total=total,
         since=to_timestamp(since),
         until=to_timestamp(until),
         cny_per_usd=rate,
     )
-
-
-def _grouped(
-    ledger: Ledger | str | os.PathLike[str],
-    keys: list[str],
-    where: str,
-    params: list[Any],
-    rate: Decimal,
-    percentiles: bool,
-) -> tuple[tuple[ReportRow, ...], ReportRow]:
-    """The rows sorted by key (missing values last), and the total."""
-    try:
-        with _reader(ledger) as conn:
-            groups = _aggregate(conn, keys, where, params, rate, percentiles)
-            total = _total(conn, groups, keys, where, params, rate, percentiles)
-    except sqlite3.Error as exc:  # e.g. a damaged file: name it, say what to do
-        raise ledger_read_error(_path_of(ledger), exc) from exc
-    rows = sorted(groups.values(), key=lambda r: [(k is None, k or "") for k in r.key])
-    return tuple(rows), total
 
 
 def _rate(cny_per_usd: Decimal | int | str) -> Decimal:
@@ -157,7 +142,7 @@ def _rate(cny_per_usd: Decimal | int | str) -> Decimal:
 
 
 def _total(
-    conn: sqlite3.Connection,
+    r: SQLReader,
     groups: dict[tuple[str | None, ...], ReportRow],
     keys: list[str],
     where: str,
@@ -169,23 +154,23 @@ def _total(
     if not keys:
         return groups.get((), ReportRow(key=()))
     if "t.tag" in keys:  # a call with two tags is in two groups
-        whole = _aggregate(conn, [], where, params, rate, percentiles)
+        whole = _aggregate(r, [], where, params, rate, percentiles)
         return whole.get((), ReportRow(key=()))
     # the groups partition the calls: add them up
-    latency = _percentiles(conn, [], "", where, params) if percentiles else {}
+    latency = _percentiles(r, [], "", where, params) if percentiles else {}
     return _sum_rows(groups.values(), latency.get((), (None, None)))
 
 
-def _dimension_sql(dim: str) -> str:
+def _dimension_sql(dim: str, dialect: Dialect) -> str:
     if dim.startswith("meta:"):
         key = dim[5:]
         if not _META_KEY.match(key):
             raise ValueError(
                 f"Metadata key {key!r} must use only letters, digits, '_', '.', '-'."
             )
-        return f"json_extract(c.metadata, '$.\"{key}\"')"
+        return dialect.meta.format(key=key)
     try:
-        return DIMENSIONS[dim]
+        return dialect.dimensions[dim]
     except KeyError:
         known = ", ".join(repr(d) for d in DIMENSIONS)
         raise ValueError(
@@ -193,32 +178,24 @@ def _dimension_sql(dim: str) -> str:
         ) from None
 
 
-def _path_of(ledger: Ledger | str | os.PathLike[str]) -> Path:
-    if isinstance(ledger, SQLiteLedger):
-        return ledger.path
-    return Path(str(ledger)).expanduser()
-
-
-@contextlib.contextmanager
-def _reader(ledger: Ledger | str | os.PathLike[str]) -> Iterator[sqlite3.Connection]:
-    if isinstance(ledger, SQLiteLedger):
-        with ledger.reader() as conn:
-            yield conn
-        return
+def _reader(
+    ledger: Ledger | str | os.PathLike[str],
+) -> AbstractContextManager[SQLReader]:
+    """A reader of `ledger`: a ledger object (flushed first), a path or a URL."""
     if isinstance(ledger, Ledger):
-        raise TypeError(
-            f"ledger_report() reads SQLite ledgers; got {type(ledger).__name__}. "
-            "Pass an SQLiteLedger or the path of a ledger file."
-        )
-    conn = open_reader(Path(ledger).expanduser())
-    try:
-        yield conn
-    finally:
-        conn.close()
+        sql_reader = getattr(ledger, "sql_reader", None)
+        if sql_reader is None:
+            raise TypeError(
+                "ledger_report() reads SQLite ledgers and PostgreSQL ledgers; got "
+                f"{type(ledger).__name__}. Pass an SQLiteLedger, a PostgresLedger, "
+                "a ledger file's path or a postgresql:// URL."
+            )
+        return sql_reader()  # type: ignore[no-any-return]
+    return open_reader(ledger)
 
 
 def _aggregate(
-    conn: sqlite3.Connection,
+    r: SQLReader,
     keys: list[str],
     where: str,
     params: list[Any],
@@ -227,26 +204,22 @@ def _aggregate(
 ) -> dict[tuple[str | None, ...], ReportRow]:
     """One `ReportRow` per distinct key (`keys == []`: one row, key `()`)."""
     select, names = _selected(keys)
-    join = (
-        f" LEFT JOIN call_tags t ON t.call_id = c.id AND {_USER_TAG}"
-        if "t.tag" in keys
-        else ""
-    )
+    join = r.dialect.tag_join if "t.tag" in keys else ""
     group = ", ".join([*names, "cur"])
     sql = (
-        f"SELECT {select}c.currency AS cur, {_AGGREGATES} "
+        f"SELECT {select}c.currency AS cur, {_aggregates(r.dialect)} "
         f"FROM calls c{join}{where} GROUP BY {group}"
     )
-    sums, money, inexact = _sums(conn.execute(sql, params), len(keys))
+    sums, money, inexact = _sums(r.execute(sql, params), len(keys))
     if inexact:  # costs finer than 1e-12 (or huge): add their exact text
         cond = "c.cost IS NOT NULL AND c.cost_pico IS NULL"
         sql = (
             f"SELECT {select}c.currency, c.cost FROM calls c{join}"
             f"{where} {'AND' if where else 'WHERE'} {cond}"
         )
-        for row in conn.execute(sql, params):
+        for row in r.execute(sql, params):
             _add_money(money[tuple(row[: len(keys)])], row[len(keys)], row[-1])
-    latency = _percentiles(conn, keys, join, where, params) if percentiles else {}
+    latency = _percentiles(r, keys, join, where, params) if percentiles else {}
     result: dict[tuple[str | None, ...], ReportRow] = {}
     for key, acc in sums.items():
         usd = _to_usd(money[key], rate)
@@ -284,7 +257,8 @@ def _sums(
     inexact = False
     width = len(_COUNTS)
     for row in rows:
-        key, cur, values = tuple(row[:n]), row[n], [v or 0 for v in row[n + 1 :]]
+        key, cur = tuple(row[:n]), row[n]
+        values = [int(v or 0) for v in row[n + 1 :]]  # PostgreSQL sums: Decimal
         acc = sums.setdefault(key, [0] * width)
         for i in range(width):
             acc[i] += values[i]
@@ -299,7 +273,7 @@ def _add_money(wallet: dict[str, Decimal], currency: str, amount: Any) -> None:
 
 
 def _percentiles(
-    conn: sqlite3.Connection,
+    r: SQLReader,
     keys: list[str],
     join: str,
     where: str,
@@ -318,12 +292,12 @@ def _percentiles(
         "MIN(CASE WHEN cd >= 0.95 THEN v END) "
         f"FROM (SELECT {cols}v, CUME_DIST() OVER ({partition}ORDER BY v) AS cd "
         f"FROM (SELECT {select}c.latency_ms AS v FROM calls c{join}{where} "
-        f"{'AND' if where else 'WHERE'} c.latency_ms IS NOT NULL)) WHERE cd >= 0.5"
-        + (f" GROUP BY {', '.join(names)}" if names else "")
+        f"{'AND' if where else 'WHERE'} c.latency_ms IS NOT NULL) AS s) AS p "
+        "WHERE cd >= 0.5" + (f" GROUP BY {', '.join(names)}" if names else "")
     )
     out: dict[tuple[Any, ...], tuple[float | None, float | None]] = {}
     n = len(names)
-    for row in conn.execute(sql, params):
+    for row in r.execute(sql, params):
         if row[n] is not None:
             out[tuple(row[:n])] = (row[n], row[n + 1])
     return out

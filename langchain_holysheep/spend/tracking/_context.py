@@ -114,12 +114,12 @@ register_configure_hook(PROCESS_SCOPE, True, ProcessScopeHandler)  # type: ignor
 def _open_ledger(
     ledger: RecordSink | str | os.PathLike[str] | None,
 ) -> tuple[RecordSink | None, RecordSink | None]:
-    """The sink for `ledger`, and the `SQLiteLedger` opened for a path (or `None`)."""
+    """The sink for `ledger`, and the ledger opened for a path or URL (or `None`)."""
     if not isinstance(ledger, (str, os.PathLike)):
         return ledger, None
-    from langchain_holysheep.spend.ledger import SQLiteLedger
+    from langchain_holysheep.spend.ledger import open_ledger
 
-    owned = SQLiteLedger(ledger)
+    owned = open_ledger(ledger)
     return owned, owned
 
 
@@ -136,8 +136,9 @@ def get_holysheep_callback(
 
     Args:
         budget: budgets enforced for every call in the block.
-        ledger: a `RecordSink` (e.g. `SQLiteLedger`), or a path for a new
-            `SQLiteLedger` (closed when the block ends).
+        ledger: a `RecordSink` (e.g. `SQLiteLedger`), or a path or
+            `postgresql://` URL for a new ledger (`open_ledger`; closed when
+            the block ends).
         tracker: the tracker to feed (default: a new one).
         pricebook: the prices (default: the tracker's).
         scope: `"context"` prices the calls of this thread and its asyncio

@@ -1,4 +1,10 @@
-"""Fixtures for the ledger, report and Prometheus tests (SQLite on tmp_path)."""
+"""Fixtures for the ledger, report and Prometheus tests.
+
+`ledger` is an SQLite ledger on tmp_path; `any_ledger` / `make_ledger` run a
+test once per store: SQLite, and PostgreSQL on a schema of the test's own (the
+local server of `DATABASE_URL`; those runs need the network, the others stay
+offline).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_socket import disable_socket, enable_socket
 
-from langchain_holysheep.spend.ledger import SQLiteLedger
+from langchain_holysheep.spend.ledger import SQLiteLedger, open_ledger
+from langchain_holysheep.spend.ledger.queued import QueuedLedger
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 
 T0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z
@@ -75,6 +83,9 @@ def random_records(n: int, seed: int = 7, days: int = 3) -> list[CallRecord]:
                 metadata=(("user", rnd.choice(("alice", "bob", "chi"))),)
                 if rnd.random() < 0.8
                 else (),
+                key_name=rnd.choice((None, "key-a", "key-b")),
+                model_group=rnd.choice((None, "fast", "smart")),
+                estimated=rnd.random() < 0.05,
             )
         )
     return out
@@ -95,3 +106,63 @@ def ledger(ledger_path: Path) -> Iterator[SQLiteLedger]:
     led = SQLiteLedger(ledger_path, flush_interval=0.01)
     yield led
     led.close()
+
+
+STORES = ("sqlite", "postgres")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Offline, except a test's PostgreSQL runs (they talk to the local server)."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if "postgres" in params.values():
+        yield
+        return
+    disable_socket(allow_unix_socket=True)
+    yield
+    enable_socket()
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def new_target(
+    store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[], str]:
+    """Makes new, empty ledger locations of the store: a path or a URL."""
+    if store == "postgres":
+        schemas = request.getfixturevalue("pg_schemas")
+        return schemas.new_url  # type: ignore[no-any-return]
+    names = itertools.count()
+    return lambda: str(tmp_path / f"ledger-{next(names)}.sqlite3")
+
+
+@pytest.fixture
+def ledger_target(new_target: Callable[[], str]) -> str:
+    """The location of this test's ledger (path or URL)."""
+    return new_target()
+
+
+@pytest.fixture
+def make_ledger(ledger_target: str) -> Iterator[Callable[..., QueuedLedger]]:
+    """Opens ledgers at `ledger_target` (closed after the test)."""
+    opened: list[QueuedLedger] = []
+
+    def make(**options: Any) -> QueuedLedger:
+        led = open_ledger(ledger_target, **options)
+        assert isinstance(led, QueuedLedger)
+        opened.append(led)
+        return led
+
+    yield make
+    for led in opened:
+        led.close()
+
+
+@pytest.fixture
+def any_ledger(make_ledger: Callable[..., QueuedLedger]) -> QueuedLedger:
+    """A ledger of each store (the test runs once per store)."""
+    return make_ledger(flush_interval=0.01)

@@ -1,8 +1,14 @@
-"""SQLiteLedger: exact round trips, filters, schema checks, durability modes."""
+"""Ledgers: exact round trips, filters, schema checks, durability modes.
+
+Tests taking `any_ledger`, `make_ledger` or `new_target` run once per store
+(SQLite and PostgreSQL); the others are about the SQLite file.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -18,9 +24,11 @@ from langchain_holysheep.spend.ledger import (
     LedgerError,
     SQLiteLedger,
     default_ledger_path,
+    open_ledger,
 )
+from langchain_holysheep.spend.ledger.queued import QueuedLedger
 from langchain_holysheep.spend.ledger.schema import to_pico
-from langchain_holysheep.spend.ledger.tags import is_internal_tag
+from langchain_holysheep.spend.ledger.tags import is_internal_tag, user_tags
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 from langchain_holysheep.spend.tracking._sinks import RecordSink
 
@@ -62,40 +70,72 @@ _records = st.builds(
     error=st.one_of(st.none(), _text),
     tags=st.lists(_text, max_size=4).map(tuple),
     metadata=st.dictionaries(_text, _text, max_size=3).map(lambda d: tuple(d.items())),
+    estimated=st.booleans(),
+    key_name=st.one_of(st.none(), _text),
+    model_group=st.one_of(st.none(), _text),
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _no_nul(rec: CallRecord) -> CallRecord:
+    """The record without NUL characters (PostgreSQL text cannot hold them)."""
+
+    def clean(text: str | None) -> str | None:
+        return None if text is None else text.replace("\x00", "\ufffd")
+
+    names = ("run_id", "requested_model", "served_model", "error", "key_name")
+    return dataclasses.replace(
+        rec,
+        **{name: clean(getattr(rec, name)) for name in (*names, "model_group")},
+        tags=tuple(map(clean, rec.tags)),
+        metadata=tuple(dict((clean(k), clean(v)) for k, v in rec.metadata).items()),
+    )
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(recs=st.lists(_records, min_size=1, max_size=30))
 def test_round_trip_is_exact(
-    tmp_path_factory: pytest.TempPathFactory, recs: list[CallRecord]
+    new_target: Callable[[], str], store: str, recs: list[CallRecord]
 ) -> None:
-    path = tmp_path_factory.mktemp("rt") / "l.sqlite3"
-    with SQLiteLedger(path, batch_size=7) as ledger:
+    if store == "postgres":
+        recs = [_no_nul(r) for r in recs]
+    with open_ledger(new_target(), batch_size=7) as ledger:
         ledger.record_many(recs[:3])
         for rec in recs[3:]:
             ledger.record(rec)
         got = list(ledger.query())
-    want = sorted(recs, key=lambda r: r.timestamp)  # stable: ties keep insert order
+    # stable sort: ties keep insert order; LangChain's own tags are not stored
+    want = [
+        dataclasses.replace(r, tags=user_tags(r.tags))
+        for r in sorted(recs, key=lambda r: r.timestamp)
+    ]
     assert got == want
     for g, w in zip(got, want, strict=True):
         assert str(g.cost) == str(w.cost)  # same digits and exponent, not just equal
         assert (g.cost is None) == (w.cost is None)
 
 
-def test_unpriced_stays_none_never_zero(
-    ledger: SQLiteLedger, ledger_path: Path
-) -> None:
-    ledger.record(make_record(cost=None, served_model="mystery-model"))
-    ledger.record(make_record(cost=Decimal("0")))
-    got = list(ledger.query())
+def test_unpriced_stays_none_never_zero(any_ledger: QueuedLedger) -> None:
+    any_ledger.record(make_record(cost=None, served_model="mystery-model"))
+    any_ledger.record(make_record(cost=Decimal("0")))
+    got = list(any_ledger.query())
     assert got[0].cost is None and not got[0].priced
     assert got[1].cost == Decimal(0) and got[1].priced
+    with any_ledger.sql_reader() as reader:
+        rows = list(reader.execute("SELECT cost, cost_pico FROM calls ORDER BY id", []))
+    assert [tuple(r) for r in rows] == [(None, None), ("0", 0)]
+
+
+def test_sqlite_money_is_text(ledger: SQLiteLedger, ledger_path: Path) -> None:
+    ledger.record(make_record(cost=None))
+    ledger.record(make_record(cost=Decimal("0")))
+    ledger.flush()
     with sqlite3.connect(ledger_path) as conn:
-        rows = conn.execute(
-            "SELECT cost, cost_pico, typeof(cost) FROM calls"
-        ).fetchall()
-    assert rows == [(None, None, "null"), ("0", 0, "text")]
+        rows = conn.execute("SELECT typeof(cost), typeof(cost_pico) FROM calls")
+        assert rows.fetchall() == [("null", "null"), ("text", "integer")]
 
 
 def test_money_columns_are_never_real(ledger: SQLiteLedger, ledger_path: Path) -> None:
@@ -132,7 +172,8 @@ def test_to_pico(cost: str, pico: int | None) -> None:
     assert to_pico(Decimal(cost)) == pico
 
 
-def test_query_filters(ledger: SQLiteLedger) -> None:
+def test_query_filters(any_ledger: QueuedLedger) -> None:
+    ledger = any_ledger
     recs = random_records(300)
     ledger.record_many(recs)
     since, until = T0 + 86_400, T0 + 2 * 86_400
@@ -161,20 +202,20 @@ def test_query_filters(ledger: SQLiteLedger) -> None:
     assert all(r.timestamp >= since and "batch" in r.tags for r in both)
 
 
-def test_duplicate_tags_round_trip(ledger: SQLiteLedger) -> None:
+def test_duplicate_tags_round_trip(any_ledger: QueuedLedger) -> None:
     rec = make_record(tags=("a", "a", "b"))
-    ledger.record(rec)
-    assert list(ledger.query(tags=["a"])) == [rec]
+    any_ledger.record(rec)
+    assert list(any_ledger.query(tags=["a"])) == [rec]
 
 
-def test_is_a_record_sink_and_a_ledger(ledger: SQLiteLedger) -> None:
-    assert isinstance(ledger, RecordSink)
-    assert isinstance(ledger, Ledger)
-    assert "queued" in repr(ledger) and "open" in repr(ledger)
+def test_is_a_record_sink_and_a_ledger(any_ledger: QueuedLedger) -> None:
+    assert isinstance(any_ledger, RecordSink)
+    assert isinstance(any_ledger, Ledger)
+    assert "queued" in repr(any_ledger) and "open" in repr(any_ledger)
 
 
-def test_closed_ledger_refuses_records(ledger_path: Path) -> None:
-    ledger = SQLiteLedger(ledger_path)
+def test_closed_ledger_refuses_records(ledger_target: str) -> None:
+    ledger = open_ledger(ledger_target)
     ledger.record(make_record())
     ledger.close()
     ledger.close()  # idempotent
@@ -183,8 +224,8 @@ def test_closed_ledger_refuses_records(ledger_path: Path) -> None:
         ledger.record(make_record())
     with pytest.raises(LedgerClosedError):
         ledger.record_many([make_record()])
-    with SQLiteLedger(ledger_path) as again:
-        assert again.count() == 1
+    with open_ledger(ledger_target) as again:
+        assert isinstance(again, QueuedLedger) and again.count() == 1
 
 
 def test_default_path_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,8 +320,10 @@ def test_write_through_and_durable_modes(tmp_path: Path) -> None:
             assert sync == (2 if kw.get("durable") else 1)  # FULL / NORMAL
 
 
-def test_unstorable_record_is_skipped_not_blocking(ledger_path: Path) -> None:
-    ledger = SQLiteLedger(ledger_path)
+def test_unstorable_record_is_skipped_not_blocking(
+    make_ledger: Callable[..., QueuedLedger],
+) -> None:
+    ledger = make_ledger()
     good = [make_record() for _ in range(5)]
     bad_text = make_record(run_id="\udc80 lone surrogate")
     bad_int = make_record(usage=TokenUsage(input=2**70))
@@ -292,7 +335,8 @@ def test_unstorable_record_is_skipped_not_blocking(ledger_path: Path) -> None:
         ledger.close()
 
 
-def test_failing_writes_are_retried_without_loss(ledger: SQLiteLedger) -> None:
+def test_failing_writes_are_retried_without_loss(any_ledger: QueuedLedger) -> None:
+    ledger = any_ledger
     real = ledger._write
     failures = {"n": 3}
 
@@ -310,7 +354,9 @@ def test_failing_writes_are_retried_without_loss(ledger: SQLiteLedger) -> None:
     assert failures["n"] == 0
 
 
-def test_flush_reports_a_failing_disk(ledger: SQLiteLedger) -> None:
+def test_flush_reports_a_failing_disk(any_ledger: QueuedLedger) -> None:
+    ledger = any_ledger
+
     def broken(batch: list[CallRecord]) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
@@ -323,27 +369,30 @@ def test_flush_reports_a_failing_disk(ledger: SQLiteLedger) -> None:
         ledger.close()
 
 
-def test_back_pressure_bounds_the_queue(ledger_path: Path) -> None:
-    with SQLiteLedger(ledger_path, max_pending=10, batch_size=3) as ledger:
+def test_back_pressure_bounds_the_queue(
+    make_ledger: Callable[..., QueuedLedger],
+) -> None:
+    with make_ledger(max_pending=10, batch_size=3) as ledger:
         for _ in range(500):
             ledger.record(make_record())
         assert ledger._writer._queue.qsize() <= 10  # type: ignore[union-attr]
         assert ledger.count() == 500
 
 
-def test_interpreter_exit_hook_writes_everything(ledger_path: Path) -> None:
+def test_interpreter_exit_hook_writes_everything(
+    make_ledger: Callable[..., QueuedLedger],
+) -> None:
     from langchain_holysheep.spend.ledger import sqlite as sqlite_module
 
-    ledger = SQLiteLedger(ledger_path, flush_interval=60, batch_size=10**6)
+    ledger = make_ledger(flush_interval=60, batch_size=10**6)
     for i in range(1000):
         ledger.record(make_record(run_id=f"exit-{i}"))
     sqlite_module._close_open_ledgers()  # what atexit runs
     assert repr(ledger).endswith("closed)")
-    with sqlite3.connect(ledger_path) as conn:
-        row = conn.execute(
-            "SELECT count(*), count(DISTINCT run_id) FROM calls"
-        ).fetchone()
-    assert row == (1000, 1000)
+    again = make_ledger()
+    with again.sql_reader() as reader:
+        sql = "SELECT count(*), count(DISTINCT run_id) FROM calls"
+        assert [tuple(r) for r in reader.execute(sql, [])] == [(1000, 1000)]
 
 
 def test_adopts_an_empty_file_or_database(tmp_path: Path) -> None:
@@ -404,11 +453,12 @@ def test_internal_tags(tag: str, internal: bool) -> None:
     assert is_internal_tag(tag) is internal
 
 
-def test_internal_tags_are_not_stored(ledger: SQLiteLedger) -> None:
-    ledger.record(make_record(tags=("seq:step:2", "team:a", "map:key:x", "team:b")))
-    (rec,) = list(ledger.query())
+def test_internal_tags_are_not_stored(any_ledger: QueuedLedger) -> None:
+    tags = ("seq:step:2", "team:a", "map:key:x", "team:b")
+    any_ledger.record(make_record(tags=tags))
+    (rec,) = list(any_ledger.query())
     assert rec.tags == ("team:a", "team:b")
-    assert [r.run_id for r in ledger.query(tags=["seq:step:2"])] == []
+    assert [r.run_id for r in any_ledger.query(tags=["seq:step:2"])] == []
 
 
 def test_queued_writes_to_a_damaged_ledger_say_what_to_do(ledger_path: Path) -> None:
@@ -425,3 +475,69 @@ def test_queued_writes_to_a_damaged_ledger_say_what_to_do(ledger_path: Path) -> 
     with pytest.raises(LedgerError, match="1 records could not be written") as info:
         ledger.close()
     assert "the file is damaged" in str(info.value) and hint in str(info.value)
+
+
+# The schema of version 1, as the first release wrote it.
+_V1_DDL = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE calls (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, run_id TEXT NOT NULL,
+    requested_model TEXT NOT NULL, served_model TEXT NOT NULL, outcome TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, cost TEXT,
+    cost_pico INTEGER, currency TEXT NOT NULL, latency_ms REAL, ttft_ms REAL,
+    attempt INTEGER NOT NULL, is_retry INTEGER NOT NULL, is_fallback INTEGER NOT NULL,
+    error TEXT, tags TEXT NOT NULL, metadata TEXT NOT NULL, user TEXT
+);
+CREATE INDEX calls_ts ON calls (ts);
+CREATE INDEX calls_model_ts ON calls (served_model, ts);
+CREATE TABLE call_tags (
+    call_id INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (call_id, tag)
+) WITHOUT ROWID;
+CREATE INDEX call_tags_tag ON call_tags (tag);
+INSERT INTO meta VALUES ('application', 'langchain-holysheep spend ledger'),
+    ('schema_version', '1');
+INSERT INTO calls VALUES (1, 1735689600.5, 'old-run', 'gpt-4.1', 'gpt-4.1', 'ok',
+    1200, 200, 300, 50, '0.0168', 16800000000, 'USD', 812.5, NULL, 1, 0, 0, NULL,
+    '["team:a"]', '{"user":"alice"}', 'alice');
+INSERT INTO call_tags VALUES (1, 'team:a');
+"""
+
+
+def _v1_ledger(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_V1_DDL)
+
+
+def test_a_version_1_ledger_is_migrated_and_keeps_its_records(tmp_path: Path) -> None:
+    from langchain_holysheep.spend.report import ledger_report
+
+    old = CallRecord(
+        timestamp=1735689600.5,
+        run_id="old-run",
+        requested_model="gpt-4.1",
+        served_model="gpt-4.1",
+        outcome="ok",
+        usage=TokenUsage(input=1200, output=300, cached=200, reasoning=50),
+        cost=Decimal("0.0168"),
+        latency_ms=812.5,
+        tags=("team:a",),
+        metadata=(("user", "alice"),),
+    )
+    path = tmp_path / "v1.sqlite3"
+    _v1_ledger(path)
+    new = make_record(
+        timestamp=T0 + 10, key_name="team-key", model_group="fast", estimated=True
+    )
+    with SQLiteLedger(path) as ledger:
+        ledger.record(new)
+        assert list(ledger.query()) == [old, new]
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        assert version.fetchone()[0] == str(SCHEMA_VERSION) == "2"
+    report = ledger_report(path, by="key")
+    assert [(r.key, r.requests) for r in report] == [(("team-key",), 1), ((None,), 1)]
+    # a report on an old file upgrades it too (readers need the new columns)
+    other = tmp_path / "v1-report.sqlite3"
+    _v1_ledger(other)
+    assert ledger_report(other, by="group").total.cost == Decimal("0.0168")

@@ -1,4 +1,7 @@
-"""ledger_report: SQL aggregates equal sums computed independently in Python."""
+"""ledger_report: SQL aggregates equal sums computed independently in Python.
+
+Every test runs on both stores (SQLite and PostgreSQL) but the refusals.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from langchain_holysheep.spend.ledger import Ledger, LedgerError, SQLiteLedger
+from langchain_holysheep.spend.ledger import Ledger, LedgerError, open_ledger
+from langchain_holysheep.spend.ledger.queued import QueuedLedger
 from langchain_holysheep.spend.records import CallRecord
 from langchain_holysheep.spend.report import (
     METRICS,
@@ -25,16 +29,24 @@ from langchain_holysheep.spend.report import (
     ledger_report,
 )
 from langchain_holysheep.spend.tracking._sinks import ListSink
+from tests._postgres import Schemas
 
-from .conftest import T0, make_record, random_records
+from .conftest import STORES, T0, make_record, random_records
 
 RECORDS = random_records(3_000, seed=11)
 
 
-@pytest.fixture(scope="module")
-def filled(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    path = tmp_path_factory.mktemp("report") / "ledger.sqlite3"
-    ledger = SQLiteLedger(path)
+@pytest.fixture(scope="module", params=STORES)
+def filled(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    if request.param == "postgres":
+        schemas = Schemas(request.getfixturevalue("postgres_url"))
+        request.addfinalizer(schemas.drop_all)
+        target = schemas.new_url()
+    else:
+        target = str(tmp_path_factory.mktemp("report") / "ledger.sqlite3")
+    ledger = open_ledger(target)
     ledger.record_many(RECORDS)
     yield ledger
     ledger.close()
@@ -111,18 +123,20 @@ BY: dict[str, Callable[[CallRecord], list[tuple[str | None, ...]]]] = {
     "user": lambda r: [(_user(r),)],
     "meta:user": lambda r: [(_user(r),)],
     "tag": lambda r: [(t,) for t in sorted(set(r.tags))] or [(None,)],
+    "key": lambda r: [(r.key_name,)],
+    "group": lambda r: [(r.model_group,)],
 }
 
 
 @pytest.mark.parametrize("by", list(BY))
-def test_report_equals_python_sums(filled: SQLiteLedger, by: str) -> None:
+def test_report_equals_python_sums(filled: QueuedLedger, by: str) -> None:
     report = ledger_report(filled, by=by)
     _assert_matches(report, _expected(RECORDS, BY[by]))
     assert report.total == _expected(RECORDS, lambda r: [()])[()]
     assert report.by == (by,)
 
 
-def test_report_by_two_dimensions_with_time_window(filled: SQLiteLedger) -> None:
+def test_report_by_two_dimensions_with_time_window(filled: QueuedLedger) -> None:
     since, until = T0 + 36_000, T0 + 2 * 86_400
     report = ledger_report(filled, by=("day", "model"), since=since, until=until)
     window = [r for r in RECORDS if since <= r.timestamp < until]
@@ -131,7 +145,7 @@ def test_report_by_two_dimensions_with_time_window(filled: SQLiteLedger) -> None
     assert report.total.requests == len(window)
 
 
-def test_report_filters_models_and_tags(filled: SQLiteLedger) -> None:
+def test_report_filters_models_and_tags(filled: QueuedLedger) -> None:
     report = ledger_report(filled, by="tag", models=["gpt-4.1"], tags=["batch"])
     picked = [
         r
@@ -141,7 +155,7 @@ def test_report_filters_models_and_tags(filled: SQLiteLedger) -> None:
     _assert_matches(report, _expected(picked, BY["tag"]))
 
 
-def test_cny_rate_and_unpriced(filled: SQLiteLedger) -> None:
+def test_cny_rate_and_unpriced(filled: QueuedLedger) -> None:
     report = ledger_report(filled, by="model", cny_per_usd="2")
     _assert_matches(report, _expected(RECORDS, BY["model"], rate=Decimal(2)))
     mystery = next(r for r in report if r.key == ("mystery-model",))
@@ -149,7 +163,8 @@ def test_cny_rate_and_unpriced(filled: SQLiteLedger) -> None:
     assert "mystery-model" in report.to_text()
 
 
-def test_exact_sums_beyond_float_and_pico(ledger: SQLiteLedger) -> None:
+def test_exact_sums_beyond_float_and_pico(any_ledger: QueuedLedger) -> None:
+    ledger = any_ledger
     costs = [Decimal("0.1")] * 10 + [Decimal("1E-18"), Decimal("12345678.123456789012")]
     ledger.record_many(make_record(cost=c) for c in costs)
     ledger.record(make_record(cost=None))
@@ -159,16 +174,20 @@ def test_exact_sums_beyond_float_and_pico(ledger: SQLiteLedger) -> None:
     assert total.unpriced == 1
 
 
-def test_empty_ledger_and_path_input(ledger: SQLiteLedger, ledger_path: Path) -> None:
+def test_empty_ledger_and_path_input(
+    any_ledger: QueuedLedger, ledger_target: str
+) -> None:
+    ledger = any_ledger
     report = ledger_report(ledger, by="day")
     assert report.rows == () and report.total == ReportRow(key=())
     ledger.record(make_record(latency_ms=None))
     ledger.flush()
-    from_path = ledger_report(str(ledger_path), by="model")
+    from_path = ledger_report(ledger_target, by="model")  # a path or a URL
     assert from_path.total.requests == 1 and from_path.total.latency_p50_ms is None
 
 
-def test_report_refusals(ledger: SQLiteLedger, tmp_path: Path) -> None:
+def test_report_refusals(any_ledger: QueuedLedger, tmp_path: Path) -> None:
+    ledger = any_ledger
     with pytest.raises(ValueError, match="Unknown report dimension 'weekday'"):
         ledger_report(ledger, by="weekday")
     with pytest.raises(ValueError, match="Metadata key"):
@@ -195,7 +214,7 @@ class _FakeLedger(Ledger):
         pass
 
 
-def test_csv_and_json_parse_and_agree(filled: SQLiteLedger, tmp_path: Path) -> None:
+def test_csv_and_json_parse_and_agree(filled: QueuedLedger, tmp_path: Path) -> None:
     report = ledger_report(filled, by=("day", "tag"))
     text = report.to_csv()
     assert text is not None
@@ -214,7 +233,7 @@ def test_csv_and_json_parse_and_agree(filled: SQLiteLedger, tmp_path: Path) -> N
 
 
 def test_table_plain_and_rich(
-    filled: SQLiteLedger, monkeypatch: pytest.MonkeyPatch
+    filled: QueuedLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     report = ledger_report(filled, by="model", since=T0)
     out = io.StringIO()
@@ -236,7 +255,7 @@ def test_table_plain_and_rich(
     assert plain.getvalue() == text
 
 
-def test_percentiles_can_be_skipped(filled: SQLiteLedger) -> None:
+def test_percentiles_can_be_skipped(filled: QueuedLedger) -> None:
     fast = ledger_report(filled, by="model", percentiles=False)
     full = ledger_report(filled, by="model")
     assert all(
