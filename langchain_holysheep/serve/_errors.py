@@ -88,10 +88,21 @@ def _timed_out(failures: list[RouteFailure]) -> bool:
     )
 
 
+def _too_long(f: RouteFailure) -> bool:
+    return "context length" in f.reason or "context window" in f.reason
+
+
 def _exhausted(exc: AllRoutesFailedError) -> ProxyError:
     failures = list(exc.failures)
     routes = _summary(failures)
     head = str(exc).split("\n", 1)[0]
+    if failures and all(_too_long(f) for f in failures):
+        return ProxyError(
+            400,
+            f"The prompt is too long for every route of this model ({routes}).",
+            param="messages",
+            code="context_length_exceeded",
+        )
     if "deadline" in head or _timed_out(failures):
         status, code, what = 504, "upstream_timeout", "timed out"
     elif failures and all(

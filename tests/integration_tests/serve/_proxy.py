@@ -41,7 +41,7 @@ routes = ["gpt-4.1"]
 {group}
 [keys.research]
 hash = "{hash_key(KEY)}"
-groups = ["smart", "solo"]
+groups = ["*"]
 tags = ["team:research"]
 
 [keys.other]
@@ -62,7 +62,9 @@ class ProxyThread:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.app = ServeApp(runtime)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._sock = socket.socket(
+            socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        )
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(512)
