@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -74,8 +74,16 @@ def _headers(call: CallState, route: Route) -> list[tuple[bytes, bytes]]:
     ]
 
 
+Settle = Callable[[], Awaitable[None]]
+
+
 async def _answer(
-    send: Send, group: Group, call: CallState, io: _drivers.AsyncIO, body: Mapping
+    send: Send,
+    group: Group,
+    call: CallState,
+    io: _drivers.AsyncIO,
+    body: Mapping,
+    settle: Settle,
 ) -> int:
     messages, kwargs = body["messages"], _params(body)
     loop = _loop.answer_loop(group.router, call, messages, kwargs)
@@ -85,15 +93,22 @@ async def _answer(
             raise call.final_error()
     except Exception as exc:
         err = upstream_error(exc)
+        await settle()
         await respond_error(send, err)
         return err.status
     _, route, reply = found
+    await settle()
     await respond(send, 200, orjson.dumps(reply.body), _headers(call, route))
     return 200
 
 
 async def _stream(
-    send: Send, group: Group, call: CallState, io: _drivers.AsyncIO, body: Mapping
+    send: Send,
+    group: Group,
+    call: CallState,
+    io: _drivers.AsyncIO,
+    body: Mapping,
+    settle: Settle,
 ) -> int:
     messages, kwargs = body["messages"], _params(body)
     options = body.get("stream_options") or {}
@@ -127,11 +142,13 @@ async def _stream(
             )
     except Exception as exc:
         err = upstream_error(exc)
+        await settle()
         if not started:
             await respond_error(send, err)
             return err.status
         await send({"type": "http.response.body", "body": err.event()})
         return err.status
+    await settle()
     await send({"type": "http.response.body", "body": _DONE})
     return 200
 
@@ -158,11 +175,22 @@ async def relay_call(
             who.take(call.events)
 
     io = _drivers.AsyncIO(transport, flush, asyncio.sleep)  # type: ignore[arg-type]
+    settled = False
+
+    async def settle() -> None:
+        """Record the attempts and settle, before the last byte goes out."""
+        nonlocal settled
+        if not settled:
+            settled = True
+            with contextlib.suppress(Exception):
+                await flush()
+            spend.finish(who, transport.attempts, reservation)
+
     client = _Client(receive)
     try:
         if body.get("stream"):
-            return await _stream(send, group, call, io, body)
-        return await _answer(send, group, call, io, body)
+            return await _stream(send, group, call, io, body, settle)
+        return await _answer(send, group, call, io, body, settle)
     except asyncio.CancelledError:
         if not client.left:
             raise
@@ -172,6 +200,4 @@ async def relay_call(
         return CLIENT_CLOSED
     finally:
         client.stop()
-        with contextlib.suppress(Exception):
-            await flush()
-        spend.finish(who, transport.attempts, reservation)
+        await settle()

@@ -31,10 +31,8 @@ max_body_bytes = 1048576
 grace_seconds = 5
 
 [groups.smart]
-routes = [
-  {{ model = "gpt-4.1", timeout = 3, first_token_timeout = 2, stall_timeout = 2 }},
-  {{ model = "deepseek-v3.2", timeout = 3, first_token_timeout = 2, stall_timeout = 2 }},
-]
+routes = ["gpt-4.1", "deepseek-v3.2"]
+retry = {{ max_attempts = 3, initial = 0.01, max_backoff = 0.05 }}
 
 [groups.solo]
 routes = ["gpt-4.1"]
