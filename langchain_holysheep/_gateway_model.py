@@ -29,7 +29,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from langchain_holysheep import _fastpath, _replies
+from langchain_holysheep import _lean, _replies
 from langchain_holysheep._gateway import (
     DEFAULT_BASE_URL,
     alist_gateway_models,
@@ -134,6 +134,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     """
 
     _bounded_sync: bool = PrivateAttr(default=False)
+    _shared_async: bool = PrivateAttr(default=False)
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -145,6 +146,11 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         wall-clock without a helper thread.
         """
         return within(seconds) if self._bounded_sync else None
+
+    @property
+    def watched_reads(self) -> bool:
+        """Whether a watchdog can bound this model's sync reads (no helper thread)."""
+        return self._bounded_sync
 
     @property
     def lc_secrets(self) -> dict[str, str]:
@@ -207,11 +213,12 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
             self.http_async_client = shared_async_client(
                 self.openai_api_base, self.request_timeout, self.async_transport
             )
+            self._shared_async = not self._uses_gateway
         if self.http_client is None and self.client is None and not self.openai_proxy:
             self.http_client = shared_sync_client(
                 self.openai_api_base, self.request_timeout
             )
-            self._bounded_sync = True
+            self._bounded_sync = not self._uses_gateway
         BaseChatOpenAI.validate_environment(self)  # type: ignore[operator]
         return self
 
@@ -254,6 +261,13 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         **kwargs: Any,
     ) -> ChatResult:
         try:
+            if self._bounded_sync:
+                payload = self._get_request_payload(messages, stop=stop, **kwargs)
+                if _lean.eligible(payload):
+                    with _lean.sdk_errors():
+                        reply = _lean.post(self, payload)
+                    info = _lean.generation_info(self, reply.headers)
+                    return self._create_chat_result(reply.body, info)
             return super()._generate(messages, stop, run_manager, **kwargs)
         except _TRANSLATED as exc:
             reraise(exc, self.model_name)
@@ -266,13 +280,26 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         **kwargs: Any,
     ) -> ChatResult:
         try:
-            payload = self._get_request_payload(messages, stop=stop, **kwargs)
-            if _fastpath.eligible(payload, self):
-                reply = await _fastpath.apost_chat(self.root_async_client, payload)
-                return self._create_chat_result(reply)
+            if self._shared_async:
+                payload = self._get_request_payload(messages, stop=stop, **kwargs)
+                if _lean.eligible(payload):
+                    with _lean.sdk_errors():
+                        reply = await _lean.apost(self, payload)
+                    info = _lean.generation_info(self, reply.headers)
+                    return self._create_chat_result(reply.body, info)
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
         except _TRANSLATED as exc:
             reraise(exc, self.model_name)
+
+    def _stream_payload(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict
+    ) -> dict[str, Any] | None:
+        """The lean stream's payload, or `None` when the call needs the SDK."""
+        call = dict(kwargs, stream=True)
+        if self._should_stream_usage(call.pop("stream_usage", None), **call):
+            call["stream_options"] = {"include_usage": True}
+        payload = self._get_request_payload(messages, stop=stop, **call)
+        return payload if _lean.eligible(payload) else None
 
     def _stream(
         self,
@@ -282,9 +309,32 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         try:
-            yield from super()._stream(messages, stop, run_manager, **kwargs)
+            payload = None
+            if self._bounded_sync:
+                payload = self._stream_payload(messages, stop, kwargs)
+            if payload is None:
+                yield from super()._stream(messages, stop, run_manager, **kwargs)
+                return
+            with _lean.sdk_errors():
+                yield from self._lean_stream(payload, run_manager)
         except _TRANSLATED as exc:
             reraise(exc, self.model_name)
+
+    def _lean_stream(
+        self, payload: dict[str, Any], run_manager: CallbackManagerForLLMRun | None
+    ) -> Iterator[ChatGenerationChunk]:
+        events = _lean.open_stream(self, payload)
+        reader = _lean.ChunkReader(self, events.headers)
+        try:
+            for event in events:
+                chunk = reader.read(event)
+                if chunk is None:
+                    continue
+                if run_manager:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        finally:
+            events.close(complete=reader.complete)
 
     async def _astream(
         self,
@@ -294,10 +344,38 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         try:
-            async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
-                yield chunk
+            payload = None
+            if self._shared_async:
+                payload = self._stream_payload(messages, stop, kwargs)
+            if payload is None:
+                async for chunk in super()._astream(
+                    messages, stop, run_manager, **kwargs
+                ):
+                    yield chunk
+                return
+            with _lean.sdk_errors():
+                async for chunk in self._lean_astream(payload, run_manager):
+                    yield chunk
         except _TRANSLATED as exc:
             reraise(exc, self.model_name)
+
+    async def _lean_astream(
+        self,
+        payload: dict[str, Any],
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        events = await _lean.aopen(self, payload)
+        reader = _lean.ChunkReader(self, events.headers)
+        try:
+            async for event in events:
+                chunk = reader.read(event)
+                if chunk is None:
+                    continue
+                if run_manager:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        finally:
+            await events.aclose(complete=reader.complete)
 
     @classmethod
     def list_models(
@@ -353,6 +431,7 @@ def gateway_copy(
     fields["http_client"] = model.http_client
     copy = HolySheepGateway.model_validate(fields)
     copy._bounded_sync = model._bounded_sync  # the same watched client
+    copy._shared_async = model._shared_async
     return copy
 
 

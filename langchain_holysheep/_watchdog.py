@@ -25,20 +25,44 @@ from typing import Any
 
 import httpx2
 
-__all__ = ["RESPONSE_HOOKS", "Guard", "within"]
+__all__ = [
+    "RESPONSE_HOOKS",
+    "Guard",
+    "bounded_read",
+    "guarding",
+    "remaining",
+    "watch",
+    "within",
+]
+
+_NEVER = float("inf")
 
 
 class Guard:
     """The deadline of one bounded block and the socket it is reading."""
 
-    __slots__ = ("deadline", "done", "fired", "lock", "sock")
+    __slots__ = ("deadline", "done", "fired", "lock", "scheduled", "sock")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
+        self.scheduled = deadline
         self.sock: socket.socket | None = None
         self.fired = False
         self.done = False
         self.lock = threading.Lock()
+
+    def arm(self, seconds: float | None) -> None:
+        """Move the deadline to `seconds` from now (`None`: no deadline).
+
+        Moving it later costs an attribute write (the watchdog reschedules
+        when the earlier time comes); moving it earlier schedules it anew.
+        """
+        if seconds is None:
+            self.deadline = _NEVER
+            return
+        self.deadline = time.monotonic() + max(seconds, 0.0)
+        if self.deadline < self.scheduled:
+            _WATCHDOG.add(self)
 
     def cut(self) -> None:
         """Shut the socket down (wakes up a blocked read), unless already done."""
@@ -88,6 +112,7 @@ class _Watchdog:
 
     def add(self, guard: Guard) -> None:
         with self._cond:
+            guard.scheduled = guard.deadline
             heapq.heappush(self._heap, (guard.deadline, next(self._seq), guard))
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -109,7 +134,15 @@ class _Watchdog:
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
-                guard = heapq.heappop(self._heap)[2]
+                when, _, guard = heapq.heappop(self._heap)
+                if when != guard.scheduled:  # superseded by an earlier entry
+                    continue
+                if guard.deadline > time.monotonic():  # re-armed later: reschedule
+                    guard.scheduled = guard.deadline
+                    if guard.deadline != _NEVER:
+                        entry = (guard.deadline, next(self._seq), guard)
+                        heapq.heappush(self._heap, entry)
+                    continue
             guard.cut()
 
 
@@ -129,15 +162,59 @@ def within(seconds: float) -> Iterator[Guard]:
         _current.reset(token)
 
 
+def watch() -> Guard:
+    """A guard without a deadline yet, for reads of a stream (see `Guard.arm`).
+
+    Make requests with `guarding(guard)` active so their socket is known; the
+    caller ends it with `finish()`.
+    """
+    return Guard(_NEVER)
+
+
+@contextlib.contextmanager
+def guarding(guard: Guard) -> Iterator[Guard]:
+    """Make `guard` the current one in the block (requests sent register with it)."""
+    token = _current.set(guard)
+    try:
+        yield guard
+    finally:
+        _current.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left to the current guard's deadline (`None`: no guard)."""
+    guard = _current.get()
+    if guard is None or guard.deadline == _NEVER:
+        return None
+    return guard.deadline - time.monotonic()
+
+
+@contextlib.contextmanager
+def bounded_read(response: Any, seconds: float) -> Iterator[Guard]:
+    """Bound reads of an open `response`'s body in the block to `seconds`."""
+    guard = Guard(time.monotonic() + max(seconds, 0.0))
+    guard.sock = _socket_of(response)
+    _WATCHDOG.add(guard)
+    try:
+        yield guard
+    finally:
+        guard.finish()
+
+
+def _socket_of(response: Any) -> socket.socket | None:
+    stream = response.extensions.get("network_stream")
+    get = getattr(stream, "get_extra_info", None)
+    sock = get("socket") if get is not None else None
+    return sock if isinstance(sock, socket.socket) else None
+
+
 def _on_response(response: Any) -> None:
     """Httpx response hook: the headers are in; register the request's socket."""
     guard = _current.get()
     if guard is None:
         return
-    stream = response.extensions.get("network_stream")
-    get = getattr(stream, "get_extra_info", None)
-    sock = get("socket") if get is not None else None
-    if isinstance(sock, socket.socket):
+    sock = _socket_of(response)
+    if sock is not None:
         with guard.lock:
             if guard.done:
                 return

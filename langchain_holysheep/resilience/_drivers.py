@@ -29,6 +29,7 @@ from langchain_holysheep.resilience._streams import (
     PumpSource,
 )
 from langchain_holysheep.resilience._transports import AsyncTransport, Transport
+from langchain_holysheep.resilience._watched import WatchedSource, watchable
 
 __all__ = ["AsyncIO", "SyncIO", "arun", "astream", "run", "stream"]
 
@@ -66,7 +67,13 @@ class SyncIO:
                 raise op.expired() from None
         if kind is Open:
             it = self.transport.stream(op)
-            source = PumpSource(lambda: it) if op.timed else DirectSource(lambda: it)
+            source: Any
+            if not op.timed:
+                source = DirectSource(lambda: it)
+            elif watchable(op.route.model):
+                source = WatchedSource(it)
+            else:
+                source = PumpSource(lambda: it)
             self.sources.append(source)
             return source
         if kind is Close:

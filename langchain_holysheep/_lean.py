@@ -1,0 +1,155 @@
+"""The lean request path of gateway models: the wire payload in, plain dicts out.
+
+The OpenAI SDK's `chat.completions.create` transforms every request against its
+typed parameters and builds pydantic models of every reply and stream chunk;
+langchain-openai then turns those models back into dicts. For calls that need
+none of that (no `response_format` parsing), a `HolySheepGateway` posts the
+payload LangChain already built on its shared HTTP client (`_wire`) and hands
+the reply's dict, or each stream event's dict, to langchain-openai's own
+readers. Errors are the SDK's classes, so translation and classification are
+the same on both paths; streams are read to their end, so their connection is
+reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import openai
+from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
+from langchain_openai.chat_models.base import (  # the same mapping as ChatOpenAI
+    _handle_openai_api_error,
+    _handle_openai_bad_request,
+)
+
+from langchain_holysheep import _wire
+
+__all__ = [
+    "ChunkReader",
+    "aopen",
+    "apost",
+    "eligible",
+    "generation_info",
+    "open_stream",
+    "post",
+    "sdk_errors",
+]
+
+PATH = "chat/completions"
+
+
+def eligible(payload: Mapping[str, Any]) -> bool:
+    """Whether `payload` can take the lean path (plain JSON in, JSON out)."""
+    return "response_format" not in payload
+
+
+@contextlib.contextmanager
+def sdk_errors() -> Iterator[None]:
+    """Raise the SDK's errors as langchain-openai's `_generate`/`_stream` do."""
+    try:
+        yield
+    except openai.BadRequestError as exc:
+        _handle_openai_bad_request(exc)
+        raise
+    except openai.APIError as exc:
+        _handle_openai_api_error(exc)
+        raise
+
+
+def _parts(model: Any, payload: Mapping[str, Any]) -> tuple[Any, dict, dict, Any]:
+    body, headers, query, timeout = _wire.split_options(payload)
+    merged = _wire.bearer(model.holysheep_api_key)
+    if model.default_headers:
+        merged.update(model.default_headers)
+    merged.update(headers)
+    if model.default_query:
+        query = {**model.default_query, **query}
+    return body, merged, query, timeout
+
+
+def post(model: Any, payload: Mapping[str, Any]) -> _wire.WireReply:
+    """POST the payload on the model's shared sync client."""
+    body, headers, query, timeout = _parts(model, payload)
+    return _wire.post(
+        model.http_client, PATH, body, headers=headers, query=query, timeout=timeout
+    )
+
+
+async def apost(model: Any, payload: Mapping[str, Any]) -> _wire.WireReply:
+    """POST the payload on the model's shared async client."""
+    body, headers, query, timeout = _parts(model, payload)
+    return await _wire.apost(
+        model.http_async_client,
+        PATH,
+        body,
+        headers=headers,
+        query=query,
+        timeout=timeout,
+    )
+
+
+def open_stream(model: Any, payload: Mapping[str, Any]) -> _wire.EventStream:
+    """Open the payload's event stream on the model's shared sync client."""
+    body, headers, query, timeout = _parts(model, payload)
+    return _wire.open_stream(
+        model.http_client, PATH, body, headers=headers, query=query, timeout=timeout
+    )
+
+
+async def aopen(model: Any, payload: Mapping[str, Any]) -> _wire.AsyncEventStream:
+    """Open the payload's event stream on the model's shared async client."""
+    body, headers, query, timeout = _parts(model, payload)
+    return await _wire.aopen_stream(
+        model.http_async_client,
+        PATH,
+        body,
+        headers=headers,
+        query=query,
+        timeout=timeout,
+    )
+
+
+def generation_info(model: Any, reply_headers: Any) -> dict[str, Any]:
+    """`generation_info` of a reply (the headers when the model asks for them)."""
+    return {"headers": dict(reply_headers)} if model.include_response_headers else {}
+
+
+class ChunkReader:
+    """Turns one stream's events into LangChain chunks, as langchain-openai does.
+
+    Also knows whether the answer is complete (finish reason and usage seen),
+    so a stream closed at that point can finish reading its body and keep its
+    connection.
+    """
+
+    __slots__ = ("_cls", "_info", "_model", "finished", "usage")
+
+    def __init__(self, model: Any, headers: Any) -> None:
+        self._model = model
+        self._cls: type = AIMessageChunk
+        self._info: dict[str, Any] | None = generation_info(model, headers)
+        self.finished = False
+        self.usage = False
+
+    @property
+    def complete(self) -> bool:
+        """Finish reason and usage received."""
+        return self.finished and self.usage
+
+    def read(self, event: _wire.Event) -> ChatGenerationChunk | None:
+        """The chunk of `event` (`None` for events that carry none)."""
+        data = event.json()
+        info = self._info or {}
+        chunk = self._model._convert_chunk_to_generation_chunk(data, self._cls, info)
+        if chunk is None:
+            return None
+        self._info = None
+        self._cls = chunk.message.__class__
+        if chunk.generation_info and chunk.generation_info.get("finish_reason"):
+            self.finished = True
+        if getattr(chunk.message, "usage_metadata", None):
+            self.usage = True
+        return chunk
