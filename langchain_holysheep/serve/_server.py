@@ -62,7 +62,7 @@ def run(
     path = str(Path(config_path).resolve())
     config = load_config(path)
     options = uvicorn_options(config, log_level)
-    bind = {
+    bind: dict[str, Any] = {
         "host": host or config.server.host,
         "port": config.server.port if port is None else port,
     }

@@ -54,11 +54,31 @@ budget = {{ limit = "0.001", window = "total" }}
 """
 
 
+class _Recorded:
+    """A sink that counts the records the proxy wrote (tests wait on it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.cond = threading.Condition()
+
+    def record_many(self, recs: list[Any]) -> None:
+        with self.cond:
+            self.count += len(recs)
+            self.cond.notify_all()
+
+    def wait(self, n: int, timeout: float = 10.0) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.count >= n, timeout):
+                raise TimeoutError(f"{self.count} record(s) written, waited for {n}")
+
+
 class ProxyThread:
     """`ServeApp` on uvicorn in a daemon thread (port 0: a free port)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.recorded = _Recorded()
+        runtime.spend.sinks.append(self.recorded)  # after the ledger
         self.app = ServeApp(runtime)
         self._sock = socket.socket(
             socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
