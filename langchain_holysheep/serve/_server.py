@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.serve.config import CONFIG_ENV, ServeConfig, load_config
 
 __all__ = ["run", "uvicorn_options"]
@@ -53,7 +54,14 @@ def run(
 
     Raises:
         ServeConfigError: the config is invalid, or a key variable is unset.
+        ConfigurationError: the `serve` extra is not installed.
     """
+    missing = [m for m in ("uvicorn", "orjson", "prometheus_client") if not _have(m)]
+    if missing:
+        raise ConfigurationError(
+            f"holysheep serve needs {', '.join(missing)}: "
+            "pip install 'langchain-holysheep[serve]'"
+        )
     import uvicorn
 
     from langchain_holysheep.serve._runtime import Runtime
