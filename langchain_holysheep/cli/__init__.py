@@ -1,4 +1,4 @@
-"""The `holysheep` command: demo, models, ping, report, sim and batch.
+"""The `holysheep` command: demo, models, ping, report, serve, sim and batch.
 
 Needs the optional extra: `pip install 'langchain-holysheep[cli]'` (typer, rich
 and the simulator's server). `main()` is the console-script entry point.

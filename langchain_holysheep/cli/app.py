@@ -151,7 +151,8 @@ from langchain_holysheep.cli import (  # noqa: E402
     models,
     ping,
     report,
+    serve,
     sim,
 )
 
-_COMMAND_MODULES = (batch, demo, models, ping, report, sim)
+_COMMAND_MODULES = (batch, demo, models, ping, report, serve, sim)

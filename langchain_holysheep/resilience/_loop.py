@@ -19,7 +19,6 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from langchain_core.outputs import ChatGenerationChunk
 from tenacity import DoAttempt, DoSleep, RetryCallState
 
 from langchain_holysheep.resilience._call import DELIVERED_ATTR, Attempt, CallState
@@ -42,11 +41,7 @@ from langchain_holysheep.resilience._ops import (
 from langchain_holysheep.resilience._policy import Action, Decision
 from langchain_holysheep.resilience._rescue import StreamRescue
 from langchain_holysheep.resilience._routes import Route
-from langchain_holysheep.resilience._streams import (
-    ReadTimeout,
-    StreamWatch,
-    final_chunk,
-)
+from langchain_holysheep.resilience._streams import ReadTimeout, StreamWatch
 
 if TYPE_CHECKING:
     from langchain_holysheep.resilience._router import Router
@@ -238,7 +233,7 @@ class Opened:
 
     attempt: Attempt
     watch: StreamWatch
-    prelude: list[ChatGenerationChunk]
+    prelude: list[Any]
     source: Any = None  # a live source still to drain, or None when complete
 
 
@@ -297,7 +292,7 @@ def _open(
     watch = router.watch(route, call, kwargs)
     kw = router.route_kwargs(route, call, kwargs, stream=True)
     source = yield Open(route, messages, kw, watch.needs_timer)
-    prelude: list[ChatGenerationChunk] = []
+    prelude: list[Any] = []
     try:
         while not watch.complete:
             chunk = yield from _read(source, watch)
@@ -329,13 +324,13 @@ def stream_loop(
     live: bool,
 ) -> Loop:
     """A streamed call with failover; see `Router.stream` for the two modes."""
-    rescue = StreamRescue(messages, router.continuation)
+    rescue = StreamRescue(messages, router.chunks.continuation)
 
     def body(idx: int, route: Route, attempt: Attempt) -> Loop:
         msgs = rescue.messages()
         return (yield from _open(router, call, route, attempt, msgs, kwargs, live))
 
-    last: ChatGenerationChunk | None = None
+    last: Any = None
     while True:
         found = yield from routes_loop(router, call, body, rescue)
         if found is None:
@@ -368,5 +363,5 @@ def stream_loop(
         if opened.source is not None:
             yield Close(opened.source)
             call.attempt_ok(opened.attempt)
-        yield Deliver(final_chunk(last, dict(call.metadata(idx, route))))
+        yield Deliver(router.chunks.final(last, dict(call.metadata(idx, route))))
         return

@@ -6,8 +6,6 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from langchain_core.outputs import ChatGenerationChunk
-
 from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._exceptions import (
     AttemptTimeoutError,
@@ -100,7 +98,7 @@ class Acquire:
 class Deliver:
     """Hand a chunk to the consumer of the stream."""
 
-    chunk: ChatGenerationChunk
+    chunk: Any
 
 
 Op: TypeAlias = Send | Open | Read | Close | Sleep | Acquire | Deliver

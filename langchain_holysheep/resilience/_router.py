@@ -38,7 +38,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.chat_models import generate_from_stream
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from langchain_holysheep._contract import METADATA_KEY
@@ -50,6 +50,11 @@ from langchain_holysheep.resilience._breakers import (
     registry_for,
 )
 from langchain_holysheep.resilience._call import CallState
+from langchain_holysheep.resilience._chunks import (
+    ChunkReader,
+    MessageChunks,
+    continue_with_prefill,
+)
 from langchain_holysheep.resilience._deadline import Clock, Deadline
 from langchain_holysheep.resilience._events import aemit, emit, pop_stream_scope
 from langchain_holysheep.resilience._policy import ErrorPolicy, default_policy
@@ -68,11 +73,6 @@ from langchain_holysheep.resilience._transports import (
 )
 
 __all__ = ["Router", "continue_with_prefill"]
-
-
-def continue_with_prefill(messages: list[BaseMessage], text: str) -> list[BaseMessage]:
-    """The messages asking a route to continue `text` (a trailing AI message)."""
-    return [*messages, AIMessage(content=text)]
 
 
 class Router:
@@ -99,6 +99,9 @@ class Router:
             the same through LangChain, which then calls `stream`).
         continuation: `(messages, text) -> messages` asking a route to
             continue a broken stream's text (default: a trailing AI message).
+        chunks: reads the routes' stream chunks (default: LangChain
+            `ChatGenerationChunk`s with `continuation`); another reader lets
+            the same loop stream other chunks, e.g. raw OpenAI-wire events.
         clock / sleep / asleep: injectable time (tests).
 
     Example:
@@ -129,6 +132,7 @@ class Router:
         route_filter: Callable[[Any], Collection[str] | None] | None = None,
         stream_internally: bool = False,
         continuation: Callable[[Any, str], Any] = continue_with_prefill,
+        chunks: ChunkReader | None = None,
         clock: Clock | None = None,
         sleep: Callable[[float], None] | None = None,
         asleep: Callable[[float], Any] | None = None,
@@ -156,6 +160,7 @@ class Router:
         self.route_filter = route_filter
         self.stream_internally = stream_internally
         self.continuation = continuation
+        self.chunks: ChunkReader = chunks or MessageChunks(continuation)
         self._clock = clock
         self._sleep = sleep
         self._asleep = asleep
@@ -285,6 +290,7 @@ class Router:
             early_finish="response_format" not in kwargs,
             require_finish=route.passes_timeout,
             timeout=timeout,
+            reader=self.chunks,
         )
 
     def annotate(

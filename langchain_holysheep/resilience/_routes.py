@@ -163,8 +163,13 @@ class Route:
 
     @property
     def passes_timeout(self) -> bool:
-        """Whether per-request timeouts can be passed as a `timeout=` kwarg."""
-        return hasattr(self.model, "root_client")
+        """Whether per-request timeouts can be passed as a `timeout=` kwarg.
+
+        OpenAI clients can (`root_client`), and so can any route model that
+        says so with `passes_timeout = True` (e.g. a raw wire endpoint).
+        """
+        model = self.model
+        return hasattr(model, "root_client") or getattr(model, "passes_timeout", False)
 
     def with_settings(self, **changes: Any) -> Route:
         """A copy with some settings changed."""
@@ -207,9 +212,14 @@ class Requirements:
 
     @classmethod
     def of(
-        cls, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
+        cls,
+        messages: Sequence[BaseMessage | Mapping[str, Any]],
+        kwargs: Mapping[str, Any],
     ) -> Requirements:
-        """Read tools / response format / images / size from a request."""
+        """Read tools / response format / images / size from a request.
+
+        `messages` are LangChain messages or OpenAI-wire message dicts.
+        """
         fmt = kwargs.get("response_format")
         structured = isinstance(fmt, Mapping) and fmt.get("type") == "json_schema"
         if fmt is not None and not isinstance(fmt, Mapping):
@@ -218,7 +228,7 @@ class Requirements:
         return cls(
             tools=bool(kwargs.get("tools") or kwargs.get("functions")),
             structured_output=structured,
-            vision=any(_has_image(m.content) for m in messages),
+            vision=any(_has_image(_content(m)) for m in messages),
             prompt_tokens=estimate_tokens(messages, kwargs),
             max_tokens=int(max_tokens) if isinstance(max_tokens, int) else 0,
         )
@@ -227,6 +237,19 @@ class Requirements:
     def rate_tokens(self) -> int:
         """Tokens to reserve against a tokens-per-minute limit."""
         return self.prompt_tokens + self.max_tokens
+
+
+def _content(message: Any) -> Any:
+    """A message's content (a LangChain message, or a wire message dict)."""
+    if isinstance(message, Mapping):
+        return message.get("content")
+    return message.content
+
+
+def _tool_calls(message: Any) -> Any:
+    if isinstance(message, Mapping):
+        return message.get("tool_calls")
+    return getattr(message, "tool_calls", None)
 
 
 def _has_image(content: Any) -> bool:
@@ -256,12 +279,14 @@ def _text_len(content: Any) -> int:
     return total
 
 
-def estimate_tokens(messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]) -> int:
+def estimate_tokens(
+    messages: Sequence[BaseMessage | Mapping[str, Any]], kwargs: Mapping[str, Any]
+) -> int:
     """A cheap prompt-size estimate (~4 characters per token), no tokenizer."""
     chars = 0
     for m in messages:
-        chars += _text_len(m.content)
-        calls = getattr(m, "tool_calls", None)
+        chars += _text_len(_content(m))
+        calls = _tool_calls(m)
         if calls:
             chars += len(json.dumps(calls, default=str))
     tools = kwargs.get("tools")

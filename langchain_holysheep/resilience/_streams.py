@@ -1,9 +1,10 @@
 """Reading a route's stream under time limits: first token, stall, tail, deadline.
 
 `StreamWatch` tracks one streamed attempt (chunks, content, finish reason,
-usage) and says how long the next read may wait and what it means when it
-times out. The stall limit is about progress of the answer, not bytes on the
-wire: chunks without content (keep-alives, `choices: []`) do not reset it.
+usage, as its `ChunkReader` tells them) and says how long the next read may
+wait and what it means when it times out. The stall limit is about progress
+of the answer, not bytes on the wire: chunks without content (keep-alives,
+`choices: []`) do not reset it.
 The attempt's `timeout` bounds the whole attempt, wall-clock. Sources read
 chunks with such a timeout: `AsyncSource` with asyncio timeouts; `PumpSource`
 runs a sync iterator in a daemon thread and waits on a queue (a blocked socket
@@ -27,9 +28,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from langchain_core.messages import AIMessageChunk
-from langchain_core.outputs import ChatGenerationChunk
-
+from langchain_holysheep.resilience._chunks import (
+    ChunkReader,
+    MessageChunks,
+    final_chunk,
+    has_content,
+)
 from langchain_holysheep.resilience._deadline import Deadline
 from langchain_holysheep.resilience._error_facts import (
     extract,
@@ -57,44 +61,11 @@ __all__ = [
 
 _ITEM, _END, _ERROR = 0, 1, 2
 _timeout = getattr(asyncio, "timeout", None)
+_MESSAGES = MessageChunks()
 
 
 class ReadTimeout(Exception):
     """A source read timed out (internal)."""
-
-
-def has_content(chunk: ChatGenerationChunk) -> bool:
-    """Whether a chunk carries something the user sees (text or a tool call)."""
-    msg = chunk.message
-    if msg.content:
-        return True
-    if isinstance(msg, AIMessageChunk) and msg.tool_call_chunks:
-        return True
-    extra = msg.additional_kwargs
-    return bool(extra and (extra.get("tool_calls") or extra.get("function_call")))
-
-
-def _finish_reason(chunk: ChatGenerationChunk) -> Any:
-    info = chunk.generation_info
-    if info and info.get("finish_reason"):
-        return info["finish_reason"]
-    return chunk.message.response_metadata.get("finish_reason")
-
-
-def final_chunk(
-    previous: ChatGenerationChunk | None, meta: dict[str, Any]
-) -> ChatGenerationChunk:
-    """The empty last chunk carrying `response_metadata["holysheep"]`."""
-    content: Any = (
-        "" if previous is None or isinstance(previous.message.content, str) else []
-    )
-    return ChatGenerationChunk(
-        message=AIMessageChunk(
-            content=content,
-            response_metadata={"holysheep": meta},
-            chunk_position="last",
-        )
-    )
 
 
 class StreamWatch:
@@ -109,6 +80,7 @@ class StreamWatch:
         "first_token",
         "model",
         "progress_at",
+        "reader",
         "require_finish",
         "stall",
         "started",
@@ -130,8 +102,10 @@ class StreamWatch:
         early_finish: bool,
         require_finish: bool,
         timeout: float | None = None,
+        reader: ChunkReader | None = None,
     ) -> None:
         self.model = model
+        self.reader: ChunkReader = reader or _MESSAGES
         self.deadline = deadline
         self.first_token = first_token
         self.stall = stall
@@ -197,24 +171,20 @@ class StreamWatch:
             self.deadline.seconds, f"The stream from {self.model!r} was still open."
         )
 
-    def saw(self, chunk: ChatGenerationChunk) -> None:
-        """Account for a received chunk."""
+    def saw(self, chunk: Any) -> None:
+        """Account for a received chunk (read by the watch's `reader`)."""
         self.chunks += 1
-        if has_content(chunk):
+        content, text, tools, finished, usage = self.reader.facts(chunk)
+        if content:
             self.content = True
             self.progress_at = self.deadline.now()
-            msg = chunk.message
-            if isinstance(msg.content, str):
-                self.text.append(msg.content)
-            else:
-                self.tool_calls = True  # structured content: never spliced
-            if isinstance(msg, AIMessageChunk) and msg.tool_call_chunks:
+            if text is not None:
+                self.text.append(text)
+            if tools or text is None:  # structured content: never spliced
                 self.tool_calls = True
-            if msg.additional_kwargs.get("tool_calls"):
-                self.tool_calls = True
-        if _finish_reason(chunk):
+        if finished:
             self.finished = True
-        if getattr(chunk.message, "usage_metadata", None):
+        if usage:
             self.usage = True
 
     def late(self) -> BaseException | None:
@@ -276,10 +246,10 @@ class StreamWatch:
 class DirectSource:
     """Iterate in the caller's thread (limits are checked only per chunk)."""
 
-    def __init__(self, factory: Callable[[], Iterator[ChatGenerationChunk]]) -> None:
+    def __init__(self, factory: Callable[[], Iterator[Any]]) -> None:
         self._it = factory()
 
-    def next(self, timeout: float | None) -> ChatGenerationChunk | None:
+    def next(self, timeout: float | None) -> Any:
         """The next chunk, or `None` at the end."""
         return next(self._it, None)
 
@@ -297,7 +267,7 @@ class PumpSource:
     timeout fires) and closes the iterator itself.
     """
 
-    def __init__(self, factory: Callable[[], Iterator[ChatGenerationChunk]]) -> None:
+    def __init__(self, factory: Callable[[], Iterator[Any]]) -> None:
         self._q: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         self._stop = False
         ctx = contextvars.copy_context()
@@ -309,7 +279,7 @@ class PumpSource:
         )
         self._thread.start()
 
-    def _run(self, factory: Callable[[], Iterator[ChatGenerationChunk]]) -> None:
+    def _run(self, factory: Callable[[], Iterator[Any]]) -> None:
         it = None
         try:
             it = factory()
@@ -333,7 +303,7 @@ class PumpSource:
                 with contextlib.suppress(Exception):
                     close()
 
-    def next(self, timeout: float | None) -> ChatGenerationChunk | None:
+    def next(self, timeout: float | None) -> Any:
         """The next chunk, `None` at the end; raises `ReadTimeout` on timeout."""
         try:
             kind, value = self._q.get(timeout=timeout)
@@ -353,10 +323,10 @@ class PumpSource:
 class AsyncSource:
     """Read an async chunk iterator with asyncio timeouts."""
 
-    def __init__(self, it: AsyncIterator[ChatGenerationChunk]) -> None:
+    def __init__(self, it: AsyncIterator[Any]) -> None:
         self._it = it
 
-    async def next(self, timeout: float | None) -> ChatGenerationChunk | None:
+    async def next(self, timeout: float | None) -> Any:
         """The next chunk, `None` at the end; raises `ReadTimeout` on timeout."""
         try:
             if timeout is None:

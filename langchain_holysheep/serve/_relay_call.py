@@ -1,0 +1,203 @@
+"""One proxied chat completion: the route loop over wire routes, relayed.
+
+`relay_call` runs the group's router with the wire transport: a reply is sent
+as the upstream's JSON, a stream as the upstream's SSE bytes, event by event,
+behind the same limits, retries, failover and stream rescue as
+`ChatHolySheep`. Response headers name the route that served and the
+attempts made so far. A stream that breaks after its headers ends with an
+OpenAI error event and without `[DONE]`, so no client takes it for complete.
+A client that disconnects cancels the upstream request. Every attempt is
+recorded and the reservation settled when the call ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+
+from langchain_holysheep.resilience import _drivers, _loop
+from langchain_holysheep.resilience._call import CallState
+from langchain_holysheep.resilience._routes import Route
+from langchain_holysheep.serve._asgi import Receive, Send, respond, respond_error
+from langchain_holysheep.serve._errors import upstream_error
+from langchain_holysheep.serve._groups import Group
+from langchain_holysheep.serve._relay import StreamEnd, WireChunk, WireTransport
+from langchain_holysheep.serve._spend import CallSpend, Spend
+from langchain_holysheep.spend.budgets._reservation import Reservation
+
+__all__ = ["CLIENT_CLOSED", "relay_call"]
+
+CLIENT_CLOSED = 499
+_NOT_PARAMS = frozenset({"model", "messages", "stream", "preferred_model"})
+_SSE = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_DONE = b"data: [DONE]\n\n"
+
+
+class _Client:
+    """Watches for the client leaving; cancels the call's task when it does."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.left = False
+        self.done = False
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._watch = asyncio.ensure_future(self._run(receive))
+
+    async def _run(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if not self.done:
+                    self.left = True
+                    self._task.cancel()
+                return
+
+    def stop(self) -> None:
+        self.done = True
+        self._watch.cancel()
+
+
+def _headers(call: CallState, route: Route) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-holysheep-route", route.name.encode()),
+        (b"x-holysheep-attempts", str(call.attempts).encode()),
+        (b"x-holysheep-fallbacks", str(call.fallbacks).encode()),
+    ]
+
+
+Settle = Callable[[], Awaitable[None]]
+
+
+async def _answer(
+    send: Send,
+    group: Group,
+    call: CallState,
+    io: _drivers.AsyncIO,
+    body: Mapping,
+    settle: Settle,
+) -> int:
+    messages, kwargs = body["messages"], _params(body)
+    loop = _loop.answer_loop(group.router, call, messages, kwargs)
+    try:
+        found = await _drivers.arun(loop, io)
+        if found is None:
+            raise call.final_error()
+    except Exception as exc:
+        err = upstream_error(exc)
+        await settle()
+        await respond_error(send, err)
+        return err.status
+    _, route, reply = found
+    await settle()
+    await respond(send, 200, orjson.dumps(reply.body), _headers(call, route))
+    return 200
+
+
+async def _stream(
+    send: Send,
+    group: Group,
+    call: CallState,
+    io: _drivers.AsyncIO,
+    body: Mapping,
+    settle: Settle,
+) -> int:
+    messages, kwargs = body["messages"], _params(body)
+    options = body.get("stream_options") or {}
+    usage = bool(options.get("include_usage"))
+    loop = _loop.stream_loop(group.router, call, messages, kwargs, live=True)
+    started = False
+    try:
+        async for item in _drivers.astream(loop, io):
+            if not started:
+                route = (
+                    item.route if type(item) is WireChunk else group.router.routes[0]
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [*_SSE, *_headers(call, route)],
+                    }
+                )
+                started = True
+            if type(item) is StreamEnd:
+                continue
+            if not usage and not item.obj.get("choices"):
+                continue  # the usage event the client did not ask for
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + item.data + b"\n\n",
+                    "more_body": True,
+                }
+            )
+    except Exception as exc:
+        err = upstream_error(exc)
+        await settle()
+        if not started:
+            await respond_error(send, err)
+            return err.status
+        await send({"type": "http.response.body", "body": err.event()})
+        return err.status
+    await settle()
+    await send({"type": "http.response.body", "body": _DONE})
+    return 200
+
+
+def _params(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in _NOT_PARAMS}
+
+
+async def relay_call(
+    send: Send,
+    receive: Receive,
+    group: Group,
+    body: dict[str, Any],
+    spend: Spend,
+    who: CallSpend,
+    reservation: Reservation | None,
+) -> int:
+    """Serve one chat completion on `group`; returns the HTTP status sent."""
+    transport = WireTransport()
+    call = group.router.new_call(body["messages"], _params(body))
+
+    async def flush() -> None:
+        if call.events:
+            who.take(call.events)
+
+    io = _drivers.AsyncIO(transport, flush, asyncio.sleep)  # type: ignore[arg-type]
+    settled = False
+
+    async def settle() -> None:
+        """Record the attempts and settle, before the last byte goes out."""
+        nonlocal settled
+        if not settled:
+            settled = True
+            with contextlib.suppress(Exception):
+                await flush()
+            spend.finish(who, transport.attempts, reservation)
+
+    client = _Client(receive)
+    try:
+        if body.get("stream"):
+            return await _stream(send, group, call, io, body, settle)
+        return await _answer(send, group, call, io, body, settle)
+    except asyncio.CancelledError:
+        if not client.left:
+            raise
+        current = asyncio.current_task()
+        if current is not None and hasattr(current, "uncancel"):
+            current.uncancel()
+        return CLIENT_CLOSED
+    finally:
+        client.stop()
+        await settle()

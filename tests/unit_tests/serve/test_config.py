@@ -1,0 +1,73 @@
+"""`holysheep.toml`: validation errors name the file, the line and the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from langchain_holysheep.serve.config import (
+    ServeConfigError,
+    hash_key,
+    new_virtual_key,
+    parse_config,
+)
+
+HASH = hash_key("hsv-k")
+
+GOOD = f"""
+[groups.smart]
+routes = ["gpt-4.1", {{ model = "qwen", base_url = "http://127.0.0.1:8000/v1" }}]
+
+[[groups.big.routes]]
+model = "gpt-4.1"
+
+[[groups.big.routes]]
+model = "deepseek-v3.2"
+timeout = 20
+
+[keys.research]
+hash = "{HASH}"
+groups = ["smart"]
+budget = {{ limit = "5.00", window = "day" }}
+"""
+
+
+def _error(text: str) -> str:
+    with pytest.raises(ServeConfigError) as err:
+        parse_config(text, "holysheep.toml")
+    return str(err.value)
+
+
+def test_a_good_config() -> None:
+    config = parse_config(GOOD)
+    assert [r.model for r in config.groups["smart"].routes] == ["gpt-4.1", "qwen"]
+    assert config.groups["smart"].routes[1].base_url == "http://127.0.0.1:8000/v1"
+    assert config.groups["big"].routes[1].timeout == 20
+    assert config.key_by_hash(HASH) == ("research", config.keys["research"])
+    assert config.keys["research"].allows("smart")
+    assert not config.keys["research"].allows("big")
+
+
+def test_new_keys_hash_to_their_line() -> None:
+    key, digest = new_virtual_key()
+    assert digest == hash_key(key) and digest.startswith("sha256:")
+    assert key not in digest
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("timeout = 20", "timeout = -1", "toml:10: groups.big.routes.1.timeout"),
+        ('model = "deepseek-v3.2"', "", "groups.big.routes.1.model: Field required"),
+        ('"5.00"', '"-5"', "toml:15: keys.research.budget.limit"),
+        (f'"{HASH}"', '"abc"', "toml:13: keys.research.hash"),
+        ('groups = ["smart"]', 'groups = ["nope"]', "unknown group(s) ['nope']"),
+        ("8000/v1", '8000/v1", retries = 3, x = "', "toml:3: groups.smart.routes.1"),
+    ],
+)  # fmt: skip
+def test_errors_name_line_and_field(old: str, new: str, where: str) -> None:
+    assert old in GOOD
+    assert where in _error(GOOD.replace(old, new, 1))
+
+
+def test_toml_syntax_errors_name_the_file() -> None:
+    assert _error("[groups\n").startswith("holysheep.toml: invalid TOML")
