@@ -122,7 +122,7 @@ _EXPORTS = {
         "ledger_report",
     ),
 }
-_getattr, __dir__ = lazy_exports(__name__, _EXPORTS)
+_getattr, _dir = lazy_exports(__name__, _EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
@@ -136,6 +136,10 @@ def __getattr__(name: str) -> Any:
         globals()["__version__"] = version
         return version
     return _getattr(name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*_dir(), "__version__"})
 
 
 # LangChain's configure hooks of the spend tracker (`HOLYSHEEP_TRACK_SPEND`,
