@@ -210,7 +210,8 @@ def targets(results: dict) -> list[list[str]]:
             if isinstance(v, dict):
                 row(
                     f"9. CLI start-up < 0.5 s: `{name}`",
-                    f"{v['median_s']:.3f} s median (+{v['over_floor_s']:.3f} s over a bare interpreter)",
+                    f"{v['median_s']:.3f} s median "
+                    f"(+{v['over_floor_s']:.3f} s over a bare interpreter)",
                     v["median_s"] < 0.5,
                 )
     skip = _get(results, "shared_breakers", "summary", "open skip") or {}
@@ -607,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
             "## Targets",
             "",
             "Targets 1-6 are the project's performance targets (sections 1-6); targets 12 are the state stores', for the state "
-            "stores behind budgets, breakers and rate limits (sections 7 and 8); target 9 is the command line's start-up "
-            "(section 9).",
+            "stores behind budgets, breakers and rate limits (sections 7 and 8); "
+            "target 9 is the command line's start-up (section 9).",
             "",
             md_table(["target", "measured", "verdict"], rows),
             "",
