@@ -26,7 +26,7 @@ if [ "${BENCH_SKIP_INSTALL:-0}" != "1" ]; then
     "$PY" -m pip install -q --disable-pip-version-check --no-deps -r requirements-litellm.txt
 fi
 
-ALL=(overhead stream async failover replay spend state shared_breakers network)
+ALL=(overhead stream async failover replay spend state shared_breakers network startup)
 if [ "$#" -gt 0 ]; then SELECTED=("$@"); else SELECTED=("${ALL[@]}"); fi
 mkdir -p results
 if [ "$#" -eq 0 ]; then

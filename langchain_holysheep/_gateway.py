@@ -16,6 +16,11 @@ from langchain_openai.chat_models.base import (  # ChatOpenAI's error classes
 )
 from pydantic import SecretStr
 
+from langchain_holysheep._gateway_env import (
+    API_KEY_ENV,
+    DEFAULT_BASE_URL,
+    resolve_base_url,
+)
 from langchain_holysheep._header_secrets import (
     redact_http_trace_logs,
     scrub_header_values,
@@ -30,12 +35,6 @@ from langchain_holysheep.errors import (
     ModelNotServedError,
     ResponseFormatError,
 )
-
-DEFAULT_BASE_URL = "https://api.holysheep.ai/v1"
-"""The public HolySheep gateway."""
-
-API_KEY_ENV = "HOLYSHEEP_API_KEY"
-BASE_URL_ENV = "HOLYSHEEP_BASE_URL"
 
 
 def resolve_api_key(api_key: str | SecretStr | None = None) -> SecretStr:
@@ -64,11 +63,6 @@ def resolve_api_key(api_key: str | SecretStr | None = None) -> SecretStr:
     if problem is not None:
         raise InvalidAPIKeyError(problem, from_env=from_env, env_var=API_KEY_ENV)
     return SecretStr(key)
-
-
-def resolve_base_url(base_url: str | None = None) -> str:
-    """Return the URL given, or `HOLYSHEEP_BASE_URL`, or the public gateway."""
-    return (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
 
 
 def _error_code(exc: openai.APIStatusError) -> str | None:

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
-from typing import Any, cast
-
-from langchain_core.language_models.model_profile import ModelProfile
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_holysheep.errors import PricingError, UnknownModelError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.model_profile import ModelProfile
 
 __all__ = [
     "Capabilities",
@@ -109,7 +110,7 @@ def model_profile(info: ModelInfo) -> ModelProfile:
         profile["max_input_tokens"] = info.context_window
     if info.max_output_tokens is not None:
         profile["max_output_tokens"] = info.max_output_tokens
-    return cast(ModelProfile, profile)
+    return cast("ModelProfile", profile)
 
 
 def _normalise(name: str) -> str:

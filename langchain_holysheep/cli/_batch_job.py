@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from langchain_holysheep._gateway import API_KEY_ENV
+from langchain_holysheep._gateway_env import API_KEY_ENV
 from langchain_holysheep.cli._batch_chain import build_runnable, check_fields
 from langchain_holysheep.cli._batch_options import BatchOptions
 from langchain_holysheep.cli._batch_run import BatchStats, run_batch

@@ -14,19 +14,11 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from rich import box
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported only when a terminal shows its output
+    from rich.console import Console
+    from rich.progress import Progress
 
 __all__ = ["Col", "Output", "ProgressLike", "numeric_cols"]
 
@@ -133,6 +125,8 @@ class Output:
         return _is_tty(self.stdout)
 
     def _console(self, stream: TextIO) -> Console:
+        from rich.console import Console
+
         return Console(file=stream, highlight=False, soft_wrap=False)
 
     # -- text -----------------------------------------------------------------
@@ -190,6 +184,12 @@ class Output:
             text = f"{title}\n{text}"
         if caption:
             text = f"{text}\n{caption}"
+        if not self.rich:
+            print(text, file=self.stdout, flush=True)
+            return
+        from rich import box
+        from rich.table import Table
+
         table = Table(
             title=title,
             caption=caption,
@@ -225,6 +225,15 @@ class Output:
         if not _is_tty(self.stderr):
             yield _NullProgress()
             return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         columns = [
             SpinnerColumn(),
             TextColumn("{task.description}"),

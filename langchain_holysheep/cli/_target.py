@@ -6,11 +6,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
+from langchain_holysheep._gateway_env import API_KEY_ENV, resolve_base_url
 
-from langchain_holysheep._gateway import API_KEY_ENV, resolve_base_url
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 __all__ = ["Target", "connect", "have_key"]
 
@@ -67,6 +68,8 @@ def connect(*, simulate: bool | None = None) -> Iterator[Target]:
 
         yield Target(resolve_base_url(), resolve_api_key())
         return
+    from pydantic import SecretStr
+
     from langchain_holysheep.simulator import GatewaySimulator
 
     with GatewaySimulator() as sim:

@@ -5,11 +5,10 @@ from typing import Annotated
 
 import typer
 
-from langchain_holysheep.cli._batch_chain import build_runnable
 from langchain_holysheep.cli._options import ledger_option, simulate_option
 from langchain_holysheep.cli.app import command
 
-__all__ = ["batch", "build_runnable"]
+__all__ = ["batch"]
 
 
 @command("batch")

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from langchain_holysheep.cli._output import Output
-from langchain_holysheep.cli._results import InputError, read_utf8
 from langchain_holysheep.cli.app import EXIT_FAILURE, UsageError, command
 
 __all__ = ["sim"]
@@ -84,6 +83,7 @@ def sim(
 
 def _check_faults(faults: Path) -> None:
     """`UsageError` unless the fault file is UTF-8 and a valid fault script."""
+    from langchain_holysheep.cli._results import InputError, read_utf8
     from langchain_holysheep.simulator import FaultPlan, FaultSpecError
 
     try:

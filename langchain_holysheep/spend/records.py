@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 Outcome = Literal["ok", "error", "cancelled"]
 
@@ -91,3 +91,29 @@ class CallRecord:
     def priced(self) -> bool:
         """False when the served model has no known price."""
         return self.cost is not None
+
+
+_FIELDS = frozenset(f.name for f in fields(CallRecord))
+_new = object.__new__
+
+
+def make_call_record(**values: Any) -> CallRecord:
+    """A `CallRecord` from every one of its fields, built without `__init__`.
+
+    The dataclass `__init__` of a frozen class sets each field through
+    `object.__setattr__`; filling the instance dictionary at once is several
+    times cheaper, for the spend tracker's per-call path.
+
+    Raises:
+        TypeError: a field is missing or unknown.
+    """
+    if len(values) != len(_FIELDS) or not _FIELDS.issuperset(values):
+        missing = sorted(_FIELDS.difference(values))
+        unknown = sorted(set(values).difference(_FIELDS))
+        raise TypeError(
+            f"make_call_record() needs every CallRecord field: missing {missing}, "
+            f"unknown {unknown}"
+        )
+    rec: CallRecord = _new(CallRecord)
+    rec.__dict__.update(values)
+    return rec

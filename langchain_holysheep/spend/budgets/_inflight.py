@@ -37,6 +37,8 @@ class _Reservations:
             return list(self._runs.get(run_id, {}).values())
 
     def pop(self, run_id: UUID) -> list[Reservation]:
+        if run_id not in self._runs:  # most runs reserve nothing: no lock
+            return []
         with self._lock:
             return list(self._runs.pop(run_id, {}).values())
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -28,15 +28,26 @@ class _Flush:
         self.done = threading.Event()
 
 
+class _Queue(deque[Any]):
+    """The writer's queue: appends and pops are atomic, nobody is notified."""
+
+    def qsize(self) -> int:
+        """How many items wait (a `record_many` list counts as one)."""
+        return len(self)
+
+
 class BatchWriter:
     """A bounded queue drained by one daemon thread that calls `write(batch)`.
 
-    The thread takes the first waiting record, then keeps taking records until
-    `batch_size` are in hand or the first one has waited `flush_interval`
-    seconds, and hands the batch to `write` (one transaction). A failed write is
-    retried with back-off (0.05 s doubling to 2 s) until it succeeds; meanwhile
-    records keep queueing. Once writes have failed for `patience` seconds,
-    `flush()` raises, and so does `put()` on a full queue (instead of waiting).
+    Queueing a record costs the caller an append: the writer thread is not
+    woken per record. It sleeps until a record arrives while it is idle, then
+    lets records gather for `flush_interval` seconds (or until `batch_size` are
+    waiting, a flush is asked for, or the writer is stopped), takes everything
+    waiting and hands it to `write` in batches of up to `batch_size` records
+    (one transaction each). A failed write is retried with back-off (0.05 s
+    doubling to 2 s) until it succeeds; meanwhile records keep queueing. Once
+    writes have failed for `patience` seconds, `flush()` raises, and so does
+    `put()` on a full queue (instead of waiting).
 
     Args:
         write: commits a batch; raises on failure (the batch is retried).
@@ -63,7 +74,12 @@ class BatchWriter:
         self._where = where
         self._size = batch_size
         self._interval = flush_interval
-        self._queue: queue.Queue[Any] = queue.Queue(max_pending)
+        self._max = max_pending
+        self._queue = _Queue()
+        self._room = threading.Condition(threading.Lock())  # guards appends
+        self._wake = threading.Event()
+        self._idle = True  # the writer waits for a first record, with no deadline
+        self._flushes = 0  # flush markers queued and not yet taken
         self._stopping = threading.Event()
         self.error: BaseException | None = None  # the last failed write, if failing
         self.patience = 5.0  # seconds of failing writes before flush()/put() raise
@@ -80,15 +96,17 @@ class BatchWriter:
         Raises:
             LedgerError: the queue is full because writes keep failing.
         """
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            while True:  # back-pressure: wait for the writer
-                try:
-                    self._queue.put(item, timeout=0.1)
-                    return
-                except queue.Full:
-                    self.check()
+        queue = self._queue
+        with self._room:
+            while len(queue) >= self._max:  # back-pressure: wait for the writer
+                self._wake.set()
+                self._room.wait(0.1)
+                self.check()
+            queue.append(item)
+            if type(item) is _Flush:
+                self._flushes += 1
+        if self._idle or len(queue) >= self._size or self._flushes:
+            self._wake.set()
 
     def check(self) -> None:
         """Raise `LedgerError` once writes have been failing for `patience` s."""
@@ -125,7 +143,8 @@ class BatchWriter:
     def stop(self) -> None:
         """Write everything queued, then end the thread (queue nothing after)."""
         self._stopping.set()
-        self._queue.put(_STOP)
+        self._queue.append(_STOP)
+        self._wake.set()
         self._thread.join()
 
     def join(self, timeout: float | None = None) -> None:
@@ -133,38 +152,57 @@ class BatchWriter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        get, interval, size = self._queue.get, self._interval, self._size
+        queue, wake = self._queue, self._wake
         stop = False
         while not stop:
-            item = get()
+            self._idle = True
+            if not queue:  # (a record queued after this check sets `wake`)
+                wake.wait()
+            self._idle = False
+            wake.clear()
+            if self._interval > 0 and not self._urgent():
+                wake.wait(self._interval)  # let records gather into one batch
+                wake.clear()
+            stop = self._drain()
+
+    def _urgent(self) -> bool:
+        """Whether what waits should be written without gathering more."""
+        return (
+            len(self._queue) >= self._size
+            or self._flushes > 0
+            or self._stopping.is_set()
+        )
+
+    def _drain(self) -> bool:
+        """Write everything waiting, in batches; True once `_STOP` was taken."""
+        popleft, size = self._queue.popleft, self._size
+        stop = False
+        while True:
             batch: list[CallRecord] = []
             flushes: list[_Flush] = []
-            oldest = time.monotonic()
-            while True:
+            while len(batch) < size:
+                try:
+                    item = popleft()
+                except IndexError:
+                    break
                 if item is _STOP:
                     stop = True
-                elif isinstance(item, _Flush):
+                    break
+                if type(item) is _Flush:
                     flushes.append(item)
                 elif isinstance(item, list):
                     batch.extend(item)
                 else:
                     batch.append(item)
-                if stop or flushes or len(batch) >= size:
-                    break
-                try:
-                    item = get(block=False)
-                except queue.Empty:
-                    wait = oldest + interval - time.monotonic()
-                    if wait <= 0:
-                        break
-                    try:
-                        item = get(timeout=wait)
-                    except queue.Empty:
-                        break
+            with self._room:  # room for waiting producers
+                self._flushes -= len(flushes)
+                self._room.notify_all()
             if batch:
                 self._commit(batch)
             for marker in flushes:
                 marker.done.set()
+            if stop or not (batch or flushes):
+                return stop
 
     def _commit(self, batch: list[CallRecord]) -> None:
         delay, attempts = 0.05, 0

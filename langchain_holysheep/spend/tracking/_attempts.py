@@ -17,7 +17,12 @@ from langchain_holysheep.spend.budgets._estimate import (
     estimate_text_tokens,
 )
 from langchain_holysheep.spend.pricing._book import PriceBook
-from langchain_holysheep.spend.records import CallRecord, Outcome, TokenUsage
+from langchain_holysheep.spend.records import (
+    CallRecord,
+    Outcome,
+    TokenUsage,
+    make_call_record,
+)
 from langchain_holysheep.spend.tracking import _extract as extract
 
 __all__ = ["RunState", "build_records", "with_billed_failures"]
@@ -25,7 +30,7 @@ __all__ = ["RunState", "build_records", "with_billed_failures"]
 _logger = logging.getLogger("langchain_holysheep.spend.tracking._callback")
 
 
-@dataclass
+@dataclass(slots=True)
 class RunState:
     """What a handler keeps about a chat-model run in flight."""
 
@@ -64,16 +69,15 @@ def build_records(
     raw_hs = meta.get("holysheep")
     hs: Mapping[str, Any] = raw_hs if isinstance(raw_hs, Mapping) else {}
     served = meta.get("model_name") or hs.get("served_model") or run.requested
-    usage = extract.usage_of(response)
-    failures = run.failures or extract.failures_of(hs)
-    common: dict[str, Any] = {
-        "timestamp": time.time(),
-        "run_id": str(run_id),
-        "requested_model": run.requested,
-        "tags": run.tags,
-        "metadata": run.metadata,
-    }
-    records = _failure_records(run, failures, pricebook, common)
+    usage = extract.usage_of(response, message)
+    failures = run.failures or (extract.failures_of(hs) if hs else [])
+    stamp, rid = time.time(), str(run_id)
+    if error is None and not failures:  # the usual call: one answered attempt
+        cost = _cost(served, usage, None, pricebook)
+        position = _final_position(run, hs, failures) if hs else _FIRST_TRY
+        final = _final_record(run, rid, stamp, served, usage, cost, now, position)
+        return [final], cost
+    records = _failure_records(run, failures, pricebook, stamp, rid)
     delivered = _delivered(message) if usage is None and error is not None else ""
     if delivered:  # billed without a usage block: estimated, never zero
         usage = estimate_usage(run, delivered)
@@ -85,23 +89,55 @@ def build_records(
     cost = _cost(served, usage, error, pricebook)
     if error is not None and failures and usage is None:
         return records, cost  # the router reported every failed attempt
+    position = _final_position(run, hs, failures)
     records.append(
-        CallRecord(
-            served_model=served,
-            outcome=_outcome(error),
-            usage=usage or TokenUsage(),
-            cost=cost,
-            latency_ms=(now - run.start) * 1000,
-            ttft_ms=None
-            if run.first_token is None
-            else (run.first_token - run.start) * 1000,
-            error=extract.error_label(error),
-            estimated=bool(delivered),
-            **_final_position(run, hs, failures),
-            **common,
+        _final_record(
+            run, rid, stamp, served, usage, cost, now, position, error, delivered
         )
     )
     return records, cost
+
+
+_FIRST_TRY = (1, False, False)
+"""`_final_position` of a run the router said nothing about: attempt 1."""
+
+
+def _final_record(
+    run: RunState,
+    run_id: str,
+    stamp: float,
+    served: str,
+    usage: TokenUsage | None,
+    cost: Decimal | None,
+    now: float,
+    position: tuple[int, bool, bool],
+    error: BaseException | None = None,
+    delivered: str = "",
+) -> CallRecord:
+    """The record of the run's final attempt (the answer, or the last failure)."""
+    first = run.first_token
+    return make_call_record(
+        timestamp=stamp,
+        run_id=run_id,
+        requested_model=run.requested,
+        served_model=served,
+        outcome="ok" if error is None else _outcome(error),
+        usage=usage or _NO_USAGE,
+        cost=cost,
+        currency="USD",
+        latency_ms=(now - run.start) * 1000,
+        ttft_ms=None if first is None else (first - run.start) * 1000,
+        attempt=position[0],
+        is_retry=position[1],
+        is_fallback=position[2],
+        error=None if error is None else extract.error_label(error),
+        tags=run.tags,
+        metadata=run.metadata,
+        estimated=bool(delivered),
+    )
+
+
+_NO_USAGE = TokenUsage()
 
 
 def _delivered(message: Any) -> str:
@@ -158,7 +194,8 @@ def _failure_records(
     run: RunState,
     failures: list[extract.Outcome],
     pricebook: PriceBook,
-    common: dict[str, Any],
+    stamp: float,
+    run_id: str,
 ) -> list[CallRecord]:
     """One error record per failed attempt, in order."""
     records: list[CallRecord] = []
@@ -179,7 +216,11 @@ def _failure_records(
                 is_retry=prev == f.model,
                 is_fallback=(f.route_index or 0) > 0 or f.model != run.requested,
                 error=f.error,
-                **common,
+                timestamp=stamp,
+                run_id=run_id,
+                requested_model=run.requested,
+                tags=run.tags,
+                metadata=run.metadata,
             )
         )
     return records
@@ -210,8 +251,8 @@ def _outcome(error: BaseException | None) -> Outcome:
 
 def _final_position(
     run: RunState, hs: Mapping[str, Any], failures: list[extract.Outcome]
-) -> dict[str, Any]:
-    """The final attempt's number and whether it was a retry or a fallback."""
+) -> tuple[int, bool, bool]:
+    """The final attempt's number, and whether it was a retry, a fallback."""
     route_model = hs.get("served_model") or run.requested
     route_index = hs.get("route_index")
     attempt = hs.get("attempts") if isinstance(hs.get("attempts"), int) else None
@@ -219,11 +260,11 @@ def _final_position(
         is_fallback = route_index > 0
     else:
         is_fallback = route_model != run.requested
-    return {
-        "attempt": max(attempt or 0, len(failures) + 1),
-        "is_retry": bool(failures) and failures[-1].model == route_model,
-        "is_fallback": is_fallback,
-    }
+    return (
+        max(attempt or 0, len(failures) + 1),
+        bool(failures) and failures[-1].model == route_model,
+        is_fallback,
+    )
 
 
 _no_usage_warned: set[str] = set()

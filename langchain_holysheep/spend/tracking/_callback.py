@@ -46,7 +46,25 @@ _logger = logging.getLogger(__name__)
 
 #: Run metadata key under which a `Budget` (or a list of them) may be attached.
 BUDGET_METADATA_KEY = "holysheep_budget"
-_METADATA_KEYS = ("user", "user_id", "thread_id", "session_id", "tenant", "team")
+_METADATA_KEYS = frozenset(
+    ("user", "user_id", "thread_id", "session_id", "tenant", "team")
+)
+
+
+def _run_metadata(
+    metadata: Mapping[str, Any], budgets: list[Budget]
+) -> tuple[tuple[str, str], ...]:
+    """The run metadata a record keeps: user, thread, ... and budget scopes."""
+    keys = _METADATA_KEYS
+    if budgets:
+        keys = keys | {b.scope for b in budgets}
+    return tuple(
+        [
+            (k, str(v))
+            for k, v in metadata.items()
+            if k in keys and isinstance(v, (str, int))
+        ]
+    )
 
 
 def _budgets_in(metadata: Mapping[str, Any] | None) -> list[Budget]:
@@ -239,15 +257,12 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         try:
             params = kwargs.get("invocation_params") or {}
             requested = extract.requested_model_of(params, metadata)
-            budgets = self.budgets + [
-                b for b in _budgets_in(metadata) if b not in self.budgets
-            ]
-            meta = tuple(
-                (k, str(v))
-                for k, v in (metadata or {}).items()
-                if (k in _METADATA_KEYS or any(b.scope == k for b in budgets))
-                and isinstance(v, (str, int))
-            )
+            budgets = self.budgets
+            if metadata and BUDGET_METADATA_KEY in metadata:
+                budgets = budgets + [
+                    b for b in _budgets_in(metadata) if b not in budgets
+                ]
+            meta = _run_metadata(metadata, budgets) if metadata else ()
         except Exception:
             _logger.exception("HolySheep spend: could not read the run's start")
             return
@@ -384,7 +399,8 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
                 records, cost = build_records(
                     run, run_id, response, error, self.pricebook
                 )
-                cost = with_billed_failures(cost, records[:-1])
+                if len(records) > 1:
+                    cost = with_billed_failures(cost, records[:-1])
                 final = records[-1]
                 usage_unknown = final.outcome == "ok" and final.usage.total == 0
                 for tracker in self._trackers:

@@ -30,19 +30,25 @@ __all__ = [
 ]
 
 
+_UNSET: Any = object()
+
+
 def _int(value: Any) -> int:
+    if type(value) is int:  # the usual case, first
+        return value
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def usage_from_metadata(usage: Mapping[str, Any]) -> TokenUsage:
     """`TokenUsage` from a LangChain `usage_metadata` dict."""
-    in_details = usage.get("input_token_details") or {}
-    out_details = usage.get("output_token_details") or {}
+    get = usage.get
+    in_details = get("input_token_details")
+    out_details = get("output_token_details")
     return TokenUsage(
-        input=_int(usage.get("input_tokens")),
-        output=_int(usage.get("output_tokens")),
-        cached=_int(in_details.get("cache_read")),
-        reasoning=_int(out_details.get("reasoning")),
+        _int(get("input_tokens")),
+        _int(get("output_tokens")),
+        _int(in_details.get("cache_read")) if in_details else 0,
+        _int(out_details.get("reasoning")) if out_details else 0,
     )
 
 
@@ -69,13 +75,15 @@ def final_message(response: Any) -> Any:
     return None
 
 
-def usage_of(response: Any) -> TokenUsage | None:
+def usage_of(response: Any, message: Any = _UNSET) -> TokenUsage | None:
     """The billed usage of a run's result, or `None` if it reports none.
 
     Prefers the message's `usage_metadata` (also set on streamed results with
-    `stream_usage`), else `llm_output["token_usage"]`.
+    `stream_usage`), else `llm_output["token_usage"]`. `message` is the
+    result's `final_message`, when the caller has it already.
     """
-    message = final_message(response)
+    if message is _UNSET:
+        message = final_message(response)
     usage = getattr(message, "usage_metadata", None)
     if usage:
         return usage_from_metadata(usage)

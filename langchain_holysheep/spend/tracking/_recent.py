@@ -87,6 +87,14 @@ class RecentWindow:
         cost: Decimal,
     ) -> None:
         """Count one ended call: its outcome, its attempts and its priced cost."""
+        if ok and not failed_attempts:  # the usual call: no zeros to add
+            if fallback:
+                self._counts.add(
+                    calls=1, successes=1, fallbacks=1, attempts=attempts, cost=cost
+                )
+            else:
+                self._counts.add(calls=1, successes=1, attempts=attempts, cost=cost)
+            return
         self._counts.add(
             calls=1,
             successes=int(ok),

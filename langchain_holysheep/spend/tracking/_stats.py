@@ -26,12 +26,13 @@ _OFFSET = math.floor(math.log(_MIN) / _LOG_GAMMA)
 _BUCKETS = math.ceil(math.log(_MAX) / _LOG_GAMMA) - _OFFSET + 2
 
 
-def _index(value: float) -> int:
+def _index(value: float, log: Callable[[float], float] = math.log) -> int:
     if value < _MIN:
         return 0
     if value >= _MAX:
         return _BUCKETS - 1
-    return min(math.ceil(math.log(value) / _LOG_GAMMA) - _OFFSET, _BUCKETS - 1)
+    index = math.ceil(log(value) / _LOG_GAMMA) - _OFFSET
+    return index if index < _BUCKETS else _BUCKETS - 1
 
 
 def _value(index: int) -> float:
@@ -62,13 +63,16 @@ class LogHistogram:
         """Record one value (negative and NaN values are ignored)."""
         if not value >= 0:
             return
-        if self._counts is None:
-            self._counts = [0] * _BUCKETS
-        self._counts[_index(value)] += 1
+        counts = self._counts
+        if counts is None:
+            counts = self._counts = [0] * _BUCKETS
+        counts[_index(value)] += 1
         self.count += 1
         self.total += value
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
 
     def merge(self, other: LogHistogram) -> None:
         """Add `other`'s samples to this histogram."""

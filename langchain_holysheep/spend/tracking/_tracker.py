@@ -13,12 +13,9 @@ import copy
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-
-from langchain_core.messages.ai import UsageMetadata, add_usage
+from typing import TYPE_CHECKING, Any
 
 from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord
@@ -30,6 +27,9 @@ from langchain_holysheep.spend.tracking._summary import (
     Percentiles,
     SpendReport,
 )
+
+if TYPE_CHECKING:
+    from langchain_core.messages.ai import UsageMetadata
 
 __all__ = ["RecentStats", "SpendTracker", "global_tracker", "reset_global_tracker"]
 
@@ -52,36 +52,48 @@ _COUNTS = (
 _TOKENS = _COUNTS[-4:]
 
 
-@dataclass
 class _ModelStats:
-    """One served model's running numbers: counts by `ModelSpend` field name."""
+    """One served model's running numbers, named as `ModelSpend`'s fields."""
 
-    counts: Counter[str] = field(default_factory=Counter)
-    cost: Decimal = _ZERO
-    priced: int = 0
-    unpriced: int = 0
-    latency: LogHistogram = field(default_factory=LogHistogram)
-    ttft: LogHistogram = field(default_factory=LogHistogram)
+    __slots__ = (*_COUNTS, "cost", "latency", "priced", "ttft", "unpriced")
+    requests: int
+    successes: int
+    failures: int
+    retries: int
+    fallbacks: int
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+
+    def __init__(self) -> None:
+        for name in _COUNTS:
+            setattr(self, name, 0)
+        self.cost = _ZERO
+        self.priced = self.unpriced = 0
+        self.latency = LogHistogram()
+        self.ttft = LogHistogram()
 
     def add(self, rec: CallRecord) -> None:
         """Count one attempt on this model."""
-        counts = self.counts
-        counts["requests"] += 1
-        counts["retries"] += rec.is_retry
+        self.requests += 1
+        if rec.is_retry:
+            self.retries += 1
         if rec.outcome == "ok":
-            counts["successes"] += 1
-            counts["fallbacks"] += rec.is_fallback
+            self.successes += 1
+            if rec.is_fallback:
+                self.fallbacks += 1
             if rec.latency_ms is not None:
                 self.latency.add(rec.latency_ms)
             if rec.ttft_ms is not None:
                 self.ttft.add(rec.ttft_ms)
         else:
-            counts["failures"] += 1
+            self.failures += 1
         usage = rec.usage
-        counts["input_tokens"] += usage.input
-        counts["cached_tokens"] += usage.cached
-        counts["output_tokens"] += usage.output
-        counts["reasoning_tokens"] += usage.reasoning
+        self.input_tokens += usage.input
+        self.cached_tokens += usage.cached
+        self.output_tokens += usage.output
+        self.reasoning_tokens += usage.reasoning
         if rec.cost is not None:
             self.cost += rec.cost
             self.priced += 1
@@ -92,11 +104,38 @@ class _ModelStats:
         """The row of a report for this model, served as `model`."""
         return ModelSpend(
             model,
-            **{name: self.counts[name] for name in _COUNTS},
+            **{name: getattr(self, name) for name in _COUNTS},
             cost=self.cost if self.priced or not self.unpriced else None,
             latency_ms=Percentiles.of(self.latency),
             ttft_ms=Percentiles.of(self.ttft),
         )
+
+
+_MISSING: Any = object()
+
+
+def _add_counts(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict[str, Any]:
+    """`left + right`, summed as langchain-core's `add_usage` sums usage dicts.
+
+    Integers add up key by key, nested dicts likewise; a key missing on one
+    side counts as 0 (or an empty dict). Any other value is a `ValueError`.
+    """
+    out = dict(left)
+    for key, value in right.items():
+        have = out.get(key, _MISSING)
+        if type(value) is int and type(have) is int:  # the usual case, first
+            out[key] = have + value
+        elif isinstance(value, int) and (have is _MISSING or isinstance(have, int)):
+            out[key] = value if have is _MISSING else have + value
+        elif isinstance(value, Mapping) and (
+            have is _MISSING or isinstance(have, Mapping)
+        ):
+            out[key] = _add_counts({} if have is _MISSING else have, value)
+        else:
+            raise ValueError(
+                f"Cannot add usage values {have!r} and {value!r} of {key!r}."
+            )
+    return out
 
 
 class SpendTracker:
@@ -145,15 +184,17 @@ class SpendTracker:
     # -- sinks ------------------------------------------------------------------
     def add_sink(self, sink: RecordSink) -> None:
         """Forward every future record to `sink`."""
-        with self._lock:
+        with self._lock:  # copy on write: record_call reads the list unlocked
             if sink not in self._sinks:
-                self._sinks.append(sink)
+                self._sinks = [*self._sinks, sink]
 
     def remove_sink(self, sink: RecordSink, *, close: bool = False) -> None:
         """Stop forwarding to `sink` (and close it, if asked)."""
         with self._lock:
             if sink in self._sinks:
-                self._sinks.remove(sink)
+                sinks = list(self._sinks)
+                sinks.remove(sink)
+                self._sinks = sinks
         if close:
             close_sink(sink)
 
@@ -181,11 +222,20 @@ class SpendTracker:
         if not records:
             return
         final = records[-1]
+        ok = final.outcome == "ok"
+        cost, failed, unpriced, unpriced_tokens = _ZERO, 0, False, 0
+        for rec in records:
+            if rec.cost is not None:
+                cost += rec.cost
+            elif rec.outcome == "ok" or rec.usage.total:
+                unpriced = True
+                unpriced_tokens += rec.usage.total
+            if rec.outcome != "ok":
+                failed += 1
         with self._lock:
             for rec in records:
                 self._add_attempt(rec)
             self._calls += 1
-            ok = final.outcome == "ok"
             if ok:
                 self._successes += 1
                 self._fallback_calls += final.is_fallback
@@ -196,24 +246,18 @@ class SpendTracker:
                     self._ttft.add(final.ttft_ms)
             else:
                 self._failures += 1
-            cost = sum((r.cost for r in records if r.cost is not None), _ZERO)
-            unpriced = [
-                r
-                for r in records
-                if r.cost is None and (r.usage.total or r.outcome == "ok")
-            ]
             if unpriced:
                 self._unpriced_calls += 1
-                self._unpriced_tokens += sum(r.usage.total for r in unpriced)
+                self._unpriced_tokens += unpriced_tokens
             self._cost += cost
             self._recent.add_call(
                 ok=ok,
                 fallback=final.is_fallback,
                 attempts=len(records),
-                failed_attempts=sum(r.outcome != "ok" for r in records),
+                failed_attempts=failed,
                 cost=cost,
             )
-            sinks = list(self._sinks)
+            sinks = self._sinks  # never changed in place
         for sink in sinks:
             for rec in records:
                 try:
@@ -231,9 +275,10 @@ class SpendTracker:
         """Add an answer's `usage_metadata` to `model_name`'s (`add_usage`)."""
         with self._lock:
             known = self._usage_metadata.get(model_name)
-            self._usage_metadata[model_name] = (
-                copy.deepcopy(usage) if known is None else add_usage(known, usage)
+            summed = (
+                copy.deepcopy(usage) if known is None else _add_counts(known, usage)
             )
+            self._usage_metadata[model_name] = summed  # type: ignore[assignment]
 
     def record_rejected(self, count: int = 1) -> None:
         """Count calls refused by a budget (nothing was sent for them)."""
