@@ -35,19 +35,23 @@ _UNCANCEL = hasattr(asyncio.Task, "uncancel")
 class Completion:
     """Builds a `chat.completion` dict from `chat.completion.chunk` dicts."""
 
-    __slots__ = ("choices", "meta", "usage")
+    __slots__ = ("choices", "finished", "meta", "open", "usage")
 
     def __init__(self) -> None:
         self.meta: dict[str, Any] = {}
         self.choices: dict[int, _Choice] = {}
         self.usage: Any = None
+        self.open = 0  # choices without their finish reason yet
+        self.finished = False
+        """Every choice has its finish reason."""
 
     def feed(self, chunk: Mapping[str, Any]) -> bool:
         """Add a chunk; whether it carried progress of the answer."""
-        for key in _META:
-            value = chunk.get(key)
-            if value is not None:
-                self.meta.setdefault(key, value)
+        meta = self.meta
+        if len(meta) < len(_META):  # each field from the first chunk that has it
+            for key in _META:
+                if key not in meta and chunk.get(key) is not None:
+                    meta[key] = chunk[key]
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         progressed = False
@@ -56,13 +60,13 @@ class Completion:
             choice = self.choices.get(index)
             if choice is None:
                 choice = self.choices[index] = _Choice()
+                self.open += 1
+            had = choice.finish
             progressed = choice.feed(item) or progressed
+            if choice.finish and not had:
+                self.open -= 1
+        self.finished = bool(self.choices) and not self.open
         return progressed
-
-    @property
-    def finished(self) -> bool:
-        """Every choice has its finish reason."""
-        return bool(self.choices) and all(c.finish for c in self.choices.values())
 
     @property
     def complete(self) -> bool:
