@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_holysheep import _lean, _replies, _watchdog
+from langchain_holysheep import _lean, _replies, _watchdog, _wire
 from langchain_holysheep.resilience._exceptions import (
     FirstTokenTimeoutError,
     StreamFailureError,
@@ -227,14 +227,14 @@ def collect(
     Raises:
         FirstTokenTimeoutError / StreamStallError: a limit passed.
         StreamFailureError: the stream ended without a finish reason.
-        The errors of `_lean.open_stream` otherwise.
+        The errors of `_wire.open_stream` otherwise.
     """
     reading = _Reading(model.model_name, first_token, stall)
     guard = _watchdog.watch()
     try:
         with _watchdog.guarding(guard):
             guard.arm(reading.wait())
-            events = _lean.open_stream(model, payload)
+            events = _lean.send(model, payload, _wire.open_stream)
             try:
                 while True:
                     guard.arm(reading.wait())
@@ -267,7 +267,7 @@ async def acollect(
     events = None
     try:
         clock.set(reading.wait())
-        events = await clock.run(_lean.aopen(model, payload))
+        events = await clock.run(_lean.send(model, payload, _wire.aopen_stream))
         while True:
             clock.set(reading.wait())
             event = await clock.run(anext(events, None))
