@@ -1,0 +1,63 @@
+"""A key's reservation lease: short enough to free a dead worker's money quickly,
+renewed while a stream delivers, so a live stream longer than it stays held.
+
+The key's budget takes `lease = 1.5` (seconds). The upstream sends two content
+chunks and then keep-alive chunks (`"choices": []`) until the client leaves: a
+stream open for twice the lease must still hold its reservation (without
+renewal the store would have let it lapse, and other calls could spend it);
+once the client leaves it is settled to what was delivered.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+
+from langchain_holysheep.serve.config import hash_key, parse_config
+from langchain_holysheep.simulator import Fault, GatewaySimulator
+from tests.integration_tests.serve._proxy import running_proxy
+from tests.integration_tests.serve.test_proxy_lifecycle import STREAM, _first_content
+
+LEASED = "hsv-test-key-leased-31313131313"
+LEASE = 1.5
+EXTRA = (
+    f'[keys.leased]\nhash = "{hash_key(LEASED)}"\ngroups = ["*"]\n'
+    f'budget = {{ limit = "10", window = "total", lease = {LEASE} }}\n'
+)
+
+
+def test_the_lease_is_read_from_the_config() -> None:
+    text = f'[groups.g]\nroutes = ["gpt-4.1"]\n{EXTRA}'
+    budget = parse_config(text).keys["leased"].budget
+    assert budget is not None and budget.lease == LEASE
+    default = parse_config(text.replace(f", lease = {LEASE}", "")).keys["leased"]
+    assert default.budget is not None and default.budget.lease == 300
+
+
+def test_a_stream_longer_than_the_lease_keeps_its_reservation(
+    sim: GatewaySimulator, tmp_path: Path
+) -> None:
+    sim.script("gpt-4.1", [Fault.empty_chunks(after_chunks=2, interval=0.1)])
+    with running_proxy(tmp_path, sim, extra=EXTRA) as proxy:
+        budget = proxy.runtime.spend.budgets["leased"]
+        assert budget.lease == LEASE
+        headers = {"Authorization": f"Bearer {LEASED}"}
+        with (
+            httpx.Client(base_url=proxy.base_url, timeout=30) as client,
+            client.stream(
+                "POST", "/chat/completions", json=STREAM, headers=headers
+            ) as r,
+        ):
+            assert r.status_code == 200
+            lines = r.iter_lines()
+            _first_content(lines)
+            held = budget.reserved()
+            assert held > 0
+            threading.Event().wait(2 * LEASE)  # let two leases pass, stream open
+            assert sim.log.count(finished=True) == 0  # still streaming
+            assert budget.reserved() == held  # renewed, not lapsed
+        proxy.recorded.wait(1)  # the client left: settled
+        assert budget.reserved() == 0
+        assert budget.spent() > 0
