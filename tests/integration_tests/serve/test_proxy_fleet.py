@@ -44,7 +44,7 @@ from langchain_holysheep.spend.records import CallRecord
 from langchain_holysheep.state import open_store
 from tests._postgres import Schemas
 from tests.integration_tests.serve._fleet import Fleet, serve_env, wait_for
-from tests.integration_tests.serve.test_proxy_lifecycle import _first_content
+from tests.integration_tests.serve._proxy import first_content
 from tests.integration_tests.state.conftest import redis_url  # noqa: F401
 
 WORKERS, REQUESTS = 4, 200
@@ -267,7 +267,7 @@ def test_kill_9_of_a_worker_mid_stream(
             )
             assert r.status_code == 200
             lines = r.iter_lines()
-            _first_content(lines)
+            first_content(lines)
             port = r.extensions["network_stream"].get_extra_info("client_addr")[1]
             open_streams.append((r, lines, fleet.owner(port).pid))
         held = budget.reserved()

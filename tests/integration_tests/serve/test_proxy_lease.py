@@ -17,8 +17,8 @@ import httpx
 
 from langchain_holysheep.serve.config import hash_key, parse_config
 from langchain_holysheep.simulator import Fault, GatewaySimulator
-from tests.integration_tests.serve._proxy import running_proxy
-from tests.integration_tests.serve.test_proxy_lifecycle import STREAM, _first_content
+from tests.integration_tests.serve._proxy import first_content, running_proxy
+from tests.integration_tests.serve.test_proxy_lifecycle import STREAM
 
 LEASED = "hsv-test-key-leased-31313131313"
 LEASE = 1.5
@@ -52,7 +52,7 @@ def test_a_stream_longer_than_the_lease_keeps_its_reservation(
         ):
             assert r.status_code == 200
             lines = r.iter_lines()
-            _first_content(lines)
+            first_content(lines)
             held = budget.reserved()
             assert held > 0
             threading.Event().wait(2 * LEASE)  # let two leases pass, stream open
