@@ -229,6 +229,8 @@ class Spend:
                     tags=call.tags,
                     metadata=(("key", call.key_name), ("group", call.group)),
                     estimated=estimated,
+                    key_name=call.key_name,
+                    model_group=call.group,
                 )
             )
         return out

@@ -148,7 +148,7 @@ def _billed(sim: GatewaySimulator) -> Decimal:
 
 def _rows(url: str, key: str) -> list[CallRecord]:
     with PostgresLedger(url) as ledger:
-        return [r for r in ledger.query() if dict(r.metadata).get("key") == key]
+        return [r for r in ledger.query() if r.key_name == key]
 
 
 # -- one cap ------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def test_four_workers_keep_one_cap_and_one_ledger(
     assert len(rows) == admitted
     assert sum((r.cost or Decimal(0) for r in rows), Decimal(0)) == truth
     assert all(r.cost is not None and r.outcome == "ok" for r in rows)
-    assert {(r.requested_model, r.served_model, r.tags) for r in rows} == {
+    assert {(r.model_group, r.served_model, r.tags) for r in rows} == {
         ("sheep", "gpt-4.1", ("team:fleet",))
     }
     billed = gateway.log.billed("gpt-4.1")
