@@ -2,7 +2,9 @@
 
 - A broken config, or an unset upstream key variable, exits 2 (a usage
   error, like `python -m langchain_holysheep.serve`) with the file, the line
-  and the field, whether one process or several workers were asked for.
+  and the field, whether one process or several workers were asked for; so
+  do several workers on in-memory state while a key has a budget or limits
+  (each worker would enforce its own copy of the cap).
 - `--workers 2` then SIGTERM to the parent while a stream is in flight: the
   worker serving it drains it (the client reads it to `[DONE]`), then every
   process exits and the parent exits 0.
@@ -48,12 +50,26 @@ def test_a_broken_config_exits_2_with_file_line_and_field(
     assert "Uvicorn running" not in done.stderr  # nothing listened
 
 
+def _state(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
 def test_an_unset_upstream_key_exits_2_naming_it(tmp_path: Path) -> None:
     config = tmp_path / "holysheep.toml"
     config.write_text(config_text(tmp_path / "ledger.sqlite3"))
-    done = _serve(config, "--workers", "2")
+    done = _serve(config, "--workers", "2", HOLYSHEEP_STATE_URL=_state(tmp_path))
     assert done.returncode == 2, done.stderr
     assert "HOLYSHEEP_API_KEY" in done.stderr and "groups.smart.routes.0" in done.stderr
+
+
+def test_several_workers_refuse_to_copy_budgets_into_each(tmp_path: Path) -> None:
+    """In-memory state and --workers 4: each worker would allow the whole cap."""
+    config = tmp_path / "holysheep.toml"
+    config.write_text(config_text(tmp_path / "ledger.sqlite3"))
+    done = _serve(config, "--workers", "4", HOLYSHEEP_API_KEY="hs-upstream")
+    assert done.returncode == 2, done.stderr
+    assert "4 x the cap" in done.stderr and "capped" in done.stderr
+    assert "HOLYSHEEP_STATE_URL" in done.stderr and "Uvicorn running" not in done.stderr
 
 
 def test_bad_worker_count_is_a_usage_error(tmp_path: Path) -> None:
@@ -68,7 +84,11 @@ def test_sigterm_drains_a_stream_across_workers(
     config = tmp_path / "holysheep.toml"
     config.write_text(config_text(tmp_path / "ledger.sqlite3"))
     sim.script("gpt-4.1", [Fault.stream_stall(after_chunks=2, seconds=1.0)])
-    env = serve_env(HOLYSHEEP_API_KEY=sim.api_key, HOLYSHEEP_BASE_URL=sim.base_url)
+    env = serve_env(
+        HOLYSHEEP_API_KEY=sim.api_key,
+        HOLYSHEEP_BASE_URL=sim.base_url,
+        HOLYSHEEP_STATE_URL=_state(tmp_path),  # the workers share one machine
+    )
     fleet = Fleet(config, env, workers=2)
     try:
         fleet.start()
