@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from langchain_holysheep.serve.config import hash_key, parse_config
+from langchain_holysheep.serve.config import hash_key
 from langchain_holysheep.simulator import Fault, GatewaySimulator
 from tests.integration_tests.serve._proxy import first_content, running_proxy
 from tests.integration_tests.serve.test_proxy_lifecycle import STREAM
@@ -26,14 +26,6 @@ EXTRA = (
     f'[keys.leased]\nhash = "{hash_key(LEASED)}"\ngroups = ["*"]\n'
     f'budget = {{ limit = "10", window = "total", lease = {LEASE} }}\n'
 )
-
-
-def test_the_lease_is_read_from_the_config() -> None:
-    text = f'[groups.g]\nroutes = ["gpt-4.1"]\n{EXTRA}'
-    budget = parse_config(text).keys["leased"].budget
-    assert budget is not None and budget.lease == LEASE
-    default = parse_config(text.replace(f", lease = {LEASE}", "")).keys["leased"]
-    assert default.budget is not None and default.budget.lease == 300
 
 
 def test_a_stream_longer_than_the_lease_keeps_its_reservation(
