@@ -16,8 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
@@ -38,16 +37,6 @@ def serve_env(**extra: str) -> dict[str, str]:
     """The server's environment: this one without HOLYSHEEP_*, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOLYSHEEP_")}
     return {**env, "PYTHONPATH": ROOT, "PYTHONIOENCODING": "utf-8", **extra}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll `condition` until true; returns the seconds it took."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.02)
-    return time.monotonic() - start
 
 
 class ServerLog:

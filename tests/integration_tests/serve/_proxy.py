@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from langchain_holysheep.serve._runtime import Runtime
@@ -63,6 +64,26 @@ def first_content(lines: Iterator[str]) -> list[str]:
         if '"content":"' in compact and '"content":""' not in compact:
             return seen
     raise AssertionError(f"no content in {seen}")
+
+
+@contextmanager
+def open_stream(
+    base_url: str, key: str, body: Mapping[str, Any]
+) -> Iterator[tuple[httpx.Response, Iterator[str]]]:
+    """A streamed call read up to its first content; the client leaves on exit.
+
+    Yields the response and its line iterator (kept: dropping it would close
+    the response).
+    """
+    headers = {"Authorization": f"Bearer {key}"}
+    with (
+        httpx.Client(base_url=base_url, timeout=30) as client,
+        client.stream("POST", "/chat/completions", json=body, headers=headers) as r,
+    ):
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        first_content(lines)
+        yield r, lines
 
 
 class _Recorded:

@@ -38,20 +38,20 @@ import redis
 
 from langchain_holysheep.serve.config import hash_key
 from langchain_holysheep.simulator import Fault, GatewaySimulator
-from langchain_holysheep.spend import Budget, PriceBook, TokenUsage
+from langchain_holysheep.spend import Budget
 from langchain_holysheep.spend.ledger import PostgresLedger
 from langchain_holysheep.spend.records import CallRecord
 from langchain_holysheep.state import open_store
 from tests._postgres import Schemas
-from tests.integration_tests.serve._fleet import Fleet, serve_env, wait_for
-from tests.integration_tests.serve._proxy import first_content
+from tests.integration_tests.serve._fleet import Fleet, serve_env
+from tests.integration_tests.serve._proxy import open_stream
+from tests.integration_tests.spend.test_budget_processes import billed_cost, wait_for
 from tests.integration_tests.state.conftest import redis_url  # noqa: F401
 
 WORKERS, REQUESTS = 4, 200
 HIDDEN = 60
 LIMIT = Decimal("0.15")  # about 90 of the 200 calls' worst cases
 LEASE = 4.0
-BOOK = PriceBook(use_env=False)  # the catalogue: gpt-4.1 $8 / $24 per 1M
 RUN = uuid.uuid4().hex[:8]  # key names of this run: fresh budgets in Redis
 CAPPED, LEASED = f"capped-{RUN}", f"leased-{RUN}"
 CAPPED_KEY, LEASED_KEY = f"hsv-fleet-capped-{RUN}", f"hsv-fleet-leased-{RUN}"
@@ -133,19 +133,6 @@ def _budget(name: str, limit: Decimal | str, url: str) -> Budget:
     return Budget(limit, window="total", key=f"serve-key/{name}", store=open_store(url))
 
 
-def _billed(sim: GatewaySimulator) -> Decimal:
-    """What the simulator billed, at catalogue prices (the ground truth)."""
-    billed = sim.log.billed("gpt-4.1")
-    usage = TokenUsage(
-        input=billed.prompt_tokens,
-        output=billed.completion_tokens,
-        cached=billed.cached_tokens,
-    )
-    cost = BOOK.cost("gpt-4.1", usage, warn=False)
-    assert cost is not None
-    return cost
-
-
 def _rows(url: str, key: str) -> list[CallRecord]:
     with PostgresLedger(url) as ledger:
         return [r for r in ledger.query() if r.key_name == key]
@@ -195,14 +182,14 @@ def test_four_workers_keep_one_cap_and_one_ledger(
     # nothing refused was sent upstream; everything admitted was billed
     assert gateway.log.count() == admitted
     assert all(r.billed for r in gateway.log.records())
-    truth = _billed(gateway)
+    truth = billed_cost(gateway)
     assert truth <= LIMIT, f"billed {truth} over the cap {LIMIT}"
     assert truth > LIMIT / 2  # the cap is what stopped the callers
     budget = _budget(CAPPED, LIMIT, redis_url)
     assert budget.spent() == truth  # every worker settled in the shared store
     assert budget.reserved() == 0
     # the workers' ledger writers commit in the background: wait for the rows
-    wait_for(lambda: len(_rows(ledger_url, CAPPED)) >= admitted, 30, "ledger rows")
+    wait_for(lambda: len(_rows(ledger_url, CAPPED)) >= admitted, 30)
     rows = _rows(ledger_url, CAPPED)
     assert len(rows) == admitted
     assert sum((r.cost or Decimal(0) for r in rows), Decimal(0)) == truth
@@ -255,19 +242,12 @@ def test_kill_9_of_a_worker_mid_stream(
     keep_alive = Fault.empty_chunks(after_chunks=2, interval=0.2)
     gateway.script("gpt-4.1", [keep_alive] * STREAMS)
     budget = _budget(LEASED, "10", redis_url)
-    headers = {"Authorization": f"Bearer {LEASED_KEY}"}
     with contextlib.ExitStack() as stack:
         open_streams = []
         for _ in range(STREAMS):
-            client = stack.enter_context(
-                httpx.Client(base_url=fleet.base_url, headers=headers, timeout=30)
+            r, lines = stack.enter_context(
+                open_stream(fleet.base_url, LEASED_KEY, STREAM)
             )
-            r = stack.enter_context(
-                client.stream("POST", "/chat/completions", json=STREAM)
-            )
-            assert r.status_code == 200
-            lines = r.iter_lines()
-            first_content(lines)
             port = r.extensions["network_stream"].get_extra_info("client_addr")[1]
             open_streams.append((r, lines, fleet.owner(port).pid))
         held = budget.reserved()
@@ -287,16 +267,15 @@ def test_kill_9_of_a_worker_mid_stream(
             assert not r.is_closed  # still streaming on the other workers
             r.close()  # the client leaves: that worker settles
     # the survivors' calls were settled and recorded by their workers ...
-    wait_for(
-        lambda: len(_rows(ledger_url, LEASED)) >= len(survivors), 30, "survivor rows"
-    )
+    wait_for(lambda: len(_rows(ledger_url, LEASED)) >= len(survivors), 30)
     assert {r.outcome for r in _rows(ledger_url, LEASED)} <= {"cancelled"}
     assert budget.reserved() <= amount * len(killed)
     # ... and the dead worker's reservations lapse within the lease
-    wait_for(lambda: budget.reserved() == 0, LEASE + 2, "reservations lapse")
+    wait_for(lambda: budget.reserved() == 0, LEASE + 2)
     assert time.monotonic() - killed_at <= LEASE + 1
     # the other workers keep serving, streams and replies (a new connection each)
     fresh = httpx.Limits(max_keepalive_connections=0)
+    headers = {"Authorization": f"Bearer {LEASED_KEY}"}
     with httpx.Client(
         base_url=fleet.base_url, headers=headers, timeout=30, limits=fresh
     ) as client:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import httpx
-
 from langchain_holysheep.serve.config import hash_key
 from langchain_holysheep.simulator import Fault, GatewaySimulator
-from tests.integration_tests.serve._proxy import first_content, running_proxy
+from tests.integration_tests.serve._proxy import open_stream, running_proxy
 from tests.integration_tests.serve.test_proxy_lifecycle import STREAM
 
 LEASED = "hsv-test-key-leased-31313131313"
@@ -35,16 +33,7 @@ def test_a_stream_longer_than_the_lease_keeps_its_reservation(
     with running_proxy(tmp_path, sim, extra=EXTRA) as proxy:
         budget = proxy.runtime.spend.budgets["leased"]
         assert budget.lease == LEASE
-        headers = {"Authorization": f"Bearer {LEASED}"}
-        with (
-            httpx.Client(base_url=proxy.base_url, timeout=30) as client,
-            client.stream(
-                "POST", "/chat/completions", json=STREAM, headers=headers
-            ) as r,
-        ):
-            assert r.status_code == 200
-            lines = r.iter_lines()
-            first_content(lines)
+        with open_stream(proxy.base_url, LEASED, STREAM):
             held = budget.reserved()
             assert held > 0
             threading.Event().wait(2 * LEASE)  # let two leases pass, stream open

@@ -27,6 +27,7 @@ from tests.integration_tests.serve._proxy import (
     KEY,
     config_text,
     first_content,
+    open_stream,
     running_proxy,
 )
 
@@ -48,16 +49,7 @@ def test_client_disconnect_cancels_upstream_and_settles(
     sim.script("gpt-4.1", [], then=Fault.stream_stall(after_chunks=2))  # forever
     with running_proxy(tmp_path, sim, extra=extra) as proxy:
         budget = proxy.runtime.spend.budgets["budgeted"]
-        headers = {"Authorization": f"Bearer {BUDGETED}"}
-        with (
-            httpx.Client(base_url=proxy.base_url, timeout=30) as client,
-            client.stream(
-                "POST", "/chat/completions", json=STREAM, headers=headers
-            ) as r,
-        ):
-            assert r.status_code == 200
-            lines = r.iter_lines()  # kept: dropping it would close the response
-            first_content(lines)
+        with open_stream(proxy.base_url, BUDGETED, STREAM):
             assert budget.reserved() > 0  # held while the stream is open
         # the client left: the proxy dropped the upstream request
         (record,) = sim.log.wait_for(1, model="gpt-4.1", finished=True)
