@@ -114,14 +114,17 @@ def fleet(
         yield running
     finally:
         running.stop()
-        _forget_budgets(redis_url)
+        _forget(redis_url, gateway.base_url)
 
 
-def _forget_budgets(url: str) -> None:
+def _forget(url: str, upstream: str) -> None:
+    """Delete this run's keys from Redis: its budgets, its routes' breakers."""
     client = redis.Redis.from_url(url)
+    patterns = [f"holysheep:*serve-key/{name}/*" for name in (CAPPED, LEASED)]
+    patterns.append(f"holysheep:*{{{upstream}|*")
     try:
-        for name in (CAPPED, LEASED):
-            keys = list(client.scan_iter(match=f"holysheep:*serve-key/{name}*"))
+        for pattern in patterns:
+            keys = list(client.scan_iter(match=pattern))
             if keys:
                 client.delete(*keys)
     finally:
