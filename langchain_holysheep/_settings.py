@@ -157,10 +157,24 @@ def _timeout_part(name: str, value: Any, forms: str) -> float:
     return seconds
 
 
-def _whole(value: Any) -> int | None:
-    number = _number(value)
-    if number is None or not math.isfinite(number) or number != int(number):
+def _whole(name: str, value: Any, least: int, what: str, advice: str) -> int | None:
+    """`value` as a whole number >= `least`, or `None` for `None`.
+
+    Raises:
+        ConfigurationError: "`name` must be `what` >= `least`", then `advice`.
+    """
+    if value is None:
         return None
+    number = _number(value)
+    if (
+        number is None
+        or not math.isfinite(number)
+        or number != int(number)
+        or number < least
+    ):
+        raise ConfigurationError(
+            f"{name} must be {what} >= {least}, got {_describe(value)}. {advice}"
+        )
     return int(number)
 
 
@@ -170,16 +184,14 @@ def check_max_tokens(value: Any) -> int | None:
     Raises:
         ConfigurationError: naming `max_tokens` and the accepted form.
     """
-    if value is None:
-        return None
-    tokens = _whole(value)
-    if tokens is None or tokens < 1:
-        raise ConfigurationError(
-            f"max_tokens must be a whole number of tokens >= 1, got "
-            f"{_describe(value)}. Pass e.g. max_tokens=1024 (a numeric string such "
-            "as '1024' is converted), or None for the model's own limit."
-        )
-    return tokens
+    return _whole(
+        "max_tokens",
+        value,
+        1,
+        "a whole number of tokens",
+        "Pass e.g. max_tokens=1024 (a numeric string such as '1024' is "
+        "converted), or None for the model's own limit.",
+    )
 
 
 def check_max_retries(value: Any) -> int | None:
@@ -188,15 +200,13 @@ def check_max_retries(value: Any) -> int | None:
     Raises:
         ConfigurationError: naming `max_retries` and the accepted form.
     """
-    if value is None:
-        return None
-    retries = _whole(value)
-    if retries is None or retries < 0:
-        raise ConfigurationError(
-            f"max_retries must be a whole number >= 0, got {_describe(value)}. Pass "
-            "e.g. max_retries=2 (0 turns retries off), or retry=RetryPolicy(...)."
-        )
-    return retries
+    return _whole(
+        "max_retries",
+        value,
+        0,
+        "a whole number",
+        "Pass e.g. max_retries=2 (0 turns retries off), or retry=RetryPolicy(...).",
+    )
 
 
 def check_temperature(value: Any) -> float | None:
