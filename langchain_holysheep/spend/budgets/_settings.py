@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ __all__ = [
     "check_lease",
     "check_limit",
     "check_thresholds",
+    "read_usd",
     "resolve_store",
     "scope_value",
     "window_ttl",
@@ -43,22 +44,24 @@ _shared: dict[str, StateStore] = {}
 _shared_lock = threading.Lock()
 
 
+def read_usd(value: Any) -> Decimal | None:
+    """`value` read as a `Decimal` amount, or `None` when it is not one.
+
+    Reads a `Decimal`, an `int`, a `float` (through its shortest str, so `0.1`
+    is `Decimal('0.1')`) or a numeric string (`" 0.50 "`); never a `bool`.
+    The amount is not checked: it may be negative, zero or not finite.
+    """
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
+        return None
+    try:
+        return Decimal(str(value).strip() if isinstance(value, (float, str)) else value)
+    except InvalidOperation:
+        return None
+
+
 def check_limit(value: Any) -> Decimal:
     """The cap in USD, or a `ConfigurationError` saying what to pass."""
-    if isinstance(value, bool):
-        raise ConfigurationError(
-            f"Budget limit must be an amount in USD, got {value!r}"
-        )
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ConfigurationError(
-                f"Budget limit must be a finite amount, got {value!r}"
-            )
-        value = str(value)
-    try:
-        amount = Decimal(value) if isinstance(value, (str, int, Decimal)) else None
-    except InvalidOperation:
-        amount = None
+    amount = read_usd(value)
     if amount is None:
         raise ConfigurationError(
             f"Budget limit must be an amount in USD such as Decimal('5') or '5.00', "
@@ -176,13 +179,23 @@ def _shared_store(url: str) -> StateStore:
         return store
 
 
-def resolve_store(store: StateStore | str | None) -> StateStore:
+def resolve_store(
+    store: StateStore | str | None,
+    *,
+    what: str = "Budget store",
+    memory: Callable[[], StateStore] = MemoryStore,
+) -> StateStore:
     """The store of a budget: given, named by URL, or `HOLYSHEEP_STATE_URL`.
 
-    `memory://` (the default) gives each budget a store of its own, so two
-    `Budget` objects in one process never share a cap by accident; a shared
-    store (SQLite, Redis) keys budgets by name, so budgets of the same name in
-    every process share one cap.
+    `memory://` (the default) gives each budget a store of its own (`memory()`),
+    so two `Budget` objects in one process never share a cap by accident; a
+    shared store (SQLite, Redis) keys budgets by name, so budgets of the same
+    name in every process share one cap.
+
+    Args:
+        store: a store, its URL, or `None` for `HOLYSHEEP_STATE_URL`.
+        what: what the store is, as an error names it.
+        memory: the store a `memory://` URL means.
     """
     if isinstance(store, StateStore):
         return store
@@ -190,11 +203,11 @@ def resolve_store(store: StateStore | str | None) -> StateStore:
         store = os.environ.get(STATE_URL_ENV, "").strip() or "memory://"
     if not isinstance(store, str):
         raise ConfigurationError(
-            "Budget store must be a StateStore or a URL such as 'memory://', "
+            f"{what} must be a StateStore or a URL such as 'memory://', "
             f"'sqlite:///state.db' or 'redis://127.0.0.1:6379/0', got {store!r}"
         )
-    if store.lower().startswith("memory:"):
-        return MemoryStore()
+    if store.strip().lower().startswith("memory:"):
+        return memory()
     return _shared_store(store)
 
 
