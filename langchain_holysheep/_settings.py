@@ -80,26 +80,11 @@ def check_seconds(name: str, value: Any, *, example: str = "30") -> float | None
     """
     if value is None:
         return None
-    seconds = _number(value)
     accepted = (
         f"Pass a number of seconds > 0 (e.g. {name}={example}; a numeric string "
         f"such as '{example}' is converted), or None for no limit."
     )
-    if seconds is None or math.isnan(seconds):
-        raise ConfigurationError(
-            f"{name} must be a number of seconds, got {_describe(value)}. {accepted}"
-        )
-    if math.isinf(seconds):
-        raise ConfigurationError(
-            f"{name} must be a finite number of seconds, got {_describe(value)}. "
-            f"{accepted}"
-        )
-    if seconds <= 0:
-        raise ConfigurationError(
-            f"{name} must be > 0 seconds, got {_describe(value)}: a zero or negative "
-            f"limit fails every call. {accepted}"
-        )
-    return seconds
+    return _seconds(name, value, accepted, "limit")
 
 
 def check_timeout(value: Any) -> Any:
@@ -122,7 +107,7 @@ def check_timeout(value: Any) -> Any:
         for part in _TIMEOUT_PARTS:
             limit = getattr(value, part)
             if limit is not None:
-                _timeout_part(f"timeout.{part}", limit, forms)
+                _seconds(f"timeout.{part}", limit, forms)
         return value
     if isinstance(value, (tuple, list)):
         if not 2 <= len(value) <= 4:
@@ -132,13 +117,19 @@ def check_timeout(value: Any) -> Any:
             )
         names = _TIMEOUT_PARTS[: len(value)]
         return tuple(
-            None if v is None else _timeout_part(f"timeout {n}", v, forms)
+            None if v is None else _seconds(f"timeout {n}", v, forms)
             for n, v in zip(names, value, strict=True)
         )
-    return _timeout_part("timeout", value, forms)
+    return _seconds("timeout", value, forms)
 
 
-def _timeout_part(name: str, value: Any, forms: str) -> float:
+def _seconds(name: str, value: Any, forms: str, what: str = "timeout") -> float:
+    """`value` as a number of seconds > 0.
+
+    Raises:
+        ConfigurationError: naming `name` (a zero or negative `what` fails
+            every call), then `forms`.
+    """
     seconds = _number(value)
     if seconds is None or math.isnan(seconds):
         raise ConfigurationError(
@@ -152,7 +143,7 @@ def _timeout_part(name: str, value: Any, forms: str) -> float:
     if seconds <= 0:
         raise ConfigurationError(
             f"{name} must be > 0 seconds, got {_describe(value)}: a zero or negative "
-            f"timeout fails every call. {forms}"
+            f"{what} fails every call. {forms}"
         )
     return seconds
 
