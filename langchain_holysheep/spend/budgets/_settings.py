@@ -28,8 +28,8 @@ __all__ = [
     "check_key",
     "check_lease",
     "check_limit",
+    "check_usd",
     "check_thresholds",
-    "read_usd",
     "resolve_store",
     "scope_value",
     "window_ttl",
@@ -44,33 +44,47 @@ _shared: dict[str, StateStore] = {}
 _shared_lock = threading.Lock()
 
 
-def read_usd(value: Any) -> Decimal | None:
-    """`value` read as a `Decimal` amount, or `None` when it is not one.
+def check_usd(
+    value: Any, name: str, *, example: str, none_means: str | None = None
+) -> Decimal:
+    """`value` as a finite `Decimal` amount of USD above 0.
 
     Reads a `Decimal`, an `int`, a `float` (through its shortest str, so `0.1`
     is `Decimal('0.1')`) or a numeric string (`" 0.50 "`); never a `bool`.
-    The amount is not checked: it may be negative, zero or not finite.
+
+    Args:
+        value: the amount given.
+        name: what it is, as the error names it (`"run_limit"`).
+        example: amounts to show in the error (`"'0.50' or Decimal('0.50')"`).
+        none_means: what `None` would mean, when `None` is accepted too.
+
+    Raises:
+        ConfigurationError: not an amount, not finite, or not above 0.
     """
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
-        return None
-    try:
-        return Decimal(str(value).strip() if isinstance(value, (float, str)) else value)
-    except InvalidOperation:
-        return None
+    alternative = f" (or None for {none_means})" if none_means else ""
+    amount: Decimal | None = None
+    if isinstance(value, (Decimal, int, float, str)) and not isinstance(value, bool):
+        text = str(value).strip() if isinstance(value, (float, str)) else value
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            amount = None
+    if amount is None:
+        raise ConfigurationError(
+            f"{name} must be an amount in USD such as {example}{alternative}, got "
+            f"{value!r} ({type(value).__name__})."
+        )
+    if not amount.is_finite() or amount <= 0:
+        raise ConfigurationError(
+            f"{name} must be a finite amount of USD above 0{alternative}, got "
+            f"{value!r}."
+        )
+    return amount
 
 
 def check_limit(value: Any) -> Decimal:
     """The cap in USD, or a `ConfigurationError` saying what to pass."""
-    amount = read_usd(value)
-    if amount is None:
-        raise ConfigurationError(
-            f"Budget limit must be an amount in USD such as Decimal('5') or '5.00', "
-            f"got {value!r}"
-        )
-    if not amount.is_finite() or amount <= 0:
-        raise ConfigurationError(
-            f"Budget limit must be a finite amount greater than 0 (USD), got {value!r}"
-        )
+    amount = check_usd(value, "Budget limit", example="Decimal('5') or '5.00'")
     if amount > MAX_AMOUNT:
         raise ConfigurationError(
             f"Budget limit must be at most {MAX_AMOUNT} USD, got {value!r}"
