@@ -130,20 +130,6 @@ def summarize(
     return columns, rows, summary
 
 
-def vs_litellm(summary: dict) -> dict | None:
-    """The whole policy's overhead over raw httpx against LiteLLM Router's."""
-    pol, lite = summary.get(POLICY), summary.get(LITELLM)
-    if not (pol and lite):
-        return None
-    return T.vs_litellm(
-        "whole policy",
-        pol["added_over_raw_ms"],
-        "LiteLLM Router",
-        lite["added_over_raw_ms"],
-        floor="one raw POST (paired medians)",
-    )
-
-
 def reading(summary: dict, skipped: dict, versus: dict | None) -> str:
     raw = summary.get(RAW, {})
     base = summary.get(BASE, {})
@@ -218,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         summary["_limits_cost_ms"] = H.paired_median_diff(
             samples[POLICY].total, samples[POLICY_PLAIN].total
         )
-    versus = vs_litellm(summary)
+    versus = T.vs_litellm_added(
+        summary, POLICY, LITELLM, floor="one raw POST (paired medians)"
+    )
     H.print_table(f"{NAME}: {args.iterations} interleaved iterations", columns, rows)
     for k, v in skipped.items():
         print(f"  skipped {k}: {v}")

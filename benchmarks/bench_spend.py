@@ -268,13 +268,13 @@ def reading(summary: dict, mem: dict, skipped: dict) -> str:
             continue
         if name == NOOP:
             parts.append(
-                f"Attaching any handler at all costs +{v['added_ms']:.3f} ms (a no-op `BaseCallbackHandler`: "
+                f"Attaching any handler at all costs {v['added_ms']:+.3f} ms (a no-op `BaseCallbackHandler`: "
                 "LangChain's callback dispatch), the floor of every callback-based tracker."
             )
             continue
         verdict = "meets" if v["ratio"] <= TARGET else "misses"
         parts.append(
-            f"{name}: +{v['added_ms']:.3f} ms (x{v['ratio']:.3f}, 95% CI {v['ratio_ci'][0]:.3f}-{v['ratio_ci'][1]:.3f}); "
+            f"{name}: {v['added_ms']:+.3f} ms (x{v['ratio']:.3f}, 95% CI {v['ratio_ci'][0]:.3f}-{v['ratio_ci'][1]:.3f}); "
             f"target <= {(TARGET - 1) * 100:.0f} %: {verdict}."
         )
     if mem:

@@ -143,20 +143,6 @@ def summarize(samples: dict[str, H.Samples]) -> tuple[list[str], list[list[str]]
     return columns, rows, summary
 
 
-def vs_litellm(summary: dict) -> dict | None:
-    """The whole policy's overhead over the raw SSE read against LiteLLM Router's."""
-    pol, lite = summary.get(POLICY), summary.get(LITELLM)
-    if not (pol and lite):
-        return None
-    return T.vs_litellm(
-        "whole policy",
-        pol["added_over_raw_ms"],
-        "LiteLLM Router",
-        lite["added_over_raw_ms"],
-        floor="a raw SSE read (total, paired medians)",
-    )
-
-
 def target_sentences(summary: dict) -> list[str]:
     """The whole-policy stream against bare ChatOpenAI: first token and total."""
     v = summary.get(POLICY)
@@ -225,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     skipped.update(dropped)
     columns, rows, summary = summarize(samples)
-    versus = vs_litellm(summary)
+    versus = T.vs_litellm_added(
+        summary, POLICY, LITELLM, floor="a raw SSE read (total, paired medians)"
+    )
     H.print_table(f"{NAME}: {args.iterations} interleaved iterations", columns, rows)
     print("new connections per 5 streams:", conns)
     for k, v in skipped.items():

@@ -55,6 +55,22 @@ def vs_litellm(
     }
 
 
+def vs_litellm_added(
+    summary: dict[str, Any], ours: str, litellm: str, *, floor: str
+) -> dict[str, Any] | None:
+    """`vs_litellm` from two rows' `added_over_raw_ms` (None if either is missing)."""
+    a, b = summary.get(ours), summary.get(litellm)
+    if not (a and b):
+        return None
+    return vs_litellm(
+        "whole policy",
+        a["added_over_raw_ms"],
+        "LiteLLM Router",
+        b["added_over_raw_ms"],
+        floor=floor,
+    )
+
+
 def factor_text(v: dict[str, Any]) -> str:
     """`v` (from `vs_litellm`) as "+a ms vs +b ms: x f smaller"."""
     f = v["factor"]
