@@ -382,7 +382,7 @@ def moved(
             j
             for j, h in enumerate(header)
             if j > 1
-            and ("success" == h or h.startswith("p95 ms (all)"))
+            and (h == "success" or h.startswith("p95 ms (all)"))
             and h in pheader
         ]
         for row in t["rows"]:
