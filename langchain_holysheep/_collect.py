@@ -13,8 +13,9 @@ that ends without a finish reason is an incomplete answer, never returned.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from langchain_holysheep import _lean, _replies, _watchdog, _wire
@@ -24,7 +25,7 @@ from langchain_holysheep.resilience._exceptions import (
     StreamStallError,
 )
 
-__all__ = ["Completion", "acollect", "collect"]
+__all__ = ["Completion", "acollect", "acollect_events", "collect"]
 
 TAIL = 0.5
 """Seconds to wait after the finish reason for the usage and `[DONE]`."""
@@ -262,18 +263,42 @@ async def acollect(
     model: Any, payload: dict[str, Any], first_token: float | None, stall: float | None
 ) -> tuple[dict[str, Any], Any]:
     """Async twin of `collect` (limits are one lazily moved asyncio timer)."""
-    reading = _Reading(model.model_name, first_token, stall)
+    opening = _lean.send(model, payload, _wire.aopen_stream)
+    return await acollect_events(
+        opening, model.model_name, model.openai_api_base, first_token, stall
+    )
+
+
+async def acollect_events(
+    opening: Awaitable[_wire.AsyncEventStream],
+    model: str,
+    base_url: str | None,
+    first_token: float | None,
+    stall: float | None,
+) -> tuple[dict[str, Any], Any]:
+    """The completion of the stream `opening` opens, read under the limits.
+
+    Any caller that can open an OpenAI-wire event stream (a gateway model, the
+    proxy's routes) gets a non-streaming answer with stream limits this way.
+
+    Returns:
+        `(completion, headers)`.
+
+    Raises:
+        As `collect`.
+    """
+    reading = _Reading(model, first_token, stall)
     clock = _Clock()
     events = None
     try:
         clock.set(reading.wait())
-        events = await clock.run(_lean.send(model, payload, _wire.aopen_stream))
+        events = await clock.run(opening)
         while True:
             clock.set(reading.wait())
             event = await clock.run(anext(events, None))
             if event is None:
                 break
-            reading.saw(event.json(), model.openai_api_base)
+            reading.saw(event.json(), base_url)
     except (asyncio.CancelledError, asyncio.TimeoutError, TimeoutError) as exc:
         if not clock.expired(exc):
             raise
@@ -284,6 +309,8 @@ async def acollect(
         clock.close()
         if events is not None:
             await events.aclose(complete=reading.answer.complete)
+        elif inspect.iscoroutine(opening):
+            opening.close()  # never awaited (the limit passed first)
     assert events is not None
     return reading.result(), events.headers
 
