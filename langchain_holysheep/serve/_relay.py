@@ -49,17 +49,14 @@ class WireEndpoint:
     """
 
     passes_timeout = True  # the loop passes a capped `timeout=` per attempt
-    __slots__ = ("base_url", "headers", "model")
+    __slots__ = ("base_url", "client", "headers", "model")
 
     def __init__(self, model: str, base_url: str, api_key: SecretStr | None) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.headers: dict[str, str] = {} if api_key is None else _wire.bearer(api_key)
-
-    @property
-    def client(self) -> httpx2.AsyncClient:
-        """The shared async client of this base URL (one pool per event loop)."""
-        return shared_async_client(self.base_url, None)
+        # the shared async client of this base URL (one pool per event loop)
+        self.client: httpx2.AsyncClient = shared_async_client(self.base_url, None)
 
     def body(self, messages: Any, kwargs: Mapping[str, Any], stream: bool) -> dict:
         """The upstream request: the client's parameters, this route's model."""
