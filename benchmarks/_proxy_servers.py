@@ -127,7 +127,12 @@ tags = ["team:bench"]
     args += ["--port", str(port), "--log-level", "warning"]
     target = {"url": f"http://127.0.0.1:{port}/v1", "key": SERVE_KEY, "model": GROUP}
     return Server(
-        "holysheep serve", args, {**env, **env_off}, folder / "serve.log", target, "/health/live"
+        "holysheep serve",
+        args,
+        {**env, **env_off},
+        folder / "serve.log",
+        target,
+        "/health/live",
     )
 
 
@@ -176,7 +181,9 @@ def litellm_proxy(sim: H.SimProcess, folder: Path) -> Server:
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
     target = {"url": f"http://127.0.0.1:{port}/v1", "key": LITELLM_KEY, "model": GROUP}
-    return Server("LiteLLM proxy", args, env, folder / "litellm.log", target, "/health/liveliness")
+    return Server(
+        "LiteLLM proxy", args, env, folder / "litellm.log", target, "/health/liveliness"
+    )
 
 
 class LoadGen:

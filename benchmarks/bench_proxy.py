@@ -153,7 +153,9 @@ def run_memory(load: S.LoadGen, server: S.Server, count: int) -> dict[str, Any]:
         marks.append((e["done"], server.rss_mib()))
 
     cmd = {"op": "streams", "target": server.target, "count": count}
-    result = load.run({**cmd, "concurrency": STREAM_CONCURRENCY, "every": every}, on_event)
+    result = load.run(
+        {**cmd, "concurrency": STREAM_CONCURRENCY, "every": every}, on_event
+    )
     return {**memory_summary(marks, count), **result}
 
 
@@ -182,7 +184,9 @@ def tables(lat: dict, thr: dict, mem: dict | None, args: Any) -> list[dict]:
                 name,
                 f"{v['rps_median']:,.0f}",
                 f"{v['rps_min']:,.0f}-{v['rps_max']:,.0f}",
-                "-" if not ratio else f"x{ratio[0]:.2f} ({ratio[1]:.2f}-{ratio[2]:.2f})",
+                "-"
+                if not ratio
+                else f"x{ratio[0]:.2f} ({ratio[1]:.2f}-{ratio[2]:.2f})",
                 "n/a" if cpu is None else f"{cpu:.2f}",
                 str(v["errors"]),
             ]
@@ -284,14 +288,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     skipped: dict[str, str] = {}
     with ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hs-proxy-")))
+        folder = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="hs-proxy-"))
+        )
         sim = stack.enter_context(H.SimProcess())
         builders = {
             SERVE: lambda: stack.enter_context(S.holysheep_serve(sim, folder)),
             LITELLM: lambda: stack.enter_context(S.litellm_proxy(sim, folder)),
         }
         servers, skipped = H.build_contenders(builders)
-        targets = {DIRECT: {"url": sim.base_url, "key": sim.api_key, "model": S.ROUTES[0]}}
+        targets = {
+            DIRECT: {"url": sim.base_url, "key": sim.api_key, "model": S.ROUTES[0]}
+        }
         targets |= {name: srv.target for name, srv in servers.items()}
         load = S.LoadGen()
         stack.callback(load.close)
