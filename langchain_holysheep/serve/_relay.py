@@ -77,11 +77,16 @@ class WireEndpoint:
 
 @dataclass(slots=True)
 class WireChunk:
-    """One SSE event of a route's stream: its raw JSON text and its parse."""
+    """One SSE event of a route's stream: its raw JSON text and its parse.
+
+    `more`: the route's next event was already read with this one (a relay
+    may write them together).
+    """
 
     data: bytes
     obj: dict[str, Any]
     route: Route
+    more: bool = False
 
 
 @dataclass(slots=True)
@@ -192,7 +197,7 @@ class WireTransport:
                 obj = event.json()
                 check_chunk(obj, route.name, ep.base_url)
                 _note(attempt, obj)
-                yield WireChunk(event.data, obj, route)
+                yield WireChunk(event.data, obj, route, events.buffered)
         finally:
             attempt.end()
             await it.aclose()  # type: ignore[attr-defined]
