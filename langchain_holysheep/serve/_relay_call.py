@@ -17,8 +17,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import orjson
-
 from langchain_holysheep.resilience import _drivers, _loop
 from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._routes import Route
@@ -98,7 +96,7 @@ async def _answer(
         return err.status
     _, route, reply = found
     await settle()
-    await respond(send, 200, orjson.dumps(reply.body), _headers(call, route))
+    await respond(send, 200, reply.raw, _headers(call, route))
     return 200
 
 
@@ -124,12 +122,11 @@ async def _stream(
                 await out.start(_headers(call, route))
             if type(item) is StreamEnd:
                 continue
-            if usage or item.obj.get(
-                "choices"
-            ):  # else: usage the client did not ask for
+            # without choices: the usage event, sent if the client asked for it
+            if usage or item.obj.get("choices"):
                 out.add(item.data)
-            if not item.more or out.eager:
-                await out.flush(item)
+            if not item.more or out.first_content(item):
+                await out.flush()
     except Exception as exc:
         err = upstream_error(exc)
         await settle()
@@ -147,8 +144,8 @@ class _Frames:
     """A stream's SSE frames, written together when they were read together.
 
     Events that arrive in one network read go out in one write (one body
-    message, one system call), except up to the first content, which goes
-    out at once.
+    message, one system call); the first content goes out at once, with
+    what came before it.
     """
 
     __slots__ = ("eager", "parts", "send", "started")
@@ -168,9 +165,14 @@ class _Frames:
     def add(self, data: bytes) -> None:
         self.parts += (b"data: ", data, b"\n\n")
 
-    async def flush(self, item: WireChunk) -> None:
+    def first_content(self, item: WireChunk) -> bool:
+        """Whether `item` is the stream's first content (then: write it now)."""
         if self.eager and _has_content(item.obj):
             self.eager = False
+            return True
+        return False
+
+    async def flush(self) -> None:
         if self.parts:
             body = b"".join(self.parts)
             self.parts.clear()

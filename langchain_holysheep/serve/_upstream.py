@@ -35,10 +35,14 @@ _DROPPED = frozenset({"content-encoding", "content-length", "transfer-encoding"}
 
 
 class Reply(NamedTuple):
-    """A non-streaming reply: its parsed JSON body (its text if not JSON)."""
+    """A non-streaming reply, relayed as received (`raw`).
+
+    `body` is its parsed JSON (its text if not JSON).
+    """
 
     body: Any
     status: int
+    raw: bytes
 
 
 def _session() -> aiohttp.ClientSession:
@@ -164,9 +168,9 @@ class Upstream:
         if response.status >= 400:
             raise _wire.status_error(_response(response, self._request, content=raw))
         try:
-            return Reply(_wire.loads(raw), response.status)
+            return Reply(_wire.loads(raw), response.status, raw)
         except ValueError:  # the caller says what is wrong with it
-            return Reply(raw.decode("utf-8", "replace"), response.status)
+            return Reply(raw.decode("utf-8", "replace"), response.status, raw)
 
     async def open_stream(
         self, body: Any, timeout: float | None
