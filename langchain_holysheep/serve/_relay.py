@@ -191,16 +191,16 @@ class WireTransport:
         events = await ep.upstream.open_stream(
             ep.body(op.messages, op.kwargs, stream=True), op.kwargs.get("timeout")
         )
-        it = events.__aiter__()  # an async generator: closed below
         try:
-            async for event in it:
+            async for event in events:
                 obj = event.json()
                 check_chunk(obj, route.name, ep.base_url)
                 _note(attempt, obj)
                 yield WireChunk(event.data, obj, route, events.buffered)
         finally:
             attempt.end()
-            await it.aclose()  # type: ignore[attr-defined]
+            # a complete answer: read the rest (`[DONE]`), the connection goes
+            # back to the pool; otherwise it is dropped at once
             await events.aclose(complete=attempt.usage is not None)
 
 

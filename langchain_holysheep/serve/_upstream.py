@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -100,20 +100,34 @@ def _translated(request: httpx2.Request) -> Iterator[None]:
 
 
 class _Body(httpx2.AsyncByteStream):
-    """A streamed reply's body (already decoded by aiohttp), failures mapped."""
+    """A streamed reply's body (already decoded by aiohttp), failures mapped.
+
+    Not read once closed: aiohttp marks a released body with one shared
+    exception, and raising that again and again would chain every reader's
+    frames to its traceback.
+    """
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
+        self._closed = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> _Body:  # type: ignore[override]
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._closed:
+            raise StopAsyncIteration
         try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+            chunk = await self._response.content.readany()
         except _FAILURES as exc:
             raise _mapped(exc) from exc
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
     async def aclose(self) -> None:
         # read to its end: back to the pool; cut short: the connection is closed
+        self._closed = True
         self._response.release()
 
 
