@@ -82,11 +82,7 @@ class Server:
         if self.proc is None:
             return
         self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        H.stop_process(self.proc, timeout=20)
         self.proc = None
 
     @property
@@ -224,8 +220,4 @@ class LoadGen:
     def close(self) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        H.stop_process(self.proc)
