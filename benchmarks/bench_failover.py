@@ -5,15 +5,21 @@ The simulator answers every request to the primary (gpt-4.1) with 503 forever
 
 Table A, "no backoff sleeps" (many interleaved calls): the machinery's own cost.
 - floor: two raw httpx2 requests (503 from the primary, 200 from the fallback);
-- ChatHolySheep, whole policy, circuit open: the primary is skipped without a
-  network call (the breaker is opened during warm-up), one request to the fallback;
+- floor of the open circuit: one raw httpx2 request to the fallback (200);
+- ChatHolySheep, whole policy (default 30 s first-token/stall limits: the answer
+  is read as a stream), circuit open: the primary is skipped without a network
+  call (the breaker is opened during warm-up), one request to the fallback;
 - ChatOpenAI `.with_retry(3 attempts, no wait).with_fallbacks()` with the SDK's
   own retries off: three 503s, then the fallback;
 - ChatOpenAI `.with_fallbacks()` only (no retry layer, SDK retries off);
 - LiteLLM Router with fallbacks and `num_retries=0` (its retries always sleep a
   backoff with single-deployment groups, so 0 is its no-sleep setting).
-- ChatHolySheep bare on the fallback model: a healthy call to compare with; the
-  open-circuit skip cost is the paired difference to it.
+- ChatHolySheep with the whole policy on a chain that starts at the healthy
+  fallback: the open-circuit skip cost is the paired difference to it;
+- ChatHolySheep bare on the fallback model: a healthy call to compare with.
+
+LiteLLM Router's overhead is over the two raw requests it makes, the open
+circuit's over the one it makes.
 
 Table B, "defaults" (few calls): the same stacks as people configure them
 (`.with_retry()` defaults and SDK retries; Router `num_retries` default),
@@ -28,6 +34,7 @@ import time
 
 import contenders as C
 import harness as H
+import targets as T
 
 NAME = "failover"
 FAULTS = {
@@ -35,17 +42,20 @@ FAULTS = {
 }
 FALLBACK = C.FALLBACKS[0]
 RAW = "floor: raw 503 + raw 200 (2 requests)"
+RAW_ONE = f"floor of the open circuit: raw 200 from {FALLBACK} (1 request)"
+LITELLM = "LiteLLM Router fallbacks, num_retries=0"
 HS_OPEN = "ChatHolySheep whole policy, circuit open"
 HS_FALLBACK_BARE = f"ChatHolySheep bare on {FALLBACK} (healthy reference)"
 HS_POLICY_HEALTHY = (
     f"ChatHolySheep whole policy, chain starting at {FALLBACK} (healthy reference)"
 )
-SKIP_TARGET_MS = 0.1
+SKIP_TARGET_MS = T.SKIP_MS
 
 
 def fast_builders(base_url: str) -> dict:
     return {
         RAW: lambda: C.raw_httpx2_failover(base_url, C.PRIMARY, FALLBACK),
+        RAW_ONE: lambda: C.raw_httpx2(base_url, FALLBACK),
         HS_FALLBACK_BARE: lambda: C.lc_invoke(C.holysheep_bare(base_url, FALLBACK)),
         HS_OPEN: lambda: C.lc_invoke(C.holysheep_policy(base_url)),
         HS_POLICY_HEALTHY: lambda: C.lc_invoke(
@@ -59,9 +69,7 @@ def fast_builders(base_url: str) -> dict:
                 [C.chat_openai(base_url, m, max_retries=0) for m in C.FALLBACKS]
             )
         ),
-        "LiteLLM Router fallbacks, num_retries=0": lambda: C.router_call(
-            C.litellm_router(base_url, num_retries=0)
-        ),
+        LITELLM: lambda: C.router_call(C.litellm_router(base_url, num_retries=0)),
     }
 
 
@@ -176,6 +184,10 @@ def summarize_fast(
             "errors": s.errors,
             "first_error": s.first_error,
         }
+    if RAW_ONE in samples and HS_OPEN in samples:
+        summary["_open_over_one_request_ms"] = H.paired_median_diff(
+            samples[HS_OPEN].total, samples[RAW_ONE].total
+        )
     if ref and HS_OPEN in samples:
         summary["_skip_vs_bare_ms"] = H.paired_median_diff(
             samples[HS_OPEN].total, ref.total
@@ -214,18 +226,43 @@ def summarize_defaults(
     return columns, rows, summary
 
 
-def reading(fast: dict, defaults: dict, verify: dict, skipped: dict) -> str:
+def vs_litellm(fast: dict) -> dict | None:
+    """Each one's overhead over the raw requests it makes: the open circuit's
+    one request to the fallback, LiteLLM Router's 503 + 200."""
+    ours, lite = fast.get("_open_over_one_request_ms"), fast.get(LITELLM)
+    if ours is None or not lite:
+        return None
+    return T.vs_litellm(
+        "whole policy, circuit open",
+        ours,
+        "LiteLLM Router (num_retries=0)",
+        lite["added_over_floor_ms"],
+        floor="one raw request",
+        litellm_floor="two raw requests (paired medians)",
+    )
+
+
+def reading(
+    fast: dict, defaults: dict, verify: dict, skipped: dict, versus: dict | None
+) -> str:
     parts = []
     raw = fast.get(RAW)
     if raw:
+        one = fast.get(RAW_ONE)
         parts.append(
-            f"Two raw requests (503 then 200) take {raw['median_ms']:.2f} ms median."
+            f"Two raw requests (503 then 200) take {raw['median_ms']:.2f} ms median"
+            + (
+                f", one raw request to {FALLBACK} {one['median_ms']:.2f} ms."
+                if one
+                else "."
+            )
         )
     for name, v in fast.items():
-        if name.startswith("_") or name == RAW:
+        if name.startswith("_") or name in (RAW, RAW_ONE):
             continue
         parts.append(
-            f"{name}: {v['median_ms']:.2f} ms (+{v['added_over_floor_ms']:.2f} ms over the floor)."
+            f"{name}: {v['median_ms']:.2f} ms "
+            f"({v['added_over_floor_ms']:+.2f} ms over the floor)."
         )
     skip = fast.get("_skip_cost_ms")
     if skip is not None:
@@ -267,9 +304,10 @@ def reading(fast: dict, defaults: dict, verify: dict, skipped: dict) -> str:
             + "; ".join(f"{k} {v['median_ms']:,.0f} ms" for k, v in defaults.items())
             + " per call (backoff sleeps on every call where nothing remembers that the primary is down)."
         )
+    parts.append(T.vs_litellm_sentence(versus))
     if HS_OPEN in skipped:
         parts.append(f"ChatHolySheep not measured: {skipped[HS_OPEN]}.")
-    return " ".join(parts)
+    return " ".join(p for p in parts if p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     verify["breaker_micro"] = breaker_micro(H.count(200_000, 20_000))
     fcols, frows, fast = summarize_fast(samples)
     dcols, drows, defaults = summarize_defaults(dsamples)
+    versus = vs_litellm(fast)
     H.print_table(
         f"{NAME} A: {args.iterations} interleaved iterations, primary 503 forever",
         fcols,
@@ -324,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             ],
             "skipped": skipped,
             "summary": {"fast": fast, "defaults": defaults, "verify": verify},
-            "reading": reading(fast, defaults, verify, skipped),
+            "vs_litellm": versus,
+            "reading": reading(fast, defaults, verify, skipped, versus),
         },
         args,
     )

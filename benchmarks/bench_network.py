@@ -41,8 +41,10 @@ STREAMS = {
     "ChatOpenAI (streaming=True)": lambda url: C.lc_stream(
         C.chat_openai(url, streaming=True, stream_usage=True)
     ),
-    "ChatHolySheep": lambda url: C.lc_stream(C.holysheep_bare(url)),
-    "ChatHolySheep (whole policy, first-token 10 s + stall 10 s limits)": lambda url: (
+    "ChatHolySheep (bare: default 30 s first-token/stall limits)": lambda url: (
+        C.lc_stream(C.holysheep_bare(url))
+    ),
+    "ChatHolySheep (whole policy + 10 s first-token/stall limits)": lambda url: (
         C.lc_stream(
             C.holysheep_policy(url, first_token_timeout=10.0, stall_timeout=10.0)
         )
@@ -51,8 +53,8 @@ STREAMS = {
 INVOKES = {
     "raw httpx2 POST (non-streaming)": C.raw_httpx2,
     "ChatOpenAI invoke (non-streaming)": lambda url: C.lc_invoke(C.chat_openai(url)),
-    "ChatHolySheep invoke (non-streaming)": lambda url: C.lc_invoke(
-        C.holysheep_bare(url)
+    "ChatHolySheep invoke (default limits: answer read as a stream)": lambda url: (
+        C.lc_invoke(C.holysheep_bare(url))
     ),
 }
 BUILDERS: dict[str, Callable[[str], Callable[[], Any]]] = {**STREAMS, **INVOKES}

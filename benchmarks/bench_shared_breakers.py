@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     REDIS_URL,
     Skip,
-    doc_without_usage,
     build_contenders,
     count,
+    doc_without_usage,
     fmt,
     median,
     ms,

@@ -1,10 +1,16 @@
 """Benchmark 2: streaming time-to-first-token and total time, interleaved.
 
-Same contenders as benchmark 1. The simulator streams a role chunk, ~28 content
-chunks and a usage chunk (`stream_options.include_usage`), then `[DONE]`.
-ttft = time until the first non-empty content delta reaches the caller. Every
-contender asks for usage in the stream (ChatOpenAI gets `stream_usage=True`,
-which it leaves off for custom base URLs) so all of them receive the same bytes.
+Contenders as in benchmark 1, streaming: raw httpx2 reading the SSE body to its
+end (the floor), bare ChatOpenAI, ChatOpenAI with `.with_retry().with_fallbacks()`,
+LiteLLM Router, and ChatHolySheep bare (its default first-token and stall limits,
+30 s), with the whole policy and 10 s limits, and with the whole policy and the
+limits off. The simulator streams a role chunk, ~28 content chunks and a usage
+chunk (`stream_options.include_usage`), then `[DONE]`. ttft = time until the
+first non-empty content delta reaches the caller. Every contender asks for usage
+in the stream (ChatOpenAI gets `stream_usage=True`, which it leaves off for
+custom base URLs) so all of them receive the same bytes. The second table counts
+the TCP connections five consecutive streams open after a first one (0: each
+stream returns its connection to the pool).
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ import sys
 
 import contenders as C
 import harness as H
+import targets as T
 
 NAME = "stream"
 RAW = "raw httpx2 SSE read"
 BASE = "ChatOpenAI (bare)"
-POLICY = "ChatHolySheep (whole policy, first-token 10 s + stall 10 s limits)"
+LITELLM = "LiteLLM Router (fallbacks)"
+BARE = "ChatHolySheep (bare: default 30 s first-token/stall limits)"
+POLICY = "ChatHolySheep (whole policy + 10 s first-token/stall limits)"
+POLICY_PLAIN = "ChatHolySheep (whole policy, limits off)"
 
 
 def builders(base_url: str) -> dict:
@@ -28,18 +38,12 @@ def builders(base_url: str) -> dict:
         "ChatOpenAI .with_retry().with_fallbacks()": lambda: C.lc_stream(
             C.chat_openai_retry_fallbacks(base_url, stream_usage=True)
         ),
-        "LiteLLM Router (fallbacks)": lambda: C.router_stream(
-            C.litellm_router(base_url)
-        ),
-        "ChatHolySheep (bare)": lambda: C.lc_stream(C.holysheep_bare(base_url)),
+        LITELLM: lambda: C.router_stream(C.litellm_router(base_url)),
+        BARE: lambda: C.lc_stream(C.holysheep_bare(base_url)),
         POLICY: lambda: C.lc_stream(
             C.holysheep_policy(base_url, first_token_timeout=10.0, stall_timeout=10.0)
         ),
-        "what-if: whole policy, pump thread yields the GIL after the first content chunk": lambda: (
-            C.prototype_pump_handoff(
-                base_url, first_token_timeout=10.0, stall_timeout=10.0
-            )
-        ),
+        POLICY_PLAIN: lambda: C.lc_stream(C.holysheep_policy(base_url, **C.LIMITS_OFF)),
     }
 
 
@@ -78,6 +82,10 @@ def new_connections(base_url: str, model_factory, n: int = 5) -> int:
     return opened
 
 
+def _ratio_cell(name: str, r: float, lo: float, hi: float) -> str:
+    return "1.000" if name == BASE else f"{r:.3f} ({lo:.3f}-{hi:.3f})"
+
+
 def summarize(samples: dict[str, H.Samples]) -> tuple[list[str], list[list[str]], dict]:
     base = samples.get(BASE)
     raw = samples.get(RAW)
@@ -85,36 +93,43 @@ def summarize(samples: dict[str, H.Samples]) -> tuple[list[str], list[list[str]]
         "contender",
         "ttft median ms",
         "ttft p95 ms",
+        "ttft ratio to ChatOpenAI (95% CI)",
         "total median ms",
         "total p95 ms",
         "total added over raw, ms",
         "total ratio to ChatOpenAI (95% CI)",
         "client CPU ms/stream",
     ]
+    nan = float("nan")
     rows, summary = [], {}
     for name, s in samples.items():
         ttft = H.ms(s.marks.get("ttft", []))
         tot = H.ms(s.total)
-        added = H.paired_median_diff(s.total, raw.total) if raw else float("nan")
-        if base:
-            r, lo, hi = H.ratio_ci(tot, H.ms(base.total))
-        else:
-            r = lo = hi = float("nan")
+        added = H.paired_median_diff(s.total, raw.total) if raw else nan
+        r, lo, hi = H.ratio_ci(tot, H.ms(base.total)) if base else (nan, nan, nan)
+        tr, tlo, thi = (
+            H.ratio_ci(ttft, H.ms(base.marks.get("ttft", [])))
+            if base
+            else (nan, nan, nan)
+        )
         rows.append(
             [
                 name,
                 H.fmt(H.median(ttft), 3),
                 H.fmt(H.pct(ttft, 95), 3),
+                _ratio_cell(name, tr, tlo, thi),
                 H.fmt(H.median(tot), 3),
                 H.fmt(H.pct(tot, 95), 3),
                 "-" if name == RAW else H.fmt(added, 3),
-                "1.000" if name == BASE else f"{r:.3f} ({lo:.3f}-{hi:.3f})",
+                _ratio_cell(name, r, lo, hi),
                 H.fmt(H.median(H.ms(s.cpu)), 3),
             ]
         )
         summary[name] = {
             "ttft_median_ms": H.median(ttft),
             "ttft_p95_ms": H.pct(ttft, 95),
+            "ttft_ratio_to_chatopenai": tr,
+            "ttft_ratio_ci": [tlo, thi],
             "total_median_ms": H.median(tot),
             "total_p95_ms": H.pct(tot, 95),
             "added_over_raw_ms": added,
@@ -128,7 +143,26 @@ def summarize(samples: dict[str, H.Samples]) -> tuple[list[str], list[list[str]]
     return columns, rows, summary
 
 
-def reading(summary: dict, events: int, conns: dict, skipped: dict) -> str:
+def target_sentences(summary: dict) -> list[str]:
+    """The whole-policy stream against bare ChatOpenAI: first token and total."""
+    v = summary.get(POLICY)
+    if not v or BASE not in summary:
+        return []
+    out = []
+    for label, key in (("first token", "ttft_"), ("total", "")):
+        r = v[f"{key}ratio_to_chatopenai"]
+        lo, hi = v[f"{key}ratio_ci"]
+        verdict = "meets" if r <= T.STREAM_RATIO else "misses"
+        out.append(
+            f"Target ({label} <= x{T.STREAM_RATIO:.2f} of bare ChatOpenAI), {POLICY}: "
+            f"{verdict} it (x{r:.3f}, 95% CI {lo:.3f}-{hi:.3f})."
+        )
+    return out
+
+
+def reading(
+    summary: dict, events: int, conns: dict, skipped: dict, versus: dict | None
+) -> str:
     parts = [f"Each stream carries {events} SSE `data:` events."]
     raw = summary.get(RAW)
     if raw:
@@ -140,8 +174,9 @@ def reading(summary: dict, events: int, conns: dict, skipped: dict) -> str:
         if name == RAW:
             continue
         parts.append(
-            f"{name}: first token {v['ttft_median_ms']:.2f} ms, total {v['total_median_ms']:.2f} ms "
-            f"(x{v['ratio_to_chatopenai']:.2f} of ChatOpenAI)."
+            f"{name}: first token {v['ttft_median_ms']:.2f} ms "
+            f"(x{v['ttft_ratio_to_chatopenai']:.2f}), total {v['total_median_ms']:.2f} "
+            f"ms (x{v['ratio_to_chatopenai']:.2f} of ChatOpenAI)."
         )
     if conns:
         parts.append(
@@ -149,9 +184,11 @@ def reading(summary: dict, events: int, conns: dict, skipped: dict) -> str:
             + ", ".join(f"{k} {v}" for k, v in conns.items())
             + " (0 means the connection is reused)."
         )
+    parts += target_sentences(summary)
+    parts.append(T.vs_litellm_sentence(versus))
     if POLICY in skipped:
         parts.append(f"Whole-policy ChatHolySheep not measured: {skipped[POLICY]}.")
-    return " ".join(parts)
+    return " ".join(p for p in parts if p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     skipped.update(dropped)
     columns, rows, summary = summarize(samples)
+    versus = T.vs_litellm_added(
+        summary, POLICY, LITELLM, floor="a raw SSE read (total, paired medians)"
+    )
     H.print_table(f"{NAME}: {args.iterations} interleaved iterations", columns, rows)
     print("new connections per 5 streams:", conns)
     for k, v in skipped.items():
@@ -202,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             "skipped": skipped,
             "summary": summary,
             "connections": conns,
-            "reading": reading(summary, events, conns, skipped),
+            "vs_litellm": versus,
+            "reading": reading(summary, events, conns, skipped, versus),
         },
         args,
     )

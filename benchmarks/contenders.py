@@ -120,7 +120,14 @@ def chat_openai_retry_fallbacks(
     )
 
 
+LIMITS_OFF: dict[str, Any] = {"first_token_timeout": None, "stall_timeout": None}
+"""ChatHolySheep without first-token/stall limits: plain (non-streamed) requests."""
+
+
 def holysheep_bare(base_url: str, model: str = PRIMARY, **kwargs: Any) -> Any:
+    """ChatHolySheep with its defaults (first-token and stall limits of 30 s:
+    a non-streaming call reads its answer as a stream) and the document's
+    per-model timeout."""
     from langchain_holysheep import ChatHolySheep
 
     kwargs.setdefault("timeout", DOC_TIMEOUTS_S.get(model, 30.0))
@@ -135,7 +142,8 @@ def holysheep_policy_kwargs(scale: float = 1.0) -> dict[str, Any]:
     defaults), a client-side rate limit on the primary (high enough never to
     throttle these benchmarks, so its cost is the bookkeeping), and an overall
     deadline. `scale` divides every duration (the replay runs 20x faster).
-    No stream limits here (a separate contender adds them)."""
+    First-token and stall limits keep the package defaults (30 s) unless the
+    caller passes its own (`LIMITS_OFF` turns them off)."""
     from langchain_holysheep import ChatHolySheep
 
     names = set(ChatHolySheep.model_fields) | {
@@ -377,12 +385,20 @@ def aiohttp_client() -> Any:
 
 
 async def aclose_all() -> None:
+    """Close the aiohttp clients built here, and LiteLLM's own (its Router
+    keeps aiohttp sessions that would be reported unclosed at exit)."""
     import contextlib
+    import sys
 
     for client in AIO_CLIENTS:
         with contextlib.suppress(Exception):
             await client.aclose()
     AIO_CLIENTS.clear()
+    litellm = sys.modules.get("litellm")
+    close = getattr(litellm, "close_litellm_async_clients", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
 
 
 def accepts(cls: Any, name: str) -> bool:
@@ -515,68 +531,3 @@ def prototype_lean_sdk_async(base_url: str) -> Callable[[], Awaitable[None]]:
         http_async_client=aiohttp_client(),
     )
     return lc_ainvoke(llm)
-
-
-def prototype_pump_handoff(
-    base_url: str, **policy: Any
-) -> Callable[[], dict[str, int]]:
-    """The whole-policy stream (stream limits on, so the sync stream is read by
-    ChatHolySheep's pump thread) with one change: the pump thread calls
-    `time.sleep(0)` after queueing the first content chunk, handing the GIL to
-    the caller at once instead of after the 5 ms switch interval. Patched in this
-    process only, and only for this contender's calls."""
-    import contextlib
-
-    try:
-        from langchain_holysheep.resilience import streams
-    except ImportError as exc:
-        raise Skip(f"no stream pump: {exc}") from exc
-    pump = getattr(streams, "PumpSource", None)
-    if pump is None or not hasattr(pump, "_run") or not hasattr(streams, "has_content"):
-        raise Skip("ChatHolySheep's PumpSource changed; what-if not applicable")
-    item, end, error = streams._ITEM, streams._END, streams._ERROR
-    original = pump._run
-    flag = {"on": False}
-
-    def _run(self: Any, factory: Any) -> None:
-        if not getattr(self, "_bench_handoff", False):
-            return original(self, factory)
-        it = None
-        handed = False
-        try:
-            it = factory()
-            for chunk in it:
-                if self._stop:
-                    break
-                self._q.put((item, chunk))
-                if not handed and streams.has_content(chunk):
-                    handed = True
-                    time.sleep(0)
-            self._q.put((end, None))
-        except BaseException as exc:
-            self._q.put((error, exc))
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    close()
-        return None
-
-    original_init = pump.__init__
-
-    def __init__(self: Any, factory: Any) -> None:
-        self._bench_handoff = flag["on"]
-        original_init(self, factory)
-
-    pump._run = _run
-    pump.__init__ = __init__
-    inner = lc_stream(holysheep_policy(base_url, **policy))
-
-    def call() -> dict[str, int]:
-        flag["on"] = True
-        try:
-            return inner()
-        finally:
-            flag["on"] = False
-
-    return call

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import harness as H
+import report_latency as RL
+import targets as T
 
 ORDER = [
     "overhead",
@@ -31,12 +33,7 @@ MOVED_RATIO = (
 )
 
 
-def _get(d: dict, *path: str) -> object:
-    for key in path:
-        if not isinstance(d, dict) or key not in d:
-            return None
-        d = d[key]
-    return d
+_get = RL.get
 
 
 def targets(results: dict) -> list[list[str]]:
@@ -48,51 +45,7 @@ def targets(results: dict) -> list[list[str]]:
             [target, measured, "n/a" if ok is None else ("met" if ok else "**missed**")]
         )
 
-    ov = _get(results, "overhead", "summary", "ChatHolySheep (whole policy)")
-    if isinstance(ov, dict):
-        lo, hi = ov["ratio_ci"]
-        row(
-            "1. Whole policy adds <= 5 % to a bare ChatOpenAI call",
-            f"x{ov['ratio_to_chatopenai']:.3f} (95% CI {lo:.3f}-{hi:.3f}), +{ov['added_over_raw_ms']:.2f} ms over raw",
-            ov["ratio_to_chatopenai"] <= 1.05,
-        )
-    asy = _get(results, "async", "summary") or {}
-    for name in (
-        "ChatHolySheep (whole policy)",
-        "ChatHolySheep (whole policy, async_transport='aiohttp')",
-    ):
-        v = asy.get(name) if isinstance(asy, dict) else None
-        if v:
-            row(
-                f"3. Async throughput >= 2x bare ChatOpenAI: {name}",
-                f"x{v['ratio_to_chatopenai']:.2f} ({v['calls_per_s']:,.0f} calls/s)",
-                v["ratio_to_chatopenai"] >= 2.0,
-            )
-    skip = _get(results, "failover", "summary", "fast", "_skip_cost_ms")
-    skip_cpu = _get(results, "failover", "summary", "fast", "_skip_cost_cpu_ms")
-    allow_ns = _get(
-        results, "failover", "summary", "verify", "breaker_micro", "allow_ns"
-    )
-    if isinstance(skip, float):
-        cpu_txt = f", {skip_cpu:+.3f} ms CPU" if isinstance(skip_cpu, float) else ""
-        check = (
-            f"; the breaker check alone {allow_ns:.0f} ns"
-            if isinstance(allow_ns, float)
-            else ""
-        )
-        cpu_ok = isinstance(skip_cpu, float) and skip_cpu < 0.1
-        verdict = skip < 0.1
-        rows.append(
-            [
-                "4. Open-circuit skip < 0.1 ms (vs the same policy on a healthy chain)",
-                f"{skip:+.3f} ms wall (paired median){cpu_txt}{check}",
-                "met"
-                if verdict
-                else (
-                    "met on CPU; wall clock within noise" if cpu_ok else "**missed**"
-                ),
-            ]
-        )
+    rows += RL.latency_targets(results)
     for phase, label in (
         ("phase2", "ChatHolySheep's default breakers"),
         ("phase2b", "documents' count-only breakers, for comparison"),
@@ -126,9 +79,10 @@ def targets(results: dict) -> list[list[str]]:
         if v:
             lo, hi = v["ratio_ci"]
             row(
-                f"6. Spend overhead < 5 %: {name.lstrip('+ ')}",
-                f"x{v['ratio']:.3f} (95% CI {lo:.3f}-{hi:.3f}), +{v['added_ms']:.3f} ms",
-                v["ratio"] < 1.05,
+                f"6. Spend overhead <= {(T.SPEND_RATIO - 1) * 100:.0f} % of a bare ChatOpenAI call: "
+                f"{name.lstrip('+ ')}",
+                f"x{v['ratio']:.3f} (95% CI {lo:.3f}-{hi:.3f}), {v['added_ms']:+.3f} ms",
+                v["ratio"] <= T.SPEND_RATIO,
             )
     mem = _get(results, "spend", "summary", "memory")
     if isinstance(mem, dict) and mem.get("rss_marks"):
@@ -156,7 +110,7 @@ def targets(results: dict) -> list[list[str]]:
             if name.startswith("redis") and floor:
                 extra = f"; bare 2 x PING floor {floor['median_ms'] * 1000:.0f} µs, +{v['over_floor_ms'] * 1000:.0f} µs above it"
             row(
-                f"12. State store reserve + settle <= {STATE_TARGET_MS} ms over memory: {label}",
+                f"7. State store reserve + settle <= {STATE_TARGET_MS} ms over memory: {label}",
                 f"+{v['over_memory_ms'] * 1000:.0f} µs (median {v['median_ms'] * 1000:.0f} vs "
                 f"{st['memory']['median_ms'] * 1000:.0f} µs, x{r:.1f}, 95% CI {lo:.1f}-{hi:.1f}){extra}",
                 v["over_memory_ms"] <= STATE_TARGET_MS,
@@ -165,7 +119,7 @@ def targets(results: dict) -> list[list[str]]:
         if isinstance(split, dict) and split.get("reserve") is not None:
             per_op = max(split["reserve"], split["settle"])
             row(
-                "12. Redis: one round trip per call (state store: per operation)",
+                "7. Redis: one round trip per call (state store: per operation)",
                 f"reserve {split['reserve']:.2f}, settle {split['settle']:.2f} round trips "
                 f"({split['reserve'] + split['settle']:.2f} per budgeted model call: reserve before, settle after)",
                 per_op <= 1.0,
@@ -187,7 +141,7 @@ def targets(results: dict) -> list[list[str]]:
                 else ""
             )
             row(
-                f"12. Breaker checks + rate-limit slot <= {STATE_TARGET_MS} ms over in-process: {label}",
+                f"8. Breaker checks + rate-limit slot <= {STATE_TARGET_MS} ms over in-process: {label}",
                 f"+{v['over_in_process_ms'] * 1000:.0f} µs (median {v['median_ms'] * 1000:.0f} µs, "
                 f"x{r:.1f}, 95% CI {lo:.1f}-{hi:.1f}){extra}",
                 v["over_in_process_ms"] <= STATE_TARGET_MS,
@@ -201,7 +155,7 @@ def targets(results: dict) -> list[list[str]]:
                 else ""
             )
             row(
-                "12. Redis: one round trip per call (breakers + rate limit)",
+                "8. Redis: one round trip per call (breakers + rate limit)",
                 f"{n:.3f} round trips per call, counted on the client{extra}",
                 round(n, 2) <= 1.0,
             )
@@ -318,83 +272,9 @@ def md_table(columns: list[str], rows: list[list[str]]) -> str:
 
 
 def findings(results: dict) -> list[str]:
-    """Where the time goes, from the what-if contenders (data-driven bullets)."""
+    """Where the time goes: bullets derived from the results."""
     out: list[str] = []
-    ov = _get(results, "overhead", "summary") or {}
-    if isinstance(ov, dict) and "ChatOpenAI (bare)" in ov:
-        base = ov["ChatOpenAI (bare)"]
-        bare = ov.get("ChatHolySheep (bare)")
-        pol = ov.get("ChatHolySheep (whole policy)")
-        lean = next((v for k, v in ov.items() if k.startswith("what-if")), None)
-        if bare and pol:
-            out.append(
-                f"Sync: the whole policy costs about the same as bare ChatHolySheep "
-                f"({pol['median_ms']:.2f} vs {bare['median_ms']:.2f} ms median, CPU {pol['client_cpu_ms']:.2f} vs "
-                f"{bare['client_cpu_ms']:.2f} ms): the excess over ChatOpenAI "
-                f"(+{bare['client_cpu_ms'] - base['client_cpu_ms']:.2f} ms CPU per call) is the router path every "
-                "call takes (tenacity Retrying, call state, events, invocation params), not the breaker/limits/deadline."
-            )
-        if lean:
-            out.append(
-                f"Sync what-if: sending the payload LangChain already built through the openai client's generic "
-                f"`post(..., cast_to=dict)` (no TypedDict transform, no pydantic response) runs at "
-                f"x{lean['ratio_to_chatopenai']:.2f} of bare ChatOpenAI ({lean['client_cpu_ms']:.2f} vs "
-                f"{base['client_cpu_ms']:.2f} ms CPU): enough headroom to pay for the whole policy and stay under +5 %."
-            )
-    asy = _get(results, "async", "summary") or {}
-    if isinstance(asy, dict) and "ChatOpenAI (bare, httpx2)" in asy:
-        whatifs = [(k, v) for k, v in asy.items() if k.startswith("what-if")]
-        if whatifs:
-            out.append(
-                "Async what-ifs (x bare ChatOpenAI): "
-                + "; ".join(
-                    f"{k[9:]} x{v['ratio_to_chatopenai']:.2f} ({v['client_cpu_ms']:.2f} ms CPU/call)"
-                    for k, v in whatifs
-                )
-                + ". The aiohttp transport alone is not enough; skipping the SDK's per-call request transform and "
-                "response model construction is what crosses 2x."
-            )
-    st = _get(results, "stream", "summary") or {}
-    if isinstance(st, dict):
-        pol = next(
-            (v for k, v in st.items() if k.startswith("ChatHolySheep (whole policy")),
-            None,
-        )
-        wi = next((v for k, v in st.items() if k.startswith("what-if")), None)
-        bare = st.get("ChatHolySheep (bare)")
-        if pol and wi and bare:
-            out.append(
-                f"Streams with first-token/stall limits are read by a pump thread: first token "
-                f"{pol['ttft_median_ms']:.1f} ms vs {bare['ttft_median_ms']:.1f} ms without limits; "
-                f"what-if (the pump yields the GIL after the first content chunk): {wi['ttft_median_ms']:.1f} ms."
-            )
-        conns = _get(results, "stream", "connections") or {}
-        if isinstance(conns, dict) and conns:
-            out.append(
-                "Every SDK-based stream opens a new TCP connection (5 of 5 streams; raw httpx2 reading to the end: 0): "
-                "the openai SDK stops reading at `[DONE]` and the connection is not returned to the pool."
-            )
-    if isinstance(ov, dict):
-        cs = ov.get("ChatOpenAI (streaming=True)")
-        ps = next(
-            (
-                v
-                for k, v in ov.items()
-                if k.startswith("ChatHolySheep (whole policy, invoke streamed")
-            ),
-            None,
-        )
-        pol = ov.get("ChatHolySheep (whole policy)")
-        if cs and ps and pol:
-            out.append(
-                f"Invoke streamed internally (what a protective default, where `invoke` streams so that the "
-                f"first-token/stall limits bound a silent upstream, would cost): ChatOpenAI `streaming=True` "
-                f"x{cs['ratio_to_chatopenai']:.2f} of bare ChatOpenAI (95% CI {cs['ratio_ci'][0]:.2f}-"
-                f"{cs['ratio_ci'][1]:.2f}), the whole policy streamed with limits x{ps['ratio_to_chatopenai']:.2f} "
-                f"({ps['ratio_ci'][0]:.2f}-{ps['ratio_ci'][1]:.2f}) against x{pol['ratio_to_chatopenai']:.2f} "
-                f"non-streamed: +{ps['median_ms'] - pol['median_ms']:.2f} ms median per call "
-                f"(x{ps['median_ms'] / pol['median_ms']:.2f} of the non-streamed policy)."
-            )
+    out += RL.latency_findings(results)
     st = _get(results, "state", "summary") or {}
     if isinstance(st, dict) and "memory" in st:
         parts = [
@@ -418,10 +298,18 @@ def findings(results: dict) -> list[str]:
     if isinstance(sp, dict):
         noop = next((v for k, v in sp.items() if "no-op" in k), None)
         tr = sp.get("+ HolySheepCallbackHandler (tracker)")
+        led = sp.get("+ handler with SQLiteLedger")
         if noop and tr:
+            ledger = (
+                ", the handler with the SQLite ledger "
+                f"{led['added_ms'] - noop['added_ms']:+.3f} ms"
+                if led
+                else ""
+            )
             out.append(
-                f"Spend: attaching any callback handler costs +{noop['added_ms']:.3f} ms (LangChain's dispatch); the "
-                f"tracker adds +{tr['added_ms'] - noop['added_ms']:.3f} ms on top, the SQLite ledger little more."
+                f"Spend: attaching any callback handler costs {noop['added_ms']:+.3f} ms "
+                "(LangChain's dispatch); the tracker adds "
+                f"{tr['added_ms'] - noop['added_ms']:+.3f} ms on top{ledger}."
             )
     return out
 
@@ -430,61 +318,7 @@ def findings(results: dict) -> list[str]:
 # Why numbers moved against a given previous run, when the data shows it:
 # {(previous commit, section title without its number): text}. Keyed by the
 # commit compared against, so a note never outlives the comparison it explains.
-CAUSES: dict[tuple[str, str], str] = {
-    ("462ab75", "Sequential per-call latency (non-streaming)"): (
-        "Absolute times are ~2.5x the previous run's on a busier machine (load ~4-6 on 2 cores against ~2); "
-        "the ratios held: the whole policy is x1.089 of bare ChatOpenAI against x1.083 before, although the "
-        "route loop was rewritten and a sync attempt with a timeout now runs under a wall-clock bound (the "
-        "shared watchdog). A diagnostic run right after this one "
-        "(`benchmarks/.venv/bin/python benchmarks/diag_attempt_bound.py --iterations 600`, the watchdog's "
-        "`within` swapped for a no-op per call, interleaved) measured the bound at +0.03 ms CPU per call for "
-        "the whole policy (+0.05 ms for bare ChatHolySheep) and within noise on the wall clock (-0.02 and "
-        "+0.20 ms paired medians): it is not what keeps the policy above +5 %. LiteLLM's ratio fell against "
-        "a bare ChatOpenAI whose stack changed between the runs (langchain-core 1.7.2 -> 1.8.3, "
-        "langchain-openai 1.7.3 -> 1.7.4, openai 3.54.0 -> 3.57.0; LiteLLM 1.109.1 both times). "
-        "New here: the two 'invoke streamed internally' contenders, at x3.0 (ChatOpenAI streaming=True) and "
-        "x3.7 (the whole policy streamed with first-token/stall limits) of a bare non-streamed call."
-    ),
-    ("462ab75", "Streaming: time to first token and total"): (
-        "The pump what-if is not measured: it patched `langchain_holysheep.resilience._streams`, which the "
-        "route-loop rewrite removed (the pump is now `PumpSource` in `resilience/_drivers.py`). The whole "
-        "policy with stream limits is x1.14 of ChatOpenAI against x1.23 before (the previous value lies "
-        "inside today's interval, 1.10-1.25)."
-    ),
-    ("462ab75", "Async throughput at concurrency 32"): (
-        "Every rate fell by 35-80 % and the ratios compressed towards 1 (raw aiohttp x9.8 -> x6.8) because "
-        "the machine was saturated (load ~4-6 on 2 cores: the simulator, the client and other jobs' test runs "
-        "share them), which caps the fastest contenders most. The data does not point at the "
-        "rewrite: client CPU per call relative to bare ChatOpenAI is unchanged (whole policy on aiohttp "
-        "0.57 of ChatOpenAI's CPU against 0.53 before; bare ChatHolySheep on aiohttp 0.53 against 0.54), and "
-        "the whole policy on aiohttp runs at the same rate as bare ChatHolySheep on aiohttp (x1.69 vs x1.66). "
-        "Target 3 with aiohttp (met at x2.04 before) is missed in this run; re-measure on a quiet machine "
-        "before reading it as a regression."
-    ),
-    ("462ab75", "Failover: a call whose primary is down"): (
-        "The 'x floor' ratios compressed because the floor (two raw requests, mostly simulator time) grew "
-        "most under load (+230 %). The open-circuit skip moved from +0.076 to +0.342 ms wall (paired median) "
-        "while its CPU difference is +0.065 ms, and the breaker check itself went from 108 to 470 ns: "
-        "breakers now keep their state machine on a state store (`memory://` by default, see section 8, "
-        "where `rejects()` takes 0.60 µs in-process). Both remain far below 0.1 ms; the wall-clock "
-        "difference of whole ~10 ms calls on this loaded machine is noise-dominated."
-    ),
-    ("462ab75", "Document 004's benchmark replayed (latencies scaled 1/20)"): (
-        "All p95s grew (gemini-2.0-flash alone 41 -> 156 ms against the document's 29 ms/20): the "
-        "simulator's latencies are sleeps, and the extra is scheduling delay on the saturated machine; "
-        "the chain's p95 target flips to met (193.5 vs 200.7 ms) within that noise. Phase 2b (count-only "
-        "breakers) went from 23.5 % to 100 % success: the route-loop rewrite (commit 41397df) makes the "
-        "gateway-wide breaker count only connection-level failures, so 503s no longer open it and close "
-        "every route at once; model breakers open one by one and calls spread over the chain (answered by "
-        "gemini-2.0-flash 50.6 %, deepseek-v3.2 29.2 %, gpt-4.1 17.1 %, moonshot-v1-8k 3.2 %). Its target row "
-        "still reads missed because 10,000 calls cannot show 99.99 % (rule-of-three lower bound 99.97 %)."
-    ),
-    ("462ab75", "Spend tracking: overhead per call and memory"): (
-        "The tracker's verdict flips to met (x1.038, 95% CI 1.012-1.066, against x1.078 before) and the "
-        "SQLite ledger stays just above (x1.058): both within a few hundredths of the line; read them as "
-        "borderline, not as a change."
-    ),
-}
+CAUSES: dict[tuple[str, str], str] = {}
 
 
 def _run_date(text: str) -> str | None:
@@ -602,7 +436,7 @@ def moved(
             j
             for j, h in enumerate(header)
             if j > 1
-            and ("success" == h or h.startswith("p95 ms (all)"))
+            and (h == "success" or h.startswith("p95 ms (all)"))
             and h in pheader
         ]
         for row in t["rows"]:
@@ -694,7 +528,10 @@ def main(argv: list[str] | None = None) -> int:
             "Targets 1-6 are the project's performance targets (sections 1-6); targets 7-8 are the state stores', for the state "
             "stores behind budgets, breakers and rate limits (sections 7 and 8); targets 9 are a realistic network's "
             "(TLS and a 50 ms round trip, section 9); target 10 is the command line's start-up (section 10); targets 11 are "
-            "`holysheep serve`'s against a direct call and LiteLLM's proxy (section 11).",
+            "`holysheep serve`'s against a direct call and LiteLLM's proxy (section 11). "
+            "'Whole policy' is ChatHolySheep with fallbacks, retry, circuit breakers, a rate limit and a deadline, "
+            "and its default first-token/stall limits (30 s: a non-streaming call reads its answer as a stream) "
+            "unless the contender's name says otherwise.",
             "",
             md_table(["target", "measured", "verdict"], rows),
             "",

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_holysheep import _lean, _replies, _watchdog
+from langchain_holysheep import _lean, _replies, _watchdog, _wire
 from langchain_holysheep.resilience._exceptions import (
     FirstTokenTimeoutError,
     StreamFailureError,
@@ -29,25 +29,29 @@ __all__ = ["Completion", "acollect", "collect"]
 TAIL = 0.5
 """Seconds to wait after the finish reason for the usage and `[DONE]`."""
 _META = ("id", "created", "model", "system_fingerprint", "service_tier")
-_timeout = getattr(asyncio, "timeout", None)
+_UNCANCEL = hasattr(asyncio.Task, "uncancel")
 
 
 class Completion:
     """Builds a `chat.completion` dict from `chat.completion.chunk` dicts."""
 
-    __slots__ = ("choices", "meta", "usage")
+    __slots__ = ("choices", "finished", "meta", "open", "usage")
 
     def __init__(self) -> None:
         self.meta: dict[str, Any] = {}
         self.choices: dict[int, _Choice] = {}
         self.usage: Any = None
+        self.open = 0  # choices without their finish reason yet
+        self.finished = False
+        """Every choice has its finish reason."""
 
     def feed(self, chunk: Mapping[str, Any]) -> bool:
         """Add a chunk; whether it carried progress of the answer."""
-        for key in _META:
-            value = chunk.get(key)
-            if value is not None:
-                self.meta.setdefault(key, value)
+        meta = self.meta
+        if len(meta) < len(_META):  # each field from the first chunk that has it
+            for key in _META:
+                if key not in meta and chunk.get(key) is not None:
+                    meta[key] = chunk[key]
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         progressed = False
@@ -56,13 +60,13 @@ class Completion:
             choice = self.choices.get(index)
             if choice is None:
                 choice = self.choices[index] = _Choice()
+                self.open += 1
+            had = choice.finish
             progressed = choice.feed(item) or progressed
+            if choice.finish and not had:
+                self.open -= 1
+        self.finished = bool(self.choices) and not self.open
         return progressed
-
-    @property
-    def finished(self) -> bool:
-        """Every choice has its finish reason."""
-        return bool(self.choices) and all(c.finish for c in self.choices.values())
 
     @property
     def complete(self) -> bool:
@@ -223,14 +227,14 @@ def collect(
     Raises:
         FirstTokenTimeoutError / StreamStallError: a limit passed.
         StreamFailureError: the stream ended without a finish reason.
-        The errors of `_lean.open_stream` otherwise.
+        The errors of `_wire.open_stream` otherwise.
     """
     reading = _Reading(model.model_name, first_token, stall)
     guard = _watchdog.watch()
     try:
         with _watchdog.guarding(guard):
             guard.arm(reading.wait())
-            events = _lean.open_stream(model, payload)
+            events = _lean.send(model, payload, _wire.open_stream)
             try:
                 while True:
                     guard.arm(reading.wait())
@@ -257,31 +261,97 @@ def collect(
 async def acollect(
     model: Any, payload: dict[str, Any], first_token: float | None, stall: float | None
 ) -> tuple[dict[str, Any], Any]:
-    """Async twin of `collect` (limits are asyncio timeouts)."""
+    """Async twin of `collect` (limits are one lazily moved asyncio timer)."""
     reading = _Reading(model.model_name, first_token, stall)
-    events = await _within(reading.wait(), _lean.aopen(model, payload), reading)
+    clock = _Clock()
+    events = None
     try:
+        clock.set(reading.wait())
+        events = await clock.run(_lean.send(model, payload, _wire.aopen_stream))
         while True:
-            event = await _within(reading.wait(), anext(events, None), reading)
+            clock.set(reading.wait())
+            event = await clock.run(anext(events, None))
             if event is None:
                 break
             reading.saw(event.json(), model.openai_api_base)
+    except (asyncio.CancelledError, asyncio.TimeoutError, TimeoutError) as exc:
+        if not clock.expired(exc):
+            raise
+        error = reading.expired()
+        if error is not None:
+            raise error from None
     finally:
-        await events.aclose(complete=reading.answer.complete)
+        clock.close()
+        if events is not None:
+            await events.aclose(complete=reading.answer.complete)
+    assert events is not None
     return reading.result(), events.headers
 
 
-async def _within(seconds: float | None, awaitable: Any, reading: _Reading) -> Any:
-    """`await awaitable` within `seconds`; `None` when a whole answer timed out."""
-    if seconds is None:
-        return await awaitable
-    try:
-        if _timeout is None:  # Python 3.10
-            return await asyncio.wait_for(awaitable, max(seconds, 0.0))
-        async with _timeout(max(seconds, 0.0)):
+class _Clock:
+    """The read limit of one async stream: a single timer, moved lazily.
+
+    Moving the deadline later (every chunk with progress does) costs an
+    attribute write; when the timer fires early it re-arms itself for the
+    current deadline, and when the deadline has passed it cancels the reading
+    task (which `expired` then tells from any other cancellation). Without
+    `Task.uncancel` (Python 3.10) each read gets its own `wait_for` instead.
+    """
+
+    __slots__ = ("deadline", "fired", "handle", "loop", "task", "when")
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task() if _UNCANCEL else None
+        self.deadline: float | None = None
+        self.when = float("inf")
+        self.handle: asyncio.TimerHandle | None = None
+        self.fired = False
+
+    def set(self, seconds: float | None) -> None:
+        """The next reads end `seconds` from now at the latest (`None`: no limit)."""
+        if seconds is None:
+            self.deadline = None
+            return
+        self.deadline = self.loop.time() + max(seconds, 0.0)
+        if self.task is not None and self.deadline < self.when:
+            self._arm(self.deadline)
+
+    def _arm(self, when: float) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.when = when
+        self.handle = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self.handle, self.when = None, float("inf")
+        if self.deadline is None or self.task is None:
+            return
+        if self.deadline > self.loop.time():
+            self._arm(self.deadline)
+            return
+        self.fired = True
+        self.task.cancel()
+
+    async def run(self, awaitable: Any) -> Any:
+        """Await a read under the limit."""
+        if self.task is not None or self.deadline is None:
             return await awaitable
-    except (asyncio.TimeoutError, TimeoutError) as exc:
-        error = reading.expired()
-        if error is not None:
-            raise error from exc
-        return None
+        left = max(self.deadline - self.loop.time(), 0.0)
+        return await asyncio.wait_for(awaitable, left)
+
+    def expired(self, exc: BaseException) -> bool:
+        """Whether `exc` is this limit passing (a cancellation of ours is undone)."""
+        if self.task is None:
+            return isinstance(exc, (asyncio.TimeoutError, TimeoutError))
+        if not (self.fired and isinstance(exc, asyncio.CancelledError)):
+            return False
+        uncancel = getattr(self.task, "uncancel")  # noqa: B009 (Python >= 3.11)
+        return bool(uncancel() == 0)
+
+    def close(self) -> None:
+        """Stop the timer."""
+        self.deadline = None
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None

@@ -26,6 +26,7 @@ from langchain_holysheep._header_secrets import (
     scrub_header_values,
 )
 from langchain_holysheep._settings import unsafe_header_character
+from langchain_holysheep._wire import status_class
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import (
     GatewayAuthenticationError,
@@ -119,16 +120,6 @@ _TYPE_STATUS: dict[str, int] = {
     "internal_server_error": 500,
     "overloaded_error": 503,
 }
-# openai's `_make_status_error`: the SDK's exception class per HTTP status.
-_STATUS_CLASS: dict[int, type[openai.APIStatusError]] = {
-    400: openai.BadRequestError,
-    401: openai.AuthenticationError,
-    403: openai.PermissionDeniedError,
-    404: openai.NotFoundError,
-    409: openai.ConflictError,
-    422: openai.UnprocessableEntityError,
-    429: openai.RateLimitError,
-}
 
 
 def _http_status(value: Any) -> int | None:
@@ -215,9 +206,7 @@ def provider_error(
             request,
             body=body,
         )
-    cls = _STATUS_CLASS.get(status)
-    if cls is None:
-        cls = openai.InternalServerError if status >= 500 else openai.APIStatusError
+    cls = status_class(status)
     response = httpx2.Response(status, request=request, json={"error": body})
     exc = cls(
         f"Error code: {status} - {{'error': {body!r}}} (sent with HTTP 200)",

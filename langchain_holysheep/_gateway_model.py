@@ -29,7 +29,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from langchain_holysheep import _collect, _lean, _replies
+from langchain_holysheep import _collect, _lean, _replies, _wire
 from langchain_holysheep._gateway import (
     DEFAULT_BASE_URL,
     alist_gateway_models,
@@ -265,7 +265,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
                 payload = self._get_request_payload(messages, stop=stop, **kwargs)
                 if _lean.eligible(payload):
                     with _lean.sdk_errors():
-                        reply = _lean.post(self, payload)
+                        reply = _lean.send(self, payload, _wire.post)
                     info = _lean.generation_info(self, reply.headers)
                     return self._create_chat_result(reply.body, info)
             return super()._generate(messages, stop, run_manager, **kwargs)
@@ -284,7 +284,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
                 payload = self._get_request_payload(messages, stop=stop, **kwargs)
                 if _lean.eligible(payload):
                     with _lean.sdk_errors():
-                        reply = await _lean.apost(self, payload)
+                        reply = await _lean.send(self, payload, _wire.apost)
                     info = _lean.generation_info(self, reply.headers)
                     return self._create_chat_result(reply.body, info)
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
@@ -376,7 +376,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     def _lean_stream(
         self, payload: dict[str, Any], run_manager: CallbackManagerForLLMRun | None
     ) -> Iterator[ChatGenerationChunk]:
-        events = _lean.open_stream(self, payload)
+        events = _lean.send(self, payload, _wire.open_stream)
         reader = _lean.ChunkReader(self, events.headers)
         try:
             for event in events:
@@ -417,7 +417,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         payload: dict[str, Any],
         run_manager: AsyncCallbackManagerForLLMRun | None,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        events = await _lean.aopen(self, payload)
+        events = await _lean.send(self, payload, _wire.aopen_stream)
         reader = _lean.ChunkReader(self, events.headers)
         try:
             async for event in events:

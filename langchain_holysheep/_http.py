@@ -129,7 +129,9 @@ def _aiohttp_transport() -> httpx2.AsyncBaseTransport:
 def _transport_factory(kind: AsyncTransportKind) -> Callable[[], Any]:
     if kind == "aiohttp":
         return _aiohttp_transport
-    return lambda: httpx2.AsyncHTTPTransport(limits=_LIMITS)
+    from langchain_holysheep._pool_backend import install
+
+    return lambda: install(httpx2.AsyncHTTPTransport(limits=_LIMITS))
 
 
 @lru_cache(maxsize=64)

@@ -14,8 +14,8 @@ reused.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import openai
 from langchain_core.messages import AIMessageChunk
@@ -27,16 +27,9 @@ from langchain_openai.chat_models.base import (  # the same mapping as ChatOpenA
 
 from langchain_holysheep import _wire
 
-__all__ = [
-    "ChunkReader",
-    "aopen",
-    "apost",
-    "eligible",
-    "generation_info",
-    "open_stream",
-    "post",
-    "sdk_errors",
-]
+__all__ = ["ChunkReader", "eligible", "generation_info", "sdk_errors", "send"]
+
+T = TypeVar("T")
 
 PATH = "chat/completions"
 
@@ -59,57 +52,30 @@ def sdk_errors() -> Iterator[None]:
         raise
 
 
-def _parts(model: Any, payload: Mapping[str, Any]) -> tuple[Any, dict, dict, Any]:
-    body, headers, query, timeout = _wire.split_options(payload)
-    merged = _wire.bearer(model.holysheep_api_key)
+def _options(model: Any, payload: Mapping[str, Any]) -> tuple[Any, _wire.Options]:
+    """The request body and options of a LangChain payload for `model`."""
+    body, extra_headers, query, timeout = _wire.split_options(payload)
+    headers = _wire.bearer(model.holysheep_api_key)
     if model.default_headers:
-        merged.update(model.default_headers)
-    merged.update(headers)
+        headers.update(model.default_headers)
+    headers.update(extra_headers)
     if model.default_query:
         query = {**model.default_query, **query}
-    return body, merged, query, timeout
+    return body, {"headers": headers, "query": query, "timeout": timeout}
 
 
-def post(model: Any, payload: Mapping[str, Any]) -> _wire.WireReply:
-    """POST the payload on the model's shared sync client."""
-    body, headers, query, timeout = _parts(model, payload)
-    return _wire.post(
-        model.http_client, PATH, body, headers=headers, query=query, timeout=timeout
-    )
+_ASYNC = frozenset({_wire.apost, _wire.aopen_stream})
 
 
-async def apost(model: Any, payload: Mapping[str, Any]) -> _wire.WireReply:
-    """POST the payload on the model's shared async client."""
-    body, headers, query, timeout = _parts(model, payload)
-    return await _wire.apost(
-        model.http_async_client,
-        PATH,
-        body,
-        headers=headers,
-        query=query,
-        timeout=timeout,
-    )
+def send(model: Any, payload: Mapping[str, Any], how: Callable[..., T]) -> T:
+    """`how(client, path, body, **options)` for the payload on the model's client.
 
-
-def open_stream(model: Any, payload: Mapping[str, Any]) -> _wire.EventStream:
-    """Open the payload's event stream on the model's shared sync client."""
-    body, headers, query, timeout = _parts(model, payload)
-    return _wire.open_stream(
-        model.http_client, PATH, body, headers=headers, query=query, timeout=timeout
-    )
-
-
-async def aopen(model: Any, payload: Mapping[str, Any]) -> _wire.AsyncEventStream:
-    """Open the payload's event stream on the model's shared async client."""
-    body, headers, query, timeout = _parts(model, payload)
-    return await _wire.aopen_stream(
-        model.http_async_client,
-        PATH,
-        body,
-        headers=headers,
-        query=query,
-        timeout=timeout,
-    )
+    `how` is one of `_wire.post`, `_wire.open_stream` (the shared sync client)
+    or their async twins (the shared async client; await the result).
+    """
+    body, options = _options(model, payload)
+    client = model.http_async_client if how in _ASYNC else model.http_client
+    return how(client, PATH, body, **options)
 
 
 def generation_info(model: Any, reply_headers: Any) -> dict[str, Any]:

@@ -72,13 +72,15 @@ def _is_object(obj: Any) -> bool:
     return isinstance(obj, _MAP) or hasattr(obj, "model_dump")
 
 
-def _malformed(model: str, problem: str, body: Any) -> ResponseFormatError:
+def _unusable(sent: str, model: str, body: Any) -> ResponseFormatError:
     return ResponseFormatError(
-        f"The gateway sent a reply for model {model!r} that is not a usable chat "
-        f"completion: {problem}. {_HINT}",
-        model=model,
-        body=body,
+        f"The gateway sent {sent}. {_HINT}", model=model, body=body
     )
+
+
+def _malformed(model: str, problem: str, body: Any) -> ResponseFormatError:
+    sent = f"a reply for model {model!r} that is not a usable chat completion"
+    return _unusable(f"{sent}: {problem}", model, body)
 
 
 def _not_an_object(response: Any, model: str) -> ResponseFormatError:
@@ -205,12 +207,8 @@ def check_chunk(chunk: Any, model: str, base_url: str | None = None) -> None:
 
 
 def _malformed_chunk(model: str, problem: str, chunk: Any) -> ResponseFormatError:
-    return ResponseFormatError(
-        f"The gateway sent a stream chunk for model {model!r} that is not a "
-        f"chat-completion chunk ({problem}). {_HINT}",
-        model=model,
-        body=chunk,
-    )
+    sent = f"a stream chunk for model {model!r} that is not a chat-completion chunk"
+    return _unusable(f"{sent} ({problem})", model, chunk)
 
 
 def unreadable(exc: BaseException, reply: Any, model: str) -> ResponseFormatError:

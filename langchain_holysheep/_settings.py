@@ -80,26 +80,11 @@ def check_seconds(name: str, value: Any, *, example: str = "30") -> float | None
     """
     if value is None:
         return None
-    seconds = _number(value)
     accepted = (
         f"Pass a number of seconds > 0 (e.g. {name}={example}; a numeric string "
         f"such as '{example}' is converted), or None for no limit."
     )
-    if seconds is None or math.isnan(seconds):
-        raise ConfigurationError(
-            f"{name} must be a number of seconds, got {_describe(value)}. {accepted}"
-        )
-    if math.isinf(seconds):
-        raise ConfigurationError(
-            f"{name} must be a finite number of seconds, got {_describe(value)}. "
-            f"{accepted}"
-        )
-    if seconds <= 0:
-        raise ConfigurationError(
-            f"{name} must be > 0 seconds, got {_describe(value)}: a zero or negative "
-            f"limit fails every call. {accepted}"
-        )
-    return seconds
+    return _seconds(name, value, accepted, "limit")
 
 
 def check_timeout(value: Any) -> Any:
@@ -122,7 +107,7 @@ def check_timeout(value: Any) -> Any:
         for part in _TIMEOUT_PARTS:
             limit = getattr(value, part)
             if limit is not None:
-                _timeout_part(f"timeout.{part}", limit, forms)
+                _seconds(f"timeout.{part}", limit, forms)
         return value
     if isinstance(value, (tuple, list)):
         if not 2 <= len(value) <= 4:
@@ -132,13 +117,19 @@ def check_timeout(value: Any) -> Any:
             )
         names = _TIMEOUT_PARTS[: len(value)]
         return tuple(
-            None if v is None else _timeout_part(f"timeout {n}", v, forms)
+            None if v is None else _seconds(f"timeout {n}", v, forms)
             for n, v in zip(names, value, strict=True)
         )
-    return _timeout_part("timeout", value, forms)
+    return _seconds("timeout", value, forms)
 
 
-def _timeout_part(name: str, value: Any, forms: str) -> float:
+def _seconds(name: str, value: Any, forms: str, what: str = "timeout") -> float:
+    """`value` as a number of seconds > 0.
+
+    Raises:
+        ConfigurationError: naming `name` (a zero or negative `what` fails
+            every call), then `forms`.
+    """
     seconds = _number(value)
     if seconds is None or math.isnan(seconds):
         raise ConfigurationError(
@@ -152,15 +143,29 @@ def _timeout_part(name: str, value: Any, forms: str) -> float:
     if seconds <= 0:
         raise ConfigurationError(
             f"{name} must be > 0 seconds, got {_describe(value)}: a zero or negative "
-            f"timeout fails every call. {forms}"
+            f"{what} fails every call. {forms}"
         )
     return seconds
 
 
-def _whole(value: Any) -> int | None:
-    number = _number(value)
-    if number is None or not math.isfinite(number) or number != int(number):
+def _whole(name: str, value: Any, least: int, what: str, advice: str) -> int | None:
+    """`value` as a whole number >= `least`, or `None` for `None`.
+
+    Raises:
+        ConfigurationError: "`name` must be `what` >= `least`", then `advice`.
+    """
+    if value is None:
         return None
+    number = _number(value)
+    if (
+        number is None
+        or not math.isfinite(number)
+        or number != int(number)
+        or number < least
+    ):
+        raise ConfigurationError(
+            f"{name} must be {what} >= {least}, got {_describe(value)}. {advice}"
+        )
     return int(number)
 
 
@@ -170,16 +175,14 @@ def check_max_tokens(value: Any) -> int | None:
     Raises:
         ConfigurationError: naming `max_tokens` and the accepted form.
     """
-    if value is None:
-        return None
-    tokens = _whole(value)
-    if tokens is None or tokens < 1:
-        raise ConfigurationError(
-            f"max_tokens must be a whole number of tokens >= 1, got "
-            f"{_describe(value)}. Pass e.g. max_tokens=1024 (a numeric string such "
-            "as '1024' is converted), or None for the model's own limit."
-        )
-    return tokens
+    return _whole(
+        "max_tokens",
+        value,
+        1,
+        "a whole number of tokens",
+        "Pass e.g. max_tokens=1024 (a numeric string such as '1024' is "
+        "converted), or None for the model's own limit.",
+    )
 
 
 def check_max_retries(value: Any) -> int | None:
@@ -188,15 +191,13 @@ def check_max_retries(value: Any) -> int | None:
     Raises:
         ConfigurationError: naming `max_retries` and the accepted form.
     """
-    if value is None:
-        return None
-    retries = _whole(value)
-    if retries is None or retries < 0:
-        raise ConfigurationError(
-            f"max_retries must be a whole number >= 0, got {_describe(value)}. Pass "
-            "e.g. max_retries=2 (0 turns retries off), or retry=RetryPolicy(...)."
-        )
-    return retries
+    return _whole(
+        "max_retries",
+        value,
+        0,
+        "a whole number",
+        "Pass e.g. max_retries=2 (0 turns retries off), or retry=RetryPolicy(...).",
+    )
 
 
 def check_temperature(value: Any) -> float | None:

@@ -20,12 +20,13 @@ import asyncio
 import collections
 import contextlib
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple, TypedDict
 
 import httpx2
 import openai
 from pydantic import SecretStr
+from typing_extensions import Unpack
 
 from langchain_holysheep import _watchdog
 
@@ -33,6 +34,7 @@ __all__ = [
     "AsyncEventStream",
     "Event",
     "EventStream",
+    "Options",
     "WireReply",
     "aopen_stream",
     "apost",
@@ -42,6 +44,7 @@ __all__ = [
     "open_stream",
     "post",
     "split_options",
+    "status_class",
     "status_error",
 ]
 
@@ -157,11 +160,15 @@ def status_error(response: httpx2.Response) -> openai.APIStatusError:
         if isinstance(detail, str) and detail:
             message += f" - {detail}"
     data = body.get("error", body) if isinstance(body, Mapping) else body
-    status = response.status_code
+    return status_class(response.status_code)(message, response=response, body=data)
+
+
+def status_class(status: int) -> type[openai.APIStatusError]:
+    """The OpenAI SDK's exception class for an HTTP status >= 400."""
     cls = _STATUS_ERRORS.get(status)
     if cls is None:
         cls = openai.InternalServerError if status >= 500 else openai.APIStatusError
-    return cls(message, response=response, body=data)
+    return cls
 
 
 def _transport_error(exc: Exception, request: httpx2.Request) -> openai.APIError:
@@ -185,11 +192,12 @@ def _request(
     client: httpx2.Client | httpx2.AsyncClient,
     path: str,
     body: Any,
-    headers: Mapping[str, str] | None,
-    timeout: Any,
     stream: bool,
-    query: Mapping[str, Any] | None = None,
+    options: Options,
 ) -> httpx2.Request:
+    headers = options.get("headers")
+    query = options.get("query")
+    timeout = options.get("timeout")
     merged = dict(_SSE if stream else _JSON)
     if headers:
         merged.update(headers)
@@ -251,14 +259,25 @@ def _reply(response: httpx2.Response) -> WireReply:
     return WireReply(body, response.headers, response.status_code)
 
 
+class Options(TypedDict, total=False):
+    """Per-request options of `post` / `open_stream` and their async twins."""
+
+    headers: Mapping[str, str] | None
+    query: Mapping[str, Any] | None
+    timeout: Any
+
+
+@contextlib.contextmanager
+def _translated(request: httpx2.Request) -> Iterator[None]:
+    """Transport failures as the OpenAI SDK's connection / timeout errors."""
+    try:
+        yield
+    except httpx2.TransportError as exc:
+        raise _transport_error(exc, request) from exc
+
+
 def post(
-    client: httpx2.Client,
-    path: str,
-    body: Any,
-    *,
-    headers: Mapping[str, str] | None = None,
-    query: Mapping[str, Any] | None = None,
-    timeout: Any = None,
+    client: httpx2.Client, path: str, body: Any, **options: Unpack[Options]
 ) -> WireReply:
     """POST `body` as JSON and read the JSON reply.
 
@@ -269,29 +288,19 @@ def post(
     A 2xx body that is not JSON is returned as its text (the caller's reply
     check says what is wrong with it).
     """
-    request = _request(client, path, body, headers, timeout, False, query)
-    try:
+    request = _request(client, path, body, False, options)
+    with _translated(request):
         response = client.send(request)
-    except httpx2.TransportError as exc:
-        raise _transport_error(exc, request) from exc
     return _reply(response)
 
 
 async def apost(
-    client: httpx2.AsyncClient,
-    path: str,
-    body: Any,
-    *,
-    headers: Mapping[str, str] | None = None,
-    query: Mapping[str, Any] | None = None,
-    timeout: Any = None,
+    client: httpx2.AsyncClient, path: str, body: Any, **options: Unpack[Options]
 ) -> WireReply:
     """Async twin of `post`."""
-    request = _request(client, path, body, headers, timeout, False, query)
-    try:
+    request = _request(client, path, body, False, options)
+    with _translated(request):
         response = await client.send(request)
-    except httpx2.TransportError as exc:
-        raise _transport_error(exc, request) from exc
     return _reply(response)
 
 
@@ -475,57 +484,38 @@ class AsyncEventStream(_StreamBase):
 
 
 def open_stream(
-    client: httpx2.Client,
-    path: str,
-    body: Any,
-    *,
-    headers: Mapping[str, str] | None = None,
-    query: Mapping[str, Any] | None = None,
-    timeout: Any = None,
+    client: httpx2.Client, path: str, body: Any, **options: Unpack[Options]
 ) -> EventStream:
     """POST `body` and open its event stream (the status is checked first).
 
     Raises:
         The errors of `post`, before any event.
     """
-    request = _request(client, path, body, headers, timeout, True, query)
-    try:
+    request = _request(client, path, body, True, options)
+    with _translated(request):
         response = client.send(request, stream=True)
-    except httpx2.TransportError as exc:
-        raise _transport_error(exc, request) from exc
-    _body_timeout(request)
-    if response.status_code >= 400:
+        _body_timeout(request)
+        if response.status_code < 400:
+            return EventStream(response)
         try:
             response.read()
-        except httpx2.TransportError as exc:
-            raise _transport_error(exc, request) from exc
         finally:
             response.close()
-        raise status_error(response)
-    return EventStream(response)
+    raise status_error(response)
 
 
 async def aopen_stream(
-    client: httpx2.AsyncClient,
-    path: str,
-    body: Any,
-    *,
-    headers: Mapping[str, str] | None = None,
-    query: Mapping[str, Any] | None = None,
-    timeout: Any = None,
+    client: httpx2.AsyncClient, path: str, body: Any, **options: Unpack[Options]
 ) -> AsyncEventStream:
     """Async twin of `open_stream`."""
-    request = _request(client, path, body, headers, timeout, True, query)
-    try:
+    request = _request(client, path, body, True, options)
+    with _translated(request):
         response = await client.send(request, stream=True)
-    except httpx2.TransportError as exc:
-        raise _transport_error(exc, request) from exc
-    if response.status_code >= 400:
+        _body_timeout(request)
+        if response.status_code < 400:
+            return AsyncEventStream(response)
         try:
             await response.aread()
-        except httpx2.TransportError as exc:
-            raise _transport_error(exc, request) from exc
         finally:
             await response.aclose()
-        raise status_error(response)
-    return AsyncEventStream(response)
+    raise status_error(response)

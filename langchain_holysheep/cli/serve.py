@@ -38,8 +38,12 @@ def serve(
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
     from langchain_holysheep.serve._server import run
+    from langchain_holysheep.serve.config import ServeConfigError
 
-    run(config, host=host, port=port, workers=workers, log_level=log_level)
+    try:
+        run(config, host=host, port=port, workers=workers, log_level=log_level)
+    except ServeConfigError as exc:  # a bad input file: exit 2, as documented
+        raise UsageError(str(exc)) from None
 
 
 @command("serve-key")

@@ -8,7 +8,6 @@ one process or in many sharing a SQLite file or a Redis server, share one cap.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from dataclasses import dataclass
@@ -17,12 +16,10 @@ from typing import Any, Literal
 
 from langgraph.config import get_config
 
-from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.spend import Budget
 from langchain_holysheep.spend.budgets._errors import BudgetStoreError
 from langchain_holysheep.spend.budgets._settings import resolve_store
 from langchain_holysheep.state import (
-    STATE_URL_ENV,
     MemoryStore,
     StateStore,
     StateStoreUnavailableError,
@@ -43,19 +40,9 @@ def resolve_caps_store(state: StateStore | str | None) -> StateStore:
     `memory://` (the default) is one store for the whole process, so every
     `SpendLimitMiddleware` of the process sees the same runs and threads.
     """
-    if isinstance(state, StateStore):
-        return state
-    if state is None:
-        state = os.environ.get(STATE_URL_ENV, "").strip() or "memory://"
-    if not isinstance(state, str):
-        raise ConfigurationError(
-            "SpendLimitMiddleware state must be a StateStore or a URL such as "
-            "'memory://', 'sqlite:///state.db' or 'redis://127.0.0.1:6379/0', "
-            f"got {state!r}"
-        )
-    if state.strip().lower().startswith("memory:"):
-        return _PROCESS_MEMORY
-    return resolve_store(state)
+    return resolve_store(
+        state, what="SpendLimitMiddleware state", memory=lambda: _PROCESS_MEMORY
+    )
 
 
 def new_run_key() -> str:

@@ -52,9 +52,6 @@ class HolySheepStepHandler(HolySheepCallbackHandler):
         messages: list[list[Any]],
         *,
         run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         """Reserve the call's worst case, or refuse it."""
@@ -62,25 +59,17 @@ class HolySheepStepHandler(HolySheepCallbackHandler):
         if isinstance(earlier, BudgetCheckError):
             raise earlier
         try:
-            super().on_chat_model_start(
-                serialized,
-                messages,
-                run_id=run_id,
-                parent_run_id=parent_run_id,
-                tags=tags,
-                metadata=metadata,
-                **kwargs,
-            )
+            super().on_chat_model_start(serialized, messages, run_id=run_id, **kwargs)
         except BudgetError as exc:
             if earlier is None:
                 self.refusal = exc
                 raise
             raise earlier from None
         except Exception as exc:
-            self._fail_closed(run_id, kwargs, metadata, exc)
+            self._fail_closed(run_id, kwargs, exc)
         missing = [b for b in self.budgets if not RESERVATIONS.has(run_id, b)]
         if missing:
-            self._fail_closed(run_id, kwargs, metadata, None, missing[0])
+            self._fail_closed(run_id, kwargs, None, missing[0])
         held = RESERVATIONS.held(run_id)
         if earlier is not None and any(r.amount == 0 for r in held):
             # unpriced: it cannot be shown to fit what the refusal left
@@ -96,7 +85,6 @@ class HolySheepStepHandler(HolySheepCallbackHandler):
         self,
         run_id: UUID,
         kwargs: dict[str, Any],
-        metadata: dict[str, Any] | None,
         cause: Exception | None,
         budget: Budget | None = None,
     ) -> NoReturn:
@@ -104,7 +92,7 @@ class HolySheepStepHandler(HolySheepCallbackHandler):
         self.on_llm_error(cause or RuntimeError("no reservation"), run_id=run_id)
         try:
             model: str | None = requested_model_of(
-                kwargs.get("invocation_params") or {}, metadata
+                kwargs.get("invocation_params") or {}, kwargs.get("metadata")
             )
         except Exception:
             model = None

@@ -12,7 +12,7 @@ import importlib.util
 import math
 import os
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -25,6 +25,7 @@ from langchain_holysheep.resilience._policy import ErrorPolicy
 from langchain_holysheep.resilience._ratelimit import RateLimit, RateLimiterRegistry
 from langchain_holysheep.resilience._retry import RetryPolicy
 from langchain_holysheep.resilience._routes import Route
+from langchain_holysheep.spend.budgets._settings import check_usd
 from langchain_holysheep.spend.pricing._book import PriceBook
 
 __all__ = [
@@ -98,29 +99,8 @@ def usd_amount(value: Any, name: str, none_means: str) -> Decimal | None:
     """
     if value is None:
         return None
-    amount: Decimal | None = None
-    if isinstance(value, bool):
-        amount = None
-    elif isinstance(value, (Decimal, int)):
-        amount = Decimal(value)
-    elif isinstance(value, float):
-        amount = Decimal(str(value))
-    elif isinstance(value, str):
-        try:
-            amount = Decimal(value.strip())
-        except InvalidOperation:
-            amount = None
-    if amount is None:
-        raise ConfigurationError(
-            f"{name} must be an amount in USD such as '0.50' or Decimal('0.50') "
-            f"(or None for {none_means}), got {_given(value)}."
-        )
-    if not amount.is_finite() or amount <= 0:
-        raise ConfigurationError(
-            f"{name} must be a finite amount of USD above 0 (or None for "
-            f"{none_means}), got {value!r}."
-        )
-    return amount
+    example = "'0.50' or Decimal('0.50')"
+    return check_usd(value, name, example=example, none_means=none_means)
 
 
 def _pricebook(value: Any) -> None:

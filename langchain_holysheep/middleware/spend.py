@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -54,6 +55,13 @@ __all__ = [
 
 _RUN_KEY = "holysheep_run_key"
 _Step = tuple[Caps, int]
+
+
+class _Call:
+    """One model call of a step: what the model answered, then the step's result."""
+
+    response: Any = None
+    result: ExtendedModelResponse[Any]
 
 
 class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
@@ -337,9 +345,23 @@ class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
             raise refused  # a budget check that failed, or another budget's refusal
         return self._stop(request, err, update)
 
-    def _start(self, step: _Step) -> HolySheepStepHandler:
+    @contextmanager
+    def _priced(self, request: ModelRequest[Any], step: _Step) -> Iterator[_Call]:
+        """Price the model call made inside, then settle the step.
+
+        The call inside sets `call.response`; a budget's refusal of it is
+        caught here. `call.result` is then the step's response (`_end`).
+        """
         caps, _ = step
-        return HolySheepStepHandler(list(caps.budgets.values()), self.pricebook)
+        spend = HolySheepStepHandler(list(caps.budgets.values()), self.pricebook)
+        call = _Call()
+        refused: BudgetError | None = None
+        try:
+            with scoped_config(handlers=[spend]):
+                yield call
+        except BudgetError as exc:
+            refused = exc
+        call.result = self._end(request, spend, step, call.response, refused)
 
     # -- hooks ------------------------------------------------------------------
     def wrap_model_call(
@@ -351,15 +373,9 @@ class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
         step = self._begin(request)
         if isinstance(step, ExtendedModelResponse):
             return step
-        spend = self._start(step)
-        response: Any = None
-        refused: BudgetError | None = None
-        try:
-            with scoped_config(handlers=[spend]):
-                response = handler(request)
-        except BudgetError as exc:
-            refused = exc
-        return self._end(request, spend, step, response, refused)
+        with self._priced(request, step) as call:
+            call.response = handler(request)
+        return call.result
 
     async def awrap_model_call(
         self,
@@ -370,12 +386,6 @@ class SpendLimitMiddleware(AgentMiddleware[SpendState, Any]):
         step = self._begin(request)
         if isinstance(step, ExtendedModelResponse):
             return step
-        spend = self._start(step)
-        response: Any = None
-        refused: BudgetError | None = None
-        try:
-            with scoped_config(handlers=[spend]):
-                response = await handler(request)
-        except BudgetError as exc:
-            refused = exc
-        return self._end(request, spend, step, response, refused)
+        with self._priced(request, step) as call:
+            call.response = await handler(request)
+        return call.result

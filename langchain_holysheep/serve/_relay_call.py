@@ -6,8 +6,9 @@ behind the same limits, retries, failover and stream rescue as
 `ChatHolySheep`. Response headers name the route that served and the
 attempts made so far. A stream that breaks after its headers ends with an
 OpenAI error event and without `[DONE]`, so no client takes it for complete.
-A client that disconnects cancels the upstream request. Every attempt is
-recorded and the reservation settled when the call ends, however it ends.
+A client that disconnects cancels the upstream request. A stream renews its
+reservation's lease as it delivers. Every attempt is recorded and the
+reservation settled when the call ends, however it ends.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from langchain_holysheep.serve._asgi import Receive, Send, respond, respond_erro
 from langchain_holysheep.serve._errors import upstream_error
 from langchain_holysheep.serve._groups import Group
 from langchain_holysheep.serve._relay import StreamEnd, WireChunk, WireTransport
-from langchain_holysheep.serve._spend import CallSpend, Spend
+from langchain_holysheep.serve._spend import CallSpend, LeaseRenewal, Spend
 from langchain_holysheep.spend.budgets._reservation import Reservation
 
 __all__ = ["CLIENT_CLOSED", "relay_call"]
@@ -107,6 +108,7 @@ async def _stream(
     io: _drivers.AsyncIO,
     body: Mapping,
     settle: Settle,
+    renew: Callable[[], None],
 ) -> int:
     messages, kwargs = body["messages"], _params(body)
     options = body.get("stream_options") or {}
@@ -120,6 +122,7 @@ async def _stream(
                     item.route if type(item) is WireChunk else group.router.routes[0]
                 )
                 await out.start(_headers(call, route))
+            renew()
             if type(item) is StreamEnd:
                 continue
             # without choices: the usage event, sent if the client asked for it
@@ -229,7 +232,8 @@ async def relay_call(
     client = _Client(receive)
     try:
         if body.get("stream"):
-            return await _stream(send, group, call, io, body, settle)
+            renew = LeaseRenewal(reservation).tick
+            return await _stream(send, group, call, io, body, settle, renew)
         return await _answer(send, group, call, io, body, settle)
     except asyncio.CancelledError:
         if not client.left:

@@ -29,7 +29,7 @@ from langchain_holysheep.spend.ledger import Ledger, SQLiteLedger
 from langchain_holysheep.spend.pricing import PriceBook
 from langchain_holysheep.state import STATE_URL_ENV
 
-__all__ = ["Runtime", "open_ledger_for"]
+__all__ = ["Runtime", "open_ledger_for", "state_url_of"]
 
 _logger = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ def open_ledger_for(target: str | None) -> Ledger:
     return SQLiteLedger(os.path.expanduser(target) if target else None)
 
 
+def state_url_of(config: ServeConfig) -> str:
+    """The state store's URL: `HOLYSHEEP_STATE_URL`, `[server] state_url`, memory."""
+    url = os.environ.get(STATE_URL_ENV, "").strip() or config.server.state_url
+    return url or "memory://"
+
+
 class Runtime:
     """The long-lived objects of one serving process.
 
@@ -60,8 +66,7 @@ class Runtime:
 
     def __init__(self, config: ServeConfig, *, ledger: Ledger | None = None) -> None:
         self.config = config
-        url = os.environ.get(STATE_URL_ENV, "").strip() or config.server.state_url
-        self.state_url = url or "memory://"
+        self.state_url = state_url_of(config)
         self.state = resolve_state(self.state_url)
         self.groups: Mapping[str, Group] = build_groups(config, self.state_url)
         self.ledger = ledger or open_ledger_for(config.server.ledger)

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from langchain_holysheep.errors import ConfigurationError
-from langchain_holysheep.serve.config import CONFIG_ENV, ServeConfig, load_config
+from langchain_holysheep.serve.config import (
+    CONFIG_ENV,
+    ServeConfig,
+    ServeConfigError,
+    load_config,
+)
 
 __all__ = ["run", "uvicorn_options"]
 
@@ -39,6 +44,26 @@ def uvicorn_options(config: ServeConfig, log_level: str = "info") -> dict[str, A
     }
 
 
+def _check_shared(config: ServeConfig, workers: int) -> None:
+    """Several workers must share the keys' budgets and limits, not copy them."""
+    from langchain_holysheep.serve._runtime import state_url_of
+
+    url = state_url_of(config)
+    limited = [
+        name
+        for name, key in config.keys.items()
+        if key.budget or key.requests_per_minute or key.tokens_per_minute
+    ]
+    if limited and url.lower().startswith("memory:"):
+        raise ServeConfigError(
+            f"{config.source}: --workers {workers} with in-memory state would give "
+            f"each worker its own copy of the budgets and limits of key(s) "
+            f"{', '.join(limited)} ({workers} x the cap). Share them: set "
+            "HOLYSHEEP_STATE_URL (sqlite:///state.db on one machine, "
+            "redis://HOST:6379/0 across machines) or [server] state_url."
+        )
+
+
 def run(
     config_path: str | os.PathLike[str],
     *,
@@ -53,7 +78,8 @@ def run(
     included), so a broken one fails before anything listens.
 
     Raises:
-        ServeConfigError: the config is invalid, or a key variable is unset.
+        ServeConfigError: the config is invalid, a key variable is unset, or
+            several workers would each keep their own copy of a key's budget.
         ConfigurationError: the `serve` extra is not installed.
     """
     needed = ("uvicorn", "orjson", "prometheus_client", "aiohttp")
@@ -76,6 +102,7 @@ def run(
         "port": config.server.port if port is None else port,
     }
     if workers > 1:
+        _check_shared(config, workers)
         os.environ[CONFIG_ENV] = path
         Runtime(config).close()  # fail here, not in every worker
         uvicorn.run(

@@ -7,7 +7,9 @@ each request that went upstream becomes one `CallRecord` (priced with the
 `PriceBook`; a stream cut after content without usage is estimated, never
 zero) written to the ledger and the metrics with the key's *name* (never the
 key), the group, the served model and the key's tags; the reservation then
-settles to the sum of their costs.
+settles to the sum of their costs. While a stream delivers, its reservation's
+lease is renewed (`LeaseRenewal`), so the lease only bounds how long a dead
+worker's reservations outlive it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from langchain_holysheep.spend.pricing._book import PriceBook
 from langchain_holysheep.spend.records import CallRecord, Outcome, TokenUsage
 from langchain_holysheep.spend.tracking._extract import usage_from_openai
 
-__all__ = ["CallSpend", "Spend"]
+__all__ = ["CallSpend", "LeaseRenewal", "Spend"]
 
 _logger = logging.getLogger(__name__)
 
@@ -64,6 +66,31 @@ class CallSpend:
             if event.name == ATTEMPT_EVENT:
                 self.events.append(event.data)
         events.clear()
+
+
+class LeaseRenewal:
+    """Keeps a streamed call's reservation held: renews it a third of the way.
+
+    Args:
+        reservation: the call's reservation (`None`, or nothing held: no-op).
+    """
+
+    __slots__ = ("_every", "_next", "_reservation")
+
+    def __init__(self, reservation: Reservation | None) -> None:
+        held = reservation.held if reservation is not None else None
+        self._reservation = reservation
+        self._every = None if held is None else held.lease_seconds / 3
+        self._next = time.monotonic() + (self._every or 0.0)
+
+    def tick(self) -> None:
+        """Note progress; renews the lease when a third of it has passed."""
+        if self._every is None:
+            return
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self._every
+            self._reservation.extend()  # type: ignore[union-attr]
 
 
 class Spend:
@@ -96,6 +123,7 @@ class Spend:
                     key=f"serve-key/{name}",
                     store=store,
                     thresholds=(),
+                    lease=spec.budget.lease,
                 )
 
     # -- before --------------------------------------------------------------------
@@ -201,6 +229,8 @@ class Spend:
                     tags=call.tags,
                     metadata=(("key", call.key_name), ("group", call.group)),
                     estimated=estimated,
+                    key_name=call.key_name,
+                    model_group=call.group,
                 )
             )
         return out

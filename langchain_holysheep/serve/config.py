@@ -23,7 +23,7 @@ routes = [
 [keys.research]
 hash = "sha256:9f86d081..."
 groups = ["smart"]
-budget = { limit = "5.00", window = "day" }
+budget = { limit = "5.00", window = "day" }   # lease = 300 (s, crash recovery)
 requests_per_minute = 60
 tags = ["team:research"]
 ```
@@ -143,11 +143,18 @@ class GroupSpec(_Spec):
 
 
 class BudgetSpec(_Spec):
-    """A virtual key's spending cap (USD), enforced by reservations."""
+    """A virtual key's spending cap (USD), enforced by reservations.
+
+    `lease` is how long (seconds) a call's reservation holds without being
+    settled: streams renew it as they deliver, so it only needs to outlast
+    the longest wait for a reply or first token. A worker that dies
+    (`kill -9`, OOM) holds its reservations for at most this long.
+    """
 
     limit: Decimal = Field(gt=0)
     window: Literal["hour", "day", "month", "total"] = "day"
     strict: bool = False
+    lease: float = Field(default=300.0, gt=0, allow_inf_nan=False)
 
 
 class KeySpec(_Spec):

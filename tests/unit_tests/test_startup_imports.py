@@ -7,6 +7,7 @@ the imports themselves, not their speed.
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import langchain_holysheep
+from langchain_holysheep._lazy import declared_exports
 
 HEAVY = ("langchain_core", "langchain_openai", "openai", "httpx2", "httpx")
 
@@ -95,12 +97,44 @@ def _checked_imports(path: Path) -> dict[str, set[str]]:
     ],
 )
 def test_lazy_exports_match_the_declared_imports(package: str) -> None:
-    module = __import__(package, fromlist=["_EXPORTS"])
+    module = importlib.import_module(package)
+    source = Path(module.__file__).read_text()
     declared = _checked_imports(Path(module.__file__))
-    exports = {m: set(names) for m, names in module._EXPORTS.items()}
-    assert exports == declared
-    for name in module.__all__:
-        assert getattr(module, name) is not None, name
+    where = declared_exports(source)
+    modules = {home for home, _ in where.values()}
+    assert {m: {a for h, a in where.values() if h == m} for m in modules} == declared
+    assert set(module.__all__) - {"__version__"} == set(where)
+    for name, (home, attribute) in where.items():
+        assert getattr(module, name) is getattr(
+            importlib.import_module(home), attribute
+        )
     assert set(module.__all__) <= set(dir(module))
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         module.nothing_here  # noqa: B018
+
+
+def test_declared_exports_read_every_import_form() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\n\n"
+        "if TYPE_CHECKING:\n"
+        "    from pkg.a import One\n"
+        "    from pkg.b import Two, three  # a comment\n"
+        "    from pkg.c import (\n"
+        "        Four,  # another\n"
+        "        five as Five,\n"
+        "    )\n\n"
+        "x = 1\n"
+        "from pkg.d import Six\n"
+    )
+    assert declared_exports(source) == {
+        "One": ("pkg.a", "One"),
+        "Two": ("pkg.b", "Two"),
+        "three": ("pkg.b", "three"),
+        "Four": ("pkg.c", "Four"),
+        "Five": ("pkg.c", "five"),
+    }
+
+
+def test_a_package_without_declared_imports_is_told_how_to_list_them() -> None:
+    with pytest.raises(ValueError, match="if TYPE_CHECKING:"):
+        declared_exports("from pkg.a import One\n")

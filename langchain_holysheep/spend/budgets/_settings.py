@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ __all__ = [
     "check_key",
     "check_lease",
     "check_limit",
+    "check_usd",
     "check_thresholds",
     "resolve_store",
     "scope_value",
@@ -43,31 +44,47 @@ _shared: dict[str, StateStore] = {}
 _shared_lock = threading.Lock()
 
 
-def check_limit(value: Any) -> Decimal:
-    """The cap in USD, or a `ConfigurationError` saying what to pass."""
-    if isinstance(value, bool):
-        raise ConfigurationError(
-            f"Budget limit must be an amount in USD, got {value!r}"
-        )
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ConfigurationError(
-                f"Budget limit must be a finite amount, got {value!r}"
-            )
-        value = str(value)
-    try:
-        amount = Decimal(value) if isinstance(value, (str, int, Decimal)) else None
-    except InvalidOperation:
-        amount = None
+def check_usd(
+    value: Any, name: str, *, example: str, none_means: str | None = None
+) -> Decimal:
+    """`value` as a finite `Decimal` amount of USD above 0.
+
+    Reads a `Decimal`, an `int`, a `float` (through its shortest str, so `0.1`
+    is `Decimal('0.1')`) or a numeric string (`" 0.50 "`); never a `bool`.
+
+    Args:
+        value: the amount given.
+        name: what it is, as the error names it (`"run_limit"`).
+        example: amounts to show in the error (`"'0.50' or Decimal('0.50')"`).
+        none_means: what `None` would mean, when `None` is accepted too.
+
+    Raises:
+        ConfigurationError: not an amount, not finite, or not above 0.
+    """
+    alternative = f" (or None for {none_means})" if none_means else ""
+    amount: Decimal | None = None
+    if isinstance(value, (Decimal, int, float, str)) and not isinstance(value, bool):
+        text = str(value).strip() if isinstance(value, (float, str)) else value
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            amount = None
     if amount is None:
         raise ConfigurationError(
-            f"Budget limit must be an amount in USD such as Decimal('5') or '5.00', "
-            f"got {value!r}"
+            f"{name} must be an amount in USD such as {example}{alternative}, got "
+            f"{value!r} ({type(value).__name__})."
         )
     if not amount.is_finite() or amount <= 0:
         raise ConfigurationError(
-            f"Budget limit must be a finite amount greater than 0 (USD), got {value!r}"
+            f"{name} must be a finite amount of USD above 0{alternative}, got "
+            f"{value!r}."
         )
+    return amount
+
+
+def check_limit(value: Any) -> Decimal:
+    """The cap in USD, or a `ConfigurationError` saying what to pass."""
+    amount = check_usd(value, "Budget limit", example="Decimal('5') or '5.00'")
     if amount > MAX_AMOUNT:
         raise ConfigurationError(
             f"Budget limit must be at most {MAX_AMOUNT} USD, got {value!r}"
@@ -176,13 +193,23 @@ def _shared_store(url: str) -> StateStore:
         return store
 
 
-def resolve_store(store: StateStore | str | None) -> StateStore:
+def resolve_store(
+    store: StateStore | str | None,
+    *,
+    what: str = "Budget store",
+    memory: Callable[[], StateStore] = MemoryStore,
+) -> StateStore:
     """The store of a budget: given, named by URL, or `HOLYSHEEP_STATE_URL`.
 
-    `memory://` (the default) gives each budget a store of its own, so two
-    `Budget` objects in one process never share a cap by accident; a shared
-    store (SQLite, Redis) keys budgets by name, so budgets of the same name in
-    every process share one cap.
+    `memory://` (the default) gives each budget a store of its own (`memory()`),
+    so two `Budget` objects in one process never share a cap by accident; a
+    shared store (SQLite, Redis) keys budgets by name, so budgets of the same
+    name in every process share one cap.
+
+    Args:
+        store: a store, its URL, or `None` for `HOLYSHEEP_STATE_URL`.
+        what: what the store is, as an error names it.
+        memory: the store a `memory://` URL means.
     """
     if isinstance(store, StateStore):
         return store
@@ -190,11 +217,11 @@ def resolve_store(store: StateStore | str | None) -> StateStore:
         store = os.environ.get(STATE_URL_ENV, "").strip() or "memory://"
     if not isinstance(store, str):
         raise ConfigurationError(
-            "Budget store must be a StateStore or a URL such as 'memory://', "
+            f"{what} must be a StateStore or a URL such as 'memory://', "
             f"'sqlite:///state.db' or 'redis://127.0.0.1:6379/0', got {store!r}"
         )
-    if store.lower().startswith("memory:"):
-        return MemoryStore()
+    if store.strip().lower().startswith("memory:"):
+        return memory()
     return _shared_store(store)
 
 

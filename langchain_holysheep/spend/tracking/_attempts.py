@@ -134,6 +134,8 @@ def _final_record(
         tags=run.tags,
         metadata=run.metadata,
         estimated=bool(delivered),
+        key_name=None,
+        model_group=None,
     )
 
 

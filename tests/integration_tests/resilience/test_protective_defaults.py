@@ -179,3 +179,34 @@ def test_structured_output_is_a_plain_request(sim: GatewaySimulator) -> None:
     model = _model(sim).with_structured_output(Answer, method="json_schema")
     model.invoke("hi")
     assert [r.stream for r in sim.log.records("gpt-4.1")] == [False]
+
+
+def test_an_outer_cancellation_is_not_taken_for_a_limit(sim: GatewaySimulator) -> None:
+    # The caller's own timeout passes long before the first-token limit: the
+    # caller's cancellation wins, and no fallback is tried behind its back.
+    model = _model(sim, first_token_timeout=5, fallbacks=["deepseek-v3.2"])
+    sim.script("gpt-4.1", [Fault.silent()])
+
+    async def call() -> None:
+        await asyncio.wait_for(model.ainvoke("hi"), 0.3)
+
+    with pytest.raises(asyncio.TimeoutError):
+        asyncio.run(call())
+    assert sim.log.count("deepseek-v3.2") == 0
+
+
+@pytest.mark.parametrize("first_token", [0.3, None])
+def test_a_limit_fires_under_a_caller_timeout_that_is_longer(
+    sim: GatewaySimulator, first_token: float | None
+) -> None:
+    # The first-token limit (0.3 s) passes inside the caller's 10 s timeout:
+    # the limit is what fires, and the fallback answers.
+    model = _model(sim, first_token_timeout=first_token, fallbacks=["deepseek-v3.2"])
+    sim.script("gpt-4.1", [Fault.slow_first_token(3)])
+
+    async def call() -> Any:
+        return await asyncio.wait_for(model.ainvoke("hi"), 10)
+
+    reply = asyncio.run(call())
+    served = reply.response_metadata["holysheep"]["served_model"]
+    assert served == ("deepseek-v3.2" if first_token else "gpt-4.1")

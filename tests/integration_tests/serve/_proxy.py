@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from langchain_holysheep.serve._runtime import Runtime
@@ -22,7 +23,7 @@ OTHER_KEY = "hsv-test-key-other-9876543210"
 CAPPED_KEY = "hsv-test-key-capped-5555555555"
 
 
-def config_text(ledger: Path, extra: str = "", group: str = "") -> str:
+def config_text(ledger: Path | str, extra: str = "", group: str = "") -> str:
     """A config with the `smart` group (gpt-4.1 then deepseek-v3.2) and keys."""
     return f"""
 [server]
@@ -52,6 +53,37 @@ groups = ["*"]
 budget = {{ limit = "0.001", window = "total" }}
 {extra}
 """
+
+
+def first_content(lines: Iterator[str]) -> list[str]:
+    """Read SSE lines until the first one with content; returns what was read."""
+    seen = []
+    for line in lines:
+        seen.append(line)
+        compact = line.replace(" ", "")
+        if '"content":"' in compact and '"content":""' not in compact:
+            return seen
+    raise AssertionError(f"no content in {seen}")
+
+
+@contextmanager
+def open_stream(
+    base_url: str, key: str, body: Mapping[str, Any]
+) -> Iterator[tuple[httpx.Response, Iterator[str]]]:
+    """A streamed call read up to its first content; the client leaves on exit.
+
+    Yields the response and its line iterator (kept: dropping it would close
+    the response).
+    """
+    headers = {"Authorization": f"Bearer {key}"}
+    with (
+        httpx.Client(base_url=base_url, timeout=30) as client,
+        client.stream("POST", "/chat/completions", json=body, headers=headers) as r,
+    ):
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        first_content(lines)
+        yield r, lines
 
 
 class _Recorded:
@@ -121,18 +153,28 @@ class ProxyThread:
 
 @contextmanager
 def running_proxy(
-    tmp_path: Path, sim: Any, extra: str = "", group: str = ""
+    tmp_path: Path,
+    sim: Any,
+    extra: str = "",
+    group: str = "",
+    ledger_url: str | None = None,
 ) -> Iterator[ProxyThread]:
-    """The proxy in front of `sim`, with a fresh SQLite ledger."""
+    """The proxy in front of `sim`, with a fresh SQLite ledger.
+
+    With `ledger_url` (`postgresql://...`) the config names that ledger and
+    the runtime opens it, as `holysheep serve` does.
+    """
     ledger_path = tmp_path / "ledger.sqlite3"
-    config = parse_config(config_text(ledger_path, extra, group), "holysheep.toml")
+    text = config_text(ledger_url or ledger_path, extra, group)
+    config = parse_config(text, "holysheep.toml")
     import os
 
     env = {"HOLYSHEEP_API_KEY": sim.api_key, "HOLYSHEEP_BASE_URL": sim.base_url}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        runtime = Runtime(config, ledger=SQLiteLedger(ledger_path, flush_interval=0))
+        ledger = None if ledger_url else SQLiteLedger(ledger_path, flush_interval=0)
+        runtime = Runtime(config, ledger=ledger)
     finally:
         for k, v in old.items():
             if v is None:

@@ -59,6 +59,7 @@ def test_invoke_records_the_attempt_with_key_name_and_tags(
     assert row.usage.output == sim.log.billed().completion_tokens
     assert row.tags == ("team:research",)
     assert dict(row.metadata) == {"key": "research", "group": "smart"}
+    assert (row.key_name, row.model_group) == ("research", "smart")  # --by key
     assert KEY not in repr(row)
 
 

@@ -23,7 +23,13 @@ import pytest
 
 from langchain_holysheep.serve.config import hash_key
 from langchain_holysheep.simulator import Fault, GatewaySimulator
-from tests.integration_tests.serve._proxy import KEY, config_text, running_proxy
+from tests.integration_tests.serve._proxy import (
+    KEY,
+    config_text,
+    first_content,
+    open_stream,
+    running_proxy,
+)
 
 BUDGETED = "hsv-test-key-budgeted-42424242"
 STREAM = {
@@ -31,17 +37,6 @@ STREAM = {
     "messages": [{"role": "user", "content": "hello there"}],
     "stream": True,
 }
-
-
-def _first_content(lines: object) -> list[str]:
-    """Read SSE lines until the first one with content; returns what was read."""
-    seen = []
-    for line in lines:  # type: ignore[attr-defined]
-        seen.append(line)
-        compact = line.replace(" ", "")
-        if '"content":"' in compact and '"content":""' not in compact:
-            return seen
-    raise AssertionError(f"no content in {seen}")
 
 
 def test_client_disconnect_cancels_upstream_and_settles(
@@ -54,16 +49,7 @@ def test_client_disconnect_cancels_upstream_and_settles(
     sim.script("gpt-4.1", [], then=Fault.stream_stall(after_chunks=2))  # forever
     with running_proxy(tmp_path, sim, extra=extra) as proxy:
         budget = proxy.runtime.spend.budgets["budgeted"]
-        headers = {"Authorization": f"Bearer {BUDGETED}"}
-        with (
-            httpx.Client(base_url=proxy.base_url, timeout=30) as client,
-            client.stream(
-                "POST", "/chat/completions", json=STREAM, headers=headers
-            ) as r,
-        ):
-            assert r.status_code == 200
-            lines = r.iter_lines()  # kept: dropping it would close the response
-            _first_content(lines)
+        with open_stream(proxy.base_url, BUDGETED, STREAM):
             assert budget.reserved() > 0  # held while the stream is open
         # the client left: the proxy dropped the upstream request
         (record,) = sim.log.wait_for(1, model="gpt-4.1", finished=True)
@@ -122,7 +108,7 @@ def test_sigterm_drains_an_open_stream(sim: GatewaySimulator, tmp_path: Path) ->
         with httpx.stream("POST", url, json=STREAM, headers=headers, timeout=30) as r:
             assert r.status_code == 200
             lines = r.iter_lines()
-            seen = _first_content(lines)
+            seen = first_content(lines)
             proc.send_signal(signal.SIGTERM)  # mid-stream
             seen += list(lines)
         assert [line for line in seen if line.startswith("data: ")][

@@ -45,6 +45,14 @@ def test_a_good_config() -> None:
     assert config.key_by_hash(HASH) == ("research", config.keys["research"])
     assert config.keys["research"].allows("smart")
     assert not config.keys["research"].allows("big")
+    budget = config.keys["research"].budget
+    assert budget is not None and budget.lease == 300  # the default lease
+
+
+def test_a_budget_takes_a_lease() -> None:
+    text = GOOD.replace('window = "day" }', 'window = "day", lease = 2.5 }')
+    budget = parse_config(text).keys["research"].budget
+    assert budget is not None and budget.lease == 2.5
 
 
 def test_new_keys_hash_to_their_line() -> None:
@@ -59,6 +67,7 @@ def test_new_keys_hash_to_their_line() -> None:
         ("timeout = 20", "timeout = -1", "toml:10: groups.big.routes.1.timeout"),
         ('model = "deepseek-v3.2"', "", "groups.big.routes.1.model: Field required"),
         ('"5.00"', '"-5"', "toml:15: keys.research.budget.limit"),
+        ('"day"', '"day", lease = 0', "toml:15: keys.research.budget.lease"),
         (f'"{HASH}"', '"abc"', "toml:13: keys.research.hash"),
         ('groups = ["smart"]', 'groups = ["nope"]', "unknown group(s) ['nope']"),
         ("8000/v1", '8000/v1", retries = 3, x = "', "toml:3: groups.smart.routes.1"),
