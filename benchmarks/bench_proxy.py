@@ -273,8 +273,16 @@ def reading(lat: dict, thr: dict, mem: dict | None, skipped: dict) -> str:
     text += (
         " The direct floor is the simulator's own speed (uvicorn + h11 + Starlette, "
         "no uvloop), which also bounds every proxy's throughput; both proxies and the "
-        "load generator share the machine's cores with it."
+        "load generator share the machine's cores with it"
     )
+    lite_cpu = (thr.get(LITELLM) or {}).get("server_cpu_ms_per_request")
+    if lite_cpu:
+        text += (
+            f", and LiteLLM's proxy needs {lite_cpu:.1f} ms of CPU per request on "
+            "those same cores, so the sequential rows of every contender include "
+            "its neighbours' work"
+        )
+    text += "."
     return text.strip()
 
 
