@@ -151,6 +151,16 @@ class SimProcess:
         return self.proc.pid if self.proc else None
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """Wait for `proc` to end (after a terminate or a closed stdin); kill it
+    when it has not ended within `timeout` seconds."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def proc_cpu_seconds(pid: int | None) -> float | None:
     """User+system CPU seconds used so far by process `pid` (Linux /proc)."""
     if pid is None:

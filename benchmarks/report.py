@@ -24,6 +24,7 @@ ORDER = [
     "shared_breakers",
     "network",
     "startup",
+    "proxy",
 ]
 STATE_TARGET_MS = 0.3  # the state stores' target
 MOVED_PCT = 20.0  # a median that moved this much against the previous run is named
@@ -170,6 +171,7 @@ def targets(results: dict) -> list[list[str]]:
                     f"(+{v['over_floor_s']:.3f} s over a bare interpreter)",
                     v["median_s"] < 0.5,
                 )
+    rows += proxy_targets(results)
     skip = _get(results, "shared_breakers", "summary", "open skip") or {}
     if isinstance(skip, dict) and skip:
         row(
@@ -203,6 +205,58 @@ def network_targets(results: dict) -> list[list[str]]:
                 f"trip + server time ({target:.1f} ms), 0 new connections: {name}",
                 measured + f"{v['new_conns_per_call']:.2f} new connections per stream",
                 v["verdict"],
+            ]
+        )
+    return rows
+
+
+def proxy_targets(results: dict) -> list[list[str]]:
+    """Section 11: `holysheep serve` against a direct call and LiteLLM's proxy."""
+    summary = _get(results, "proxy", "summary")
+    if not isinstance(summary, dict):
+        return []
+    rows: list[list[str]] = []
+    lat = _get(summary, "latency", "holysheep serve")
+    if isinstance(lat, dict) and "added_p50_ms" in lat:
+        rows.append(
+            [
+                "11. `holysheep serve` adds <= 1 ms at p50 over a direct call (loopback)",
+                f"non-streaming {lat['added_p50_ms']:+.2f} ms p50 ({lat['added_p99_ms']:+.2f} ms p99), "
+                f"time to first token {lat['ttft_added_p50_ms']:+.2f} ms p50",
+                "met"
+                if max(lat["added_p50_ms"], lat["ttft_added_p50_ms"]) <= 1.0
+                else "**missed**",
+            ]
+        )
+    thr = _get(summary, "throughput", "holysheep serve")
+    lite = _get(summary, "throughput", "LiteLLM proxy")
+    if isinstance(thr, dict) and isinstance(lite, dict) and thr.get("x_litellm"):
+        ratio, lo, hi = thr["x_litellm"]
+        rows.append(
+            [
+                "11. `holysheep serve` throughput >= 3x LiteLLM's proxy (concurrency 64)",
+                f"{thr['rps_median']:,.0f} vs {lite['rps_median']:,.0f} requests/s: "
+                f"x{ratio:.2f} (95% CI {lo:.2f}-{hi:.2f})",
+                "met" if ratio >= 3.0 else "**missed**",
+            ]
+        )
+    elif isinstance(thr, dict):
+        rows.append(
+            [
+                "11. `holysheep serve` throughput >= 3x LiteLLM's proxy (concurrency 64)",
+                f"{thr['rps_median']:,.0f} requests/s; LiteLLM's proxy not measured",
+                "n/a",
+            ]
+        )
+    mem = summary.get("memory")
+    if isinstance(mem, dict) and mem.get("rss_marks"):
+        first, last = mem["rss_marks"][0], mem["rss_marks"][-1]
+        rows.append(
+            [
+                f"11. `holysheep serve` memory flat over {mem['done']:,} streamed requests",
+                f"RSS {first[1]:.1f} -> {last[1]:.1f} MiB; trend after the warm-up "
+                f"{mem['trend_mib_per_10k']:+.2f} MiB per 10,000 requests",
+                "met" if mem["flat"] else "**missed**",
             ]
         )
     return rows
@@ -473,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "Targets 1-6 are the project's performance targets (sections 1-6); targets 7-8 are the state stores', for the state "
             "stores behind budgets, breakers and rate limits (sections 7 and 8); targets 9 are a realistic network's "
-            "(TLS and a 50 ms round trip, section 9); target 10 is the command line's start-up (section 10). "
+            "(TLS and a 50 ms round trip, section 9); target 10 is the command line's start-up (section 10); targets 11 are "
+            "`holysheep serve`'s against a direct call and LiteLLM's proxy (section 11). "
             "'Whole policy' is ChatHolySheep with fallbacks, retry, circuit breakers, a rate limit and a deadline, "
             "and its default first-token/stall limits (30 s: a non-streaming call reads its answer as a stream) "
             "unless the contender's name says otherwise.",
@@ -495,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         "                             # skipped without a server (default redis://127.0.0.1:6379/0)",
         "benchmarks/.venv/bin/python benchmarks/bench_overhead.py --iterations 3000   # one benchmark",
         "benchmarks/run.sh network    # section 9: TLS + a 50 ms round trip (LatencyRelay)",
+        "benchmarks/run.sh proxy      # section 11: holysheep serve vs LiteLLM's proxy (own processes)",
         "```",
         "",
         "Commands of this run:",
@@ -511,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
         "- " + ", ".join(f"{k} {v}" for k, v in vers.items()),
         "- Simulator: uvicorn + h11 + Starlette in a separate process, started by `benchmarks/_sim_server.py` "
         "(`python -m langchain_holysheep.simulator` plus a TCP_NODELAY guard, see the note below); no uvloop/httptools.",
-        "- LiteLLM is installed only in `benchmarks/.venv` (with `--no-deps`; see `benchmarks/requirements.txt`).",
+        "- LiteLLM is installed only in `benchmarks/.venv` (with `--no-deps`; see `benchmarks/requirements.txt`); "
+        "its proxy server's requirements from `benchmarks/requirements-litellm-proxy.txt`.",
         "",
         "**Note on the simulator (TCP_NODELAY).** An early simulator created its socket as "
         "`socket.socket(family, SOCK_STREAM)` (proto 0); asyncio only sets TCP_NODELAY on sockets whose proto is "

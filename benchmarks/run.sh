@@ -6,8 +6,8 @@
 #   benchmarks/run.sh overhead async   only some benchmarks (BENCHMARKS.md still
 #                                      collects every result file present)
 #
-# Creates benchmarks/.venv (gitignored) with the project (-e ..[sim,cli,aiohttp,redis,metrics]) and the
-# benchmark-only requirements (LiteLLM never becomes a project dependency).
+# Creates benchmarks/.venv (gitignored) with the project (-e ..[sim,cli,aiohttp,redis,metrics,serve]) and
+# the benchmark-only requirements (LiteLLM and its proxy never become project dependencies).
 # BENCH_SKIP_INSTALL=1 reuses an existing venv as is. PYTHON picks the
 # interpreter for the venv (default python3, >= 3.10).
 set -euo pipefail
@@ -20,13 +20,15 @@ if [ ! -x "$PY" ]; then
     "${PYTHON:-python3}" -m venv "$VENV"
 fi
 if [ "${BENCH_SKIP_INSTALL:-0}" != "1" ]; then
-    "$PY" -m pip install -q --disable-pip-version-check -e "..[sim,cli,aiohttp,redis,metrics]" -r requirements.txt
+    "$PY" -m pip install -q --disable-pip-version-check -e "..[sim,cli,aiohttp,redis,metrics,serve]" -r requirements.txt
     # litellm without its dependencies: they are listed in requirements.txt
     # (its certifi pin is newer than the package mirror's; see requirements.txt)
     "$PY" -m pip install -q --disable-pip-version-check --no-deps -r requirements-litellm.txt
+    # LiteLLM's proxy server (bench_proxy.py), with its dependencies
+    "$PY" -m pip install -q --disable-pip-version-check -r requirements-litellm-proxy.txt
 fi
 
-ALL=(overhead stream async failover replay spend state shared_breakers network startup)
+ALL=(overhead stream async failover replay spend state shared_breakers network startup proxy)
 if [ "$#" -gt 0 ]; then SELECTED=("$@"); else SELECTED=("${ALL[@]}"); fi
 mkdir -p results
 if [ "$#" -eq 0 ]; then

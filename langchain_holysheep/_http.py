@@ -22,6 +22,9 @@ import httpx2
 AsyncTransportKind = Literal["httpx", "aiohttp"]
 
 _LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+# `timeout=None` means this; the cache keys on None (an httpx2.Timeout is
+# unhashable, and a fresh client per call would open a fresh pool per call)
+_DEFAULT_TIMEOUT = httpx2.Timeout(600.0, connect=10.0)
 
 
 def aiohttp_available() -> bool:
@@ -137,7 +140,7 @@ def _cached_async_client(
 ) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(
         base_url=base_url,
-        timeout=timeout,
+        timeout=_DEFAULT_TIMEOUT if timeout is None else timeout,
         follow_redirects=True,
         transport=LoopLocalTransport(_transport_factory(kind)),
     )
@@ -147,8 +150,6 @@ def shared_async_client(
     base_url: str, timeout: Any, kind: AsyncTransportKind = "httpx"
 ) -> httpx2.AsyncClient:
     """An async client safe across event loops, shared per (url, timeout, kind)."""
-    if timeout is None:
-        timeout = httpx2.Timeout(600.0, connect=10.0)
     try:
         hash(timeout)
     except TypeError:
@@ -163,7 +164,9 @@ def _cached_sync_client(base_url: str, timeout: Any) -> httpx2.Client:
     from langchain_holysheep._watchdog import RESPONSE_HOOKS
 
     return openai.DefaultHttpxClient(
-        base_url=base_url, timeout=timeout, event_hooks=RESPONSE_HOOKS
+        base_url=base_url,
+        timeout=_DEFAULT_TIMEOUT if timeout is None else timeout,
+        event_hooks=RESPONSE_HOOKS,
     )
 
 
@@ -172,8 +175,6 @@ def shared_sync_client(base_url: str, timeout: Any) -> httpx2.Client:
 
     Shared per (url, timeout), like langchain-openai's default client.
     """
-    if timeout is None:
-        timeout = httpx2.Timeout(600.0, connect=10.0)
     try:
         hash(timeout)
     except TypeError:

@@ -363,6 +363,11 @@ class _StreamBase:
         """The response status."""
         return self.response.status_code
 
+    @property
+    def buffered(self) -> bool:
+        """Whether the next event is already read (no wait on the network)."""
+        return bool(self._pending)
+
     def _take(self, events: list[Event]) -> None:
         """Queue decoded events up to `[DONE]`; an error event queues its error."""
         if self._done:

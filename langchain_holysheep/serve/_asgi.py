@@ -169,12 +169,13 @@ async def respond(
     body: bytes,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    """A whole JSON response."""
+    """A whole JSON response (with its length: no chunked framing)."""
+    length = (b"content-length", b"%d" % len(body))
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*_JSON, *(headers or [])],
+            "headers": [*_JSON, length, *(headers or [])],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -15,15 +15,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
 from pydantic import SecretStr
 
 from langchain_holysheep import _wire
-from langchain_holysheep._http import shared_async_client
 from langchain_holysheep._replies import check_chunk, check_completion
 from langchain_holysheep.resilience._chunks import NOTHING, ChunkFacts
 from langchain_holysheep.resilience._ops import Open, Send
 from langchain_holysheep.resilience._routes import Route
+from langchain_holysheep.serve._upstream import Reply, Upstream
 
 __all__ = [
     "StreamEnd",
@@ -34,7 +33,6 @@ __all__ = [
     "WireTransport",
 ]
 
-_PATH = "/chat/completions"
 # kwargs the route loop adds for chat-model clients; not part of the wire body
 _LOOP_KWARGS = frozenset({"timeout", "stream_usage"})
 
@@ -49,17 +47,12 @@ class WireEndpoint:
     """
 
     passes_timeout = True  # the loop passes a capped `timeout=` per attempt
-    __slots__ = ("base_url", "headers", "model")
+    __slots__ = ("base_url", "model", "upstream")
 
     def __init__(self, model: str, base_url: str, api_key: SecretStr | None) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
-        self.headers: dict[str, str] = {} if api_key is None else _wire.bearer(api_key)
-
-    @property
-    def client(self) -> httpx2.AsyncClient:
-        """The shared async client of this base URL (one pool per event loop)."""
-        return shared_async_client(self.base_url, None)
+        self.upstream = Upstream(self.base_url, _wire.bearer(api_key))
 
     def body(self, messages: Any, kwargs: Mapping[str, Any], stream: bool) -> dict:
         """The upstream request: the client's parameters, this route's model."""
@@ -84,11 +77,16 @@ class WireEndpoint:
 
 @dataclass(slots=True)
 class WireChunk:
-    """One SSE event of a route's stream: its raw JSON text and its parse."""
+    """One SSE event of a route's stream: its raw JSON text and its parse.
+
+    `more`: the route's next event was already read with this one (a relay
+    may write them together).
+    """
 
     data: bytes
     obj: dict[str, Any]
     route: Route
+    more: bool = False
 
 
 @dataclass(slots=True)
@@ -166,17 +164,14 @@ class WireTransport:
         self.attempts.append(attempt)
         return attempt
 
-    async def send(self, op: Send) -> _wire.WireReply:
+    async def send(self, op: Send) -> Reply:
         """One non-streaming request; raises unless the reply is a completion."""
         ep: WireEndpoint = op.route.model  # type: ignore[assignment]
         attempt = self._begin(op.route)
         try:
-            reply = await _wire.apost(
-                ep.client,
-                _PATH,
+            reply = await ep.upstream.post(
                 ep.body(op.messages, op.kwargs, stream=False),
-                headers=ep.headers,
-                timeout=op.kwargs.get("timeout"),
+                op.kwargs.get("timeout"),
             )
             check_completion(reply.body, op.route.name, ep.base_url)
         finally:
@@ -193,23 +188,19 @@ class WireTransport:
         ep: WireEndpoint = op.route.model  # type: ignore[assignment]
         route = op.route
         attempt.started = time.perf_counter()
-        events = await _wire.aopen_stream(
-            ep.client,
-            _PATH,
-            ep.body(op.messages, op.kwargs, stream=True),
-            headers=ep.headers,
-            timeout=op.kwargs.get("timeout"),
+        events = await ep.upstream.open_stream(
+            ep.body(op.messages, op.kwargs, stream=True), op.kwargs.get("timeout")
         )
-        it = events.__aiter__()  # an async generator: closed below
         try:
-            async for event in it:
+            async for event in events:
                 obj = event.json()
                 check_chunk(obj, route.name, ep.base_url)
                 _note(attempt, obj)
-                yield WireChunk(event.data, obj, route)
+                yield WireChunk(event.data, obj, route, events.buffered)
         finally:
             attempt.end()
-            await it.aclose()  # type: ignore[attr-defined]
+            # a complete answer: read the rest (`[DONE]`), the connection goes
+            # back to the pool; otherwise it is dropped at once
             await events.aclose(complete=attempt.usage is not None)
 
 

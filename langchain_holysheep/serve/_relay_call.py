@@ -18,8 +18,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import orjson
-
 from langchain_holysheep.resilience import _drivers, _loop
 from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._routes import Route
@@ -99,7 +97,7 @@ async def _answer(
         return err.status
     _, route, reply = found
     await settle()
-    await respond(send, 200, orjson.dumps(reply.body), _headers(call, route))
+    await respond(send, 200, reply.raw, _headers(call, route))
     return 200
 
 
@@ -116,44 +114,86 @@ async def _stream(
     options = body.get("stream_options") or {}
     usage = bool(options.get("include_usage"))
     loop = _loop.stream_loop(group.router, call, messages, kwargs, live=True)
-    started = False
+    out = _Frames(send)
     try:
         async for item in _drivers.astream(loop, io):
-            if not started:
+            if not out.started:
                 route = (
                     item.route if type(item) is WireChunk else group.router.routes[0]
                 )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [*_SSE, *_headers(call, route)],
-                    }
-                )
-                started = True
+                await out.start(_headers(call, route))
             renew()
             if type(item) is StreamEnd:
                 continue
-            if not usage and not item.obj.get("choices"):
-                continue  # the usage event the client did not ask for
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: " + item.data + b"\n\n",
-                    "more_body": True,
-                }
-            )
+            # without choices: the usage event, sent if the client asked for it
+            if usage or item.obj.get("choices"):
+                out.add(item.data)
+            if not item.more or out.first_content(item):
+                await out.flush()
     except Exception as exc:
         err = upstream_error(exc)
         await settle()
-        if not started:
+        if not out.started:
             await respond_error(send, err)
             return err.status
-        await send({"type": "http.response.body", "body": err.event()})
+        await out.end(err.event())
         return err.status
     await settle()
-    await send({"type": "http.response.body", "body": _DONE})
+    await out.end(_DONE)
     return 200
+
+
+class _Frames:
+    """A stream's SSE frames, written together when they were read together.
+
+    Events that arrive in one network read go out in one write (one body
+    message, one system call); the first content goes out at once, with
+    what came before it.
+    """
+
+    __slots__ = ("eager", "parts", "send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.parts: list[bytes] = []
+        self.started = False
+        self.eager = True  # until the first content has gone out
+
+    async def start(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.started = True
+        await self.send(
+            {"type": "http.response.start", "status": 200, "headers": [*_SSE, *headers]}
+        )
+
+    def add(self, data: bytes) -> None:
+        self.parts += (b"data: ", data, b"\n\n")
+
+    def first_content(self, item: WireChunk) -> bool:
+        """Whether `item` is the stream's first content (then: write it now)."""
+        if self.eager and _has_content(item.obj):
+            self.eager = False
+            return True
+        return False
+
+    async def flush(self) -> None:
+        if self.parts:
+            body = b"".join(self.parts)
+            self.parts.clear()
+            await self.send(
+                {"type": "http.response.body", "body": body, "more_body": True}
+            )
+
+    async def end(self, last: bytes) -> None:
+        self.parts.append(last)
+        await self.send({"type": "http.response.body", "body": b"".join(self.parts)})
+
+
+def _has_content(obj: Mapping[str, Any]) -> bool:
+    choices = obj.get("choices")
+    if not choices:
+        return False
+    delta = choices[0].get("delta") or {}
+    return bool(delta.get("content") or delta.get("tool_calls"))
 
 
 def _params(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,7 +82,8 @@ def run(
             several workers would each keep their own copy of a key's budget.
         ConfigurationError: the `serve` extra is not installed.
     """
-    missing = [m for m in ("uvicorn", "orjson", "prometheus_client") if not _have(m)]
+    needed = ("uvicorn", "orjson", "prometheus_client", "aiohttp")
+    missing = [m for m in needed if not _have(m)]
     if missing:
         raise ConfigurationError(
             f"holysheep serve needs {', '.join(missing)}: "

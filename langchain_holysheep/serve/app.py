@@ -41,6 +41,7 @@ from langchain_holysheep.serve._metrics import CONTENT_TYPE_LATEST
 from langchain_holysheep.serve._relay_call import relay_call
 from langchain_holysheep.serve._runtime import Runtime
 from langchain_holysheep.serve._spend import CallSpend
+from langchain_holysheep.serve._upstream import close_sessions
 from langchain_holysheep.serve.config import (
     CONFIG_ENV,
     KeySpec,
@@ -101,6 +102,7 @@ class ServeApp:
             elif message["type"] == "lifespan.shutdown":
                 self.runtime.draining = True
                 self.runtime.close()
+                await close_sessions()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
