@@ -126,11 +126,11 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     async_transport: AsyncTransportKind = "httpx"
     """Async HTTP transport: `"httpx"` (default) or `"aiohttp"` (needs the
     `aiohttp` extra; about twice the async throughput at high concurrency, see
-    BENCHMARKS.md; aiohttp logs "Unclosed client session" when an event loop
-    that used it ends).
+    BENCHMARKS.md).
 
     Either way the async client keeps one connection pool per event loop, so the
-    model works across `asyncio.run()` calls and test loops.
+    model works across `asyncio.run()` calls and test loops; an aiohttp pool is
+    closed when its loop shuts down its async generators (`asyncio.run` does).
     """
 
     _bounded_sync: bool = PrivateAttr(default=False)

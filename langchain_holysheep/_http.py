@@ -11,9 +11,10 @@ instance with the same settings, so creating a model stays cheap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -44,11 +45,19 @@ class LoopLocalTransport(httpx2.AsyncBaseTransport):
         factory: builds a fresh transport; called once per event loop.
     """
 
-    def __init__(self, factory: Callable[[], httpx2.AsyncBaseTransport]) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], httpx2.AsyncBaseTransport],
+        close_with_loop: bool = False,
+    ) -> None:
         self._factory = factory
+        self._close_with_loop = close_with_loop
         self._lock = threading.Lock()
         self._by_loop: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, httpx2.AsyncBaseTransport
+        ] = weakref.WeakKeyDictionary()
+        self._closers: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
         ] = weakref.WeakKeyDictionary()
 
     def _current(self) -> httpx2.AsyncBaseTransport:
@@ -60,7 +69,35 @@ class LoopLocalTransport(httpx2.AsyncBaseTransport):
                 if transport is None:
                     transport = self._factory()
                     self._by_loop[loop] = transport
+                    if self._close_with_loop:
+                        self._closers[loop] = self._closer(loop, transport)
         return transport
+
+    def _closer(
+        self, loop: asyncio.AbstractEventLoop, transport: httpx2.AsyncBaseTransport
+    ) -> AsyncGenerator[None, None]:
+        """An async generator the loop closes at its end (`asyncio.run` does).
+
+        Started here, it is registered with the running loop like any async
+        generator; `loop.shutdown_asyncgens()` then closes it, and closing it
+        closes the loop's transport (an aiohttp session otherwise reports
+        itself unclosed when the program ends).
+        """
+
+        async def close_at_shutdown() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                with self._lock:
+                    if self._by_loop.get(loop) is transport:
+                        del self._by_loop[loop]
+                with contextlib.suppress(Exception):
+                    await transport.aclose()
+
+        gen = close_at_shutdown()
+        with contextlib.suppress(StopIteration):
+            gen.__anext__().send(None)  # runs to its `yield` at once
+        return gen
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send the request on the current loop's transport."""
@@ -142,7 +179,9 @@ def _cached_async_client(
         base_url=base_url,
         timeout=_DEFAULT_TIMEOUT if timeout is None else timeout,
         follow_redirects=True,
-        transport=LoopLocalTransport(_transport_factory(kind)),
+        transport=LoopLocalTransport(
+            _transport_factory(kind), close_with_loop=kind == "aiohttp"
+        ),
     )
 
 
