@@ -7,28 +7,28 @@ raw `data` bytes. Failures are the OpenAI SDK's exception classes with the same
 fields (`status_code`, `body`, `response`), so every caller classifies and
 translates them exactly as it does on the SDK's path.
 
-Streams are read to their end: after `data: [DONE]` the rest of the body (the
-chunked-encoding terminator) is consumed, so the connection goes back to the
-pool instead of being dropped. A stream closed before its end is dropped at
-once (`close()`), after a short bounded attempt to finish reading when the
-answer is already complete.
+Streams are `_sse` event streams, read to their end so their connection is
+reused; failures are built in `_wire_errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import contextlib
-import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, TypedDict
 
 import httpx2
-import openai
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
 from langchain_holysheep import _watchdog
+from langchain_holysheep._json import dumps, loads
+from langchain_holysheep._sse import AsyncEventStream, Event, EventStream
+from langchain_holysheep._wire_errors import (
+    status_class,
+    status_error,
+    transport_error,
+)
 
 __all__ = [
     "AsyncEventStream",
@@ -49,48 +49,9 @@ __all__ = [
 ]
 
 
-def _std_dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-loads: Callable[[bytes | str], Any] = json.loads
-_fast_dumps: Callable[[Any], bytes] | None = None
-try:  # orjson comes with LangChain (through langsmith); the standard library serves
-    import orjson
-
-    loads = orjson.loads
-    _fast_dumps = orjson.dumps
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-    pass
-
-
-def dumps(obj: Any) -> bytes:
-    """Serialise a request body (compact JSON, UTF-8)."""
-    if _fast_dumps is not None:
-        try:
-            return _fast_dumps(obj)
-        except TypeError:  # e.g. keys that are not strings: the slow path knows them
-            pass
-    return _std_dumps(obj)
-
-
-DRAIN_SECONDS = 0.25
-"""How long closing a complete stream may wait for the rest of its body."""
-
 _JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 _SSE = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-_DONE = b"[DONE]"
 _BODY_TIMEOUT = "holysheep.body_timeout"
-
-_STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
-    400: openai.BadRequestError,
-    401: openai.AuthenticationError,
-    403: openai.PermissionDeniedError,
-    404: openai.NotFoundError,
-    409: openai.ConflictError,
-    422: openai.UnprocessableEntityError,
-    429: openai.RateLimitError,
-}
 
 # Request options LangChain puts in a payload that are not body fields.
 _OPTION_KEYS = ("extra_headers", "extra_query", "extra_body", "timeout")
@@ -102,23 +63,6 @@ class WireReply(NamedTuple):
     body: Any
     headers: httpx2.Headers
     status: int
-
-
-class Event:
-    """One server-sent event: its `data` bytes (and `event` name, if any)."""
-
-    __slots__ = ("data", "event")
-
-    def __init__(self, data: bytes, event: str | None = None) -> None:
-        self.data = data
-        self.event = event
-
-    def json(self) -> Any:
-        """The data parsed as JSON (raises `ValueError` when it is not JSON)."""
-        return loads(self.data)
-
-    def __repr__(self) -> str:
-        return f"Event({self.data[:60]!r})"
 
 
 def bearer(api_key: SecretStr | None) -> dict[str, str]:
@@ -143,49 +87,6 @@ def split_options(
     if extra:
         body.update(extra)
     return body, dict(headers), dict(query), timeout
-
-
-def status_error(response: httpx2.Response) -> openai.APIStatusError:
-    """The OpenAI SDK's error for a reply with status >= 400 (body already read)."""
-    message = f"Error code: {response.status_code}"
-    text = response.text.strip()
-    body: Any = text
-    try:
-        body = loads(text)
-    except ValueError:
-        pass
-    else:  # only the designated message field goes into the text, as the SDK does
-        error = body.get("error", body) if isinstance(body, Mapping) else None
-        detail = error.get("message") if isinstance(error, Mapping) else None
-        if isinstance(detail, str) and detail:
-            message += f" - {detail}"
-    data = body.get("error", body) if isinstance(body, Mapping) else body
-    return status_class(response.status_code)(message, response=response, body=data)
-
-
-def status_class(status: int) -> type[openai.APIStatusError]:
-    """The OpenAI SDK's exception class for an HTTP status >= 400."""
-    cls = _STATUS_ERRORS.get(status)
-    if cls is None:
-        cls = openai.InternalServerError if status >= 500 else openai.APIStatusError
-    return cls
-
-
-def _transport_error(exc: Exception, request: httpx2.Request) -> openai.APIError:
-    if isinstance(exc, httpx2.TimeoutException):
-        return openai.APITimeoutError(request=request)
-    return openai.APIConnectionError(request=request)
-
-
-def _stream_error(data: Any, request: httpx2.Request) -> openai.APIError | None:
-    """An error event inside a stream, as the SDK raises it."""
-    if not isinstance(data, Mapping) or not data.get("error"):
-        return None
-    error = data["error"]
-    message = error.get("message") if isinstance(error, Mapping) else None
-    if not message or not isinstance(message, str):
-        message = "An error occurred during streaming"
-    return openai.APIError(message, request, body=error)
 
 
 def _request(
@@ -273,7 +174,7 @@ def _translated(request: httpx2.Request) -> Iterator[None]:
     try:
         yield
     except httpx2.TransportError as exc:
-        raise _transport_error(exc, request) from exc
+        raise transport_error(exc, request) from exc
 
 
 def post(
@@ -302,185 +203,6 @@ async def apost(
     with _translated(request):
         response = await client.send(request)
     return _reply(response)
-
-
-class _Decoder:
-    """Incremental server-sent-events decoder over raw body bytes."""
-
-    __slots__ = ("_buf", "_data", "_event")
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._data: list[bytes] = []
-        self._event: str | None = None
-
-    def feed(self, chunk: bytes) -> list[Event]:
-        buf = self._buf + chunk if self._buf else chunk
-        lines = buf.split(b"\n")
-        self._buf = lines.pop()
-        events: list[Event] = []
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:
-                if self._data:
-                    events.append(Event(b"\n".join(self._data), self._event))
-                self._data = []
-                self._event = None
-            elif line.startswith(b"data:"):
-                value = line[5:]
-                self._data.append(value[1:] if value.startswith(b" ") else value)
-            elif line.startswith(b"event:"):
-                self._event = line[6:].strip().decode("utf-8", "replace")
-            # comments (":") and other fields (id, retry) carry nothing we use
-        return events
-
-    def end(self) -> list[Event]:
-        """Events left when the body ends without a final blank line."""
-        return self.feed(b"\n\n") if self._buf or self._data else []
-
-
-class _StreamBase:
-    """What the sync and async event streams share: decoding, `[DONE]`, errors."""
-
-    __slots__ = ("_decoder", "_done", "_ended", "_pending", "_raw", "response")
-
-    def __init__(self, response: httpx2.Response) -> None:
-        self.response = response
-        self._raw: Any = None  # the body's byte iterator
-        self._decoder = _Decoder()
-        self._pending: collections.deque[Event | BaseException] = collections.deque()
-        self._done = False  # saw [DONE]
-        self._ended = False  # body read to its end
-
-    @property
-    def headers(self) -> httpx2.Headers:
-        """The response headers."""
-        return self.response.headers
-
-    @property
-    def status(self) -> int:
-        """The response status."""
-        return self.response.status_code
-
-    @property
-    def buffered(self) -> bool:
-        """Whether the next event is already read (no wait on the network)."""
-        return bool(self._pending)
-
-    def _take(self, events: list[Event]) -> None:
-        """Queue decoded events up to `[DONE]`; an error event queues its error."""
-        if self._done:
-            return
-        request = self.response.request
-        for event in events:
-            if event.data.startswith(_DONE):
-                self._done = True
-                return
-            if event.data[:1] == b"{" and b'"error"' in event.data:
-                error = _stream_error(event.json(), request)
-                if error is not None:
-                    self._pending.append(error)
-                    self._done = True
-                    return
-            self._pending.append(event)
-
-    def _pop(self) -> Event | None:
-        """The next queued event (raises a queued error), `None` if none is queued."""
-        if not self._pending:
-            return None
-        item = self._pending.popleft()
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def _eof(self) -> None:
-        self._take(self._decoder.end())
-        self._ended = True
-
-
-class EventStream(_StreamBase):
-    """The events of a streamed reply (sync). Always `close()` it after use."""
-
-    __slots__ = ()
-
-    def __iter__(self) -> EventStream:
-        return self
-
-    def __next__(self) -> Event:
-        while True:
-            event = self._pop()
-            if event is not None:
-                return event
-            if self._done or self._ended:
-                self.close(complete=True)
-                raise StopIteration
-            if self._raw is None:
-                self._raw = self.response.iter_bytes()
-            try:
-                chunk = next(self._raw, None)
-            except httpx2.TransportError as exc:
-                self.response.close()
-                raise _transport_error(exc, self.response.request) from exc
-            if chunk is None:
-                self._eof()
-            else:
-                self._take(self._decoder.feed(chunk))
-
-    def close(self, complete: bool = False) -> None:
-        """Close the response; when `complete`, first finish reading it, briefly.
-
-        A body read to its end returns its connection to the pool; any other
-        close drops the connection at once.
-        """
-        if complete and self._raw is not None and not self._ended:
-            bound = _watchdog.bounded_read(self.response, DRAIN_SECONDS)
-            with contextlib.suppress(Exception), bound:
-                for _ in self._raw:
-                    pass
-                self._ended = True
-        self.response.close()
-
-
-class AsyncEventStream(_StreamBase):
-    """The events of a streamed reply (async). Always `aclose()` it after use."""
-
-    __slots__ = ()
-
-    def __aiter__(self) -> AsyncEventStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        while True:
-            event = self._pop()
-            if event is not None:
-                return event
-            if self._done or self._ended:
-                await self.aclose(complete=True)
-                raise StopAsyncIteration
-            if self._raw is None:
-                self._raw = self.response.aiter_bytes()
-            try:
-                chunk = await anext(self._raw, None)
-            except httpx2.TransportError as exc:
-                await self.response.aclose()
-                raise _transport_error(exc, self.response.request) from exc
-            if chunk is None:
-                self._eof()
-            else:
-                self._take(self._decoder.feed(chunk))
-
-    async def aclose(self, complete: bool = False) -> None:
-        """Async twin of `EventStream.close`."""
-        if complete and self._raw is not None and not self._ended:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._drain(), DRAIN_SECONDS)
-        await self.response.aclose()
-
-    async def _drain(self) -> None:
-        async for _ in self._raw:
-            pass
-        self._ended = True
 
 
 def open_stream(

@@ -25,6 +25,7 @@ import httpx2
 
 from langchain_holysheep import _wire
 from langchain_holysheep._http import _LIMITS
+from langchain_holysheep._wire_errors import transport_error
 
 __all__ = ["Reply", "Upstream", "close_sessions"]
 
@@ -96,7 +97,7 @@ def _translated(request: httpx2.Request) -> Iterator[None]:
         yield
     except _FAILURES as exc:
         mapped = _mapped(exc)
-        raise _wire._transport_error(mapped, request) from mapped
+        raise transport_error(mapped, request) from mapped
 
 
 class _Body(httpx2.AsyncByteStream):
