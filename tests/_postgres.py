@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests._services import unavailable
+
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -63,9 +65,10 @@ def postgres_url() -> str:
     url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     problem = _reachable(url)
     if problem is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and PostgreSQL is unreachable: {problem}")
-        pytest.skip(f"{problem} (set DATABASE_URL, or start PostgreSQL)")
+        unavailable(
+            f"PostgreSQL is unreachable: {problem}",
+            "set DATABASE_URL, or start PostgreSQL",
+        )
     return url
 
 

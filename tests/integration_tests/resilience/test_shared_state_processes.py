@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from langchain_holysheep.simulator import Fault, GatewaySimulator, RequestRecord
+from tests._services import unavailable
 from tests.integration_tests.resilience._fleet import FALLBACK, PRIMARY, Call, Fleet
 from tests.integration_tests.state.conftest import redis_url  # noqa: F401 (fixture)
 from tests.integration_tests.state.test_outage import RedisServer
@@ -154,7 +155,7 @@ def test_a_requests_per_minute_limit_holds_across_four_processes(
 def own_redis() -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        unavailable("redis-server is not installed", "apt-get install redis-server")
     server = RedisServer(binary)
     server.start()
     yield server

@@ -12,11 +12,11 @@ import shutil
 import subprocess
 
 import openai
-import pytest
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from langchain_holysheep.simulator import GatewaySimulator
+from tests._services import unavailable
 from tests.integration_tests.serve._proxy import KEY, ProxyThread
 
 WEATHER = {
@@ -148,7 +148,7 @@ def test_langchain_chat_openai(proxy: ProxyThread) -> None:
 def _curl(*args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("curl")
     if exe is None:
-        pytest.skip("curl is not installed")
+        unavailable("curl is not installed", "apt-get install curl")
     return subprocess.run(
         [exe, "-sS", "--max-time", "20", *args],
         capture_output=True,

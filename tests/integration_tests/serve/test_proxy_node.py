@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from langchain_holysheep.serve.config import load_config
+from tests._services import unavailable
 from tests.integration_tests.serve._proxy import KEY, ProxyThread
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -23,17 +24,11 @@ EXAMPLE = ROOT / "examples" / "serve"
 CACHE = ROOT / ".cache" / "node-openai"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        _unavailable("node and npm are needed for the Node.js client test")
+        unavailable("node and npm are needed for the Node.js client test")
     assert npm is not None
     if not (CACHE / "node_modules" / "openai" / "package.json").exists():
         CACHE.mkdir(parents=True, exist_ok=True)
@@ -43,7 +38,7 @@ def node_modules() -> Path:
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         if done.returncode != 0:
-            _unavailable(f"npm install openai failed: {done.stderr[-500:]}")
+            unavailable(f"npm install openai failed: {done.stderr[-500:]}")
     return CACHE / "node_modules"
 
 
