@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from tenacity import DoAttempt, DoSleep, RetryCallState
+from tenacity import DoSleep, RetryCallState, Retrying
 
 from langchain_holysheep.resilience._call import DELIVERED_ATTR, Attempt, CallState
 from langchain_holysheep.resilience._exceptions import (
@@ -112,37 +112,34 @@ def _route_attempts(
     body: Body,
     rescue: StreamRescue | None,
 ) -> Generator[Op, Any, Found | None]:
-    """Every attempt on one route (tenacity decides retry / sleep / give up)."""
+    """Every attempt on one route.
+
+    After a failed attempt tenacity decides: retry (after a sleep) or give up.
+    The first attempt needs no decision, so the retrying state is only built
+    once an attempt has failed; a route that answers at once never pays for it.
+    """
     holder = _Holder()
-    retrying = router.retry_policy(route).retrying(
-        error_policy=call.policy,
-        deadline=call.deadline,
-        before_sleep=call.on_retry,
-        gateway=route.is_gateway,
-        decide=holder.decide,
-    )
-    retrying.begin()
-    state = RetryCallState(retrying, fn=None, args=(), kwargs={})
+    retrying: Retrying | None = None
+    state: RetryCallState | None = None
     while True:
-        try:
-            do = retrying.iter(state)
-        except RetriesExhaustedError as exc:
-            last = exc.last_error
-            call.route_failed(
-                idx, route, last, holder.decide(last), exhausted=exc.reason
-            )
-            if rescue is not None:
-                rescue.refused(last)
-            return None
-        except Exception as exc:  # not retryable: tenacity re-raised it
-            _leave(call, idx, route, exc, holder.decide(exc), rescue)
-            return None
-        if isinstance(do, DoSleep):
-            state.prepare_for_next_attempt()
-            yield Sleep(float(do))
-            continue
-        if not isinstance(do, DoAttempt):
-            return idx, route, do
+        if retrying is not None and state is not None:
+            try:
+                do = retrying.iter(state)
+            except RetriesExhaustedError as exc:
+                last = exc.last_error
+                call.route_failed(
+                    idx, route, last, holder.decide(last), exhausted=exc.reason
+                )
+                if rescue is not None:
+                    rescue.refused(last)
+                return None
+            except Exception as exc:  # not retryable: tenacity re-raised it
+                _leave(call, idx, route, exc, holder.decide(exc), rescue)
+                return None
+            if isinstance(do, DoSleep):
+                state.prepare_for_next_attempt()
+                yield Sleep(float(do))
+                continue
         try:
             attempt = yield from _admit(call, idx, route)
         except Exception as exc:  # refused before any request
@@ -155,9 +152,19 @@ def _route_attempts(
             if failed is None:  # cancelled: no verdict
                 raise
             holder.decisions[id(exc)] = failed
+            if retrying is None or state is None:
+                retrying = router.retry_policy(route).retrying(
+                    error_policy=call.policy,
+                    deadline=call.deadline,
+                    before_sleep=call.on_retry,
+                    gateway=route.is_gateway,
+                    decide=holder.decide,
+                )
+                retrying.begin()
+                state = RetryCallState(retrying, fn=None, args=(), kwargs={})
             state.set_exception(sys.exc_info())  # type: ignore[arg-type]
         else:
-            state.set_result(value)
+            return idx, route, value
 
 
 def _leave(

@@ -8,21 +8,23 @@ attempts made so far. A stream that breaks after its headers ends with an
 OpenAI error event and without `[DONE]`, so no client takes it for complete.
 A client that disconnects cancels the upstream request. A stream renews its
 reservation's lease as it delivers. Every attempt is recorded and the
-reservation settled when the call ends, however it ends.
+reservation settled when the call ends, however it ends: right after the
+response's last byte went out, so no client waits for the bookkeeping (the
+reservation holds the call's worst case until then, so a budget's cap holds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_holysheep.resilience import _drivers, _loop
 from langchain_holysheep.resilience._call import CallState
 from langchain_holysheep.resilience._routes import Route
 from langchain_holysheep.serve._asgi import Receive, Send, respond, respond_error
-from langchain_holysheep.serve._errors import upstream_error
+from langchain_holysheep.serve._errors import ProxyError, upstream_error
 from langchain_holysheep.serve._groups import Group
 from langchain_holysheep.serve._relay import StreamEnd, WireChunk, WireTransport
 from langchain_holysheep.serve._spend import CallSpend, LeaseRenewal, Spend
@@ -73,16 +75,8 @@ def _headers(call: CallState, route: Route) -> list[tuple[bytes, bytes]]:
     ]
 
 
-Settle = Callable[[], Awaitable[None]]
-
-
 async def _answer(
-    send: Send,
-    group: Group,
-    call: CallState,
-    io: _drivers.AsyncIO,
-    body: Mapping,
-    settle: Settle,
+    send: Send, group: Group, call: CallState, io: _drivers.AsyncIO, body: Mapping
 ) -> int:
     messages, kwargs = body["messages"], _params(body)
     loop = _loop.answer_loop(group.router, call, messages, kwargs)
@@ -91,14 +85,15 @@ async def _answer(
         if found is None:
             raise call.final_error()
     except Exception as exc:
-        err = upstream_error(exc)
-        await settle()
-        await respond_error(send, err)
-        return err.status
+        return await _refuse(send, upstream_error(exc))
     _, route, reply = found
-    await settle()
     await respond(send, 200, reply.raw, _headers(call, route))
     return 200
+
+
+async def _refuse(send: Send, err: ProxyError) -> int:
+    await respond_error(send, err)
+    return err.status
 
 
 async def _stream(
@@ -107,7 +102,6 @@ async def _stream(
     call: CallState,
     io: _drivers.AsyncIO,
     body: Mapping,
-    settle: Settle,
     renew: Callable[[], None],
 ) -> int:
     messages, kwargs = body["messages"], _params(body)
@@ -132,13 +126,10 @@ async def _stream(
                 await out.flush()
     except Exception as exc:
         err = upstream_error(exc)
-        await settle()
         if not out.started:
-            await respond_error(send, err)
-            return err.status
+            return await _refuse(send, err)
         await out.end(err.event())
         return err.status
-    await settle()
     await out.end(_DONE)
     return 200
 
@@ -218,23 +209,12 @@ async def relay_call(
             who.take(call.events)
 
     io = _drivers.AsyncIO(transport, flush, asyncio.sleep)  # type: ignore[arg-type]
-    settled = False
-
-    async def settle() -> None:
-        """Record the attempts and settle, before the last byte goes out."""
-        nonlocal settled
-        if not settled:
-            settled = True
-            with contextlib.suppress(Exception):
-                await flush()
-            spend.finish(who, transport.attempts, reservation)
-
     client = _Client(receive)
     try:
         if body.get("stream"):
             renew = LeaseRenewal(reservation).tick
-            return await _stream(send, group, call, io, body, settle, renew)
-        return await _answer(send, group, call, io, body, settle)
+            return await _stream(send, group, call, io, body, renew)
+        return await _answer(send, group, call, io, body)
     except asyncio.CancelledError:
         if not client.left:
             raise
@@ -243,5 +223,8 @@ async def relay_call(
             current.uncancel()
         return CLIENT_CLOSED
     finally:
+        # after the response went out: no client waits for the bookkeeping
         client.stop()
-        await settle()
+        with contextlib.suppress(Exception):
+            await flush()
+        spend.finish(who, transport.attempts, reservation)

@@ -91,7 +91,8 @@ def test_a_breaker_tripped_in_one_process_is_skipped_by_all_and_probed_once(
     start_at = time.monotonic() + 0.5
     stop = str(tmp_path / "stop")
     fleet.start("breaker_calls", lambda i: (sim_keys, state_url, start_at, stop, 0.02))
-    wait_until(lambda: len(arrived_after(sim, start_at)) >= 8, timeout=10)
+    # the fleet is calling (each worker imports and builds its model first)
+    wait_until(lambda: len(arrived_after(sim, start_at)) >= 8, timeout=60)
     sim.script(PRIMARY, [], then=Fault.status(503))  # the primary goes down
     failed: list[RequestRecord] = []
 

@@ -145,6 +145,13 @@ class ProxyThread:
             threading.Event().wait(0.01)
         return self
 
+    def ledger_rows(self, n: int) -> list[Any]:
+        """The ledger's rows once `n` records were written (calls settle after
+        their response went out, so a client may read its answer first)."""
+        self.recorded.wait(n)
+        self.runtime.ledger.flush()
+        return list(self.runtime.ledger.query())
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
