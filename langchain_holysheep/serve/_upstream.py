@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -56,7 +57,10 @@ def _session() -> aiohttp.ClientSession:
             ssl=httpx2.create_ssl_context(),
             ttl_dns_cache=300,
         )
-        session = aiohttp.ClientSession(connector=connector)
+        # no cookie jar: one upstream session serves every virtual key
+        session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+        )
         _SESSIONS[loop] = session
     return session
 
@@ -162,6 +166,7 @@ class Upstream:
         self._request = httpx2.Request("POST", self.url)
 
     @staticmethod
+    @functools.lru_cache(maxsize=64)
     def _timeout(seconds: float | None) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(
             total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
