@@ -96,11 +96,21 @@ class Server:
         return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
 
 
-def holysheep_serve(sim: H.SimProcess, folder: Path) -> Server:
-    """`holysheep serve` on a free port in front of `sim`."""
+def holysheep_serve(sim: H.SimProcess, folder: Path, limits: bool = True) -> Server:
+    """`holysheep serve` on a free port in front of `sim`.
+
+    `limits=False` turns the routes' first-token and stall limits off (their
+    default is on: a non-streaming request is then read as a stream).
+    """
     from langchain_holysheep.serve.config import hash_key
 
     port = free_port()
+    folder = folder / ("serve" if limits else "serve-limits-off")
+    folder.mkdir(parents=True, exist_ok=True)
+    off = ", first_token_timeout = false, stall_timeout = false"
+    routes = ", ".join(
+        json.dumps(r) if limits else f'{{ model = "{r}"{off} }}' for r in ROUTES
+    )
     config = folder / "holysheep.toml"
     config.write_text(
         f"""
@@ -108,7 +118,7 @@ def holysheep_serve(sim: H.SimProcess, folder: Path) -> Server:
 ledger = "{folder / "ledger.sqlite3"}"
 
 [groups.{GROUP}]
-routes = {json.dumps(list(ROUTES))}
+routes = [{routes}]
 
 [keys.bench]
 hash = "{hash_key(SERVE_KEY)}"
@@ -123,7 +133,7 @@ tags = ["team:bench"]
     args += ["--port", str(port), "--log-level", "warning"]
     target = {"url": f"http://127.0.0.1:{port}/v1", "key": SERVE_KEY, "model": GROUP}
     return Server(
-        "holysheep serve",
+        "holysheep serve" if limits else "holysheep serve (limits off)",
         args,
         {**env, **env_off},
         folder / "serve.log",

@@ -7,7 +7,10 @@ ledger record); LiteLLM's proxy (`litellm --config`, one worker, the same two
 models as a fallback chain, its master key, no database); and the load
 generator (aiohttp, `benchmarks/_proxy_load.py`). The contenders are called
 the same way in one run: straight to the simulator (the floor), through
-`holysheep serve`, through LiteLLM's proxy. A: sequential calls, every
+`holysheep serve` (its default first-token/stall limits: a non-streaming
+request is read from the simulator as a stream), through `holysheep serve`
+with those limits off (plain requests), through LiteLLM's proxy. A:
+sequential calls, every
 iteration calls each contender once non-streaming and once streaming, in a
 shuffled order; "added" is the median over iterations of the paired
 difference to the direct call (p99 added: p99 minus the direct p99).
@@ -38,6 +41,7 @@ import harness as H
 NAME = "proxy"
 DIRECT = "direct to the simulator (floor)"
 SERVE = "holysheep serve"
+SERVE_OFF = "holysheep serve (first-token/stall limits off: plain requests)"
 LITELLM = "LiteLLM proxy"
 ADDED_TARGET_MS = 1.0
 THROUGHPUT_TARGET = 3.0
@@ -302,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         sim = stack.enter_context(H.SimProcess())
         builders = {
             SERVE: lambda: stack.enter_context(S.holysheep_serve(sim, folder)),
+            SERVE_OFF: lambda: stack.enter_context(
+                S.holysheep_serve(sim, folder, limits=False)
+            ),
             LITELLM: lambda: stack.enter_context(S.litellm_proxy(sim, folder)),
         }
         servers, skipped = H.build_contenders(builders)

@@ -15,7 +15,12 @@ from dataclasses import dataclass, replace
 from pydantic import SecretStr
 
 from langchain_holysheep._gateway import DEFAULT_BASE_URL
-from langchain_holysheep._model_routes import gateway_enabled
+from langchain_holysheep._model_routes import (
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_STALL_TIMEOUT,
+    REASONING_FIRST_TOKEN_TIMEOUT,
+    gateway_enabled,
+)
 from langchain_holysheep.catalogue import Capabilities, default_catalogue
 from langchain_holysheep.resilience import Router
 from langchain_holysheep.resilience._breakers import registry_for
@@ -72,6 +77,18 @@ def _capabilities(spec: RouteSpec) -> tuple[Capabilities | None, int | None]:
     return caps, window
 
 
+def _limits(spec: RouteSpec, name: str) -> tuple[float | None, float | None]:
+    """The route's first-token and stall limits: its own, or the defaults."""
+    first = spec.first_token_timeout
+    if first is None:
+        info = default_catalogue().get(name)
+        first = DEFAULT_FIRST_TOKEN_TIMEOUT
+        if info is not None and info.reasoning:
+            first = REASONING_FIRST_TOKEN_TIMEOUT
+    stall = DEFAULT_STALL_TIMEOUT if spec.stall_timeout is None else spec.stall_timeout
+    return first or None, stall or None  # false: off
+
+
 def _route(spec: RouteSpec, config: ServeConfig, where: str, state: StateArg) -> Route:
     if spec.is_gateway:
         base = (
@@ -86,14 +103,15 @@ def _route(spec: RouteSpec, config: ServeConfig, where: str, state: StateArg) ->
         base, name = spec.base_url, spec.model
         key = _key(spec.api_key_env, config.source, where) if spec.api_key_env else None
     caps, window = _capabilities(spec)
+    first_token, stall = _limits(spec, name)
     route = Route(
         model=WireEndpoint(name, base, key),  # type: ignore[arg-type]
         name=name,
         base_url=base.rstrip("/"),
         is_gateway=spec.is_gateway,
         timeout=spec.timeout,
-        first_token_timeout=spec.first_token_timeout,
-        stall_timeout=spec.stall_timeout,
+        first_token_timeout=first_token,
+        stall_timeout=stall,
         retry=spec.retry,
         context_window=window,
         capabilities=caps,

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from langchain_holysheep import _wire
+from langchain_holysheep._collect import acollect_events
 from langchain_holysheep._replies import check_chunk, check_completion
 from langchain_holysheep.resilience._chunks import NOTHING, ChunkFacts
 from langchain_holysheep.resilience._ops import Open, Send
@@ -165,15 +166,29 @@ class WireTransport:
         return attempt
 
     async def send(self, op: Send) -> Reply:
-        """One non-streaming request; raises unless the reply is a completion."""
+        """One non-streaming request; raises unless the reply is a completion.
+
+        Under a first-token or stall limit the answer is read as a stream
+        under them and relayed as the one JSON reply it makes (`_collect`);
+        structured output (`response_format`) is always a plain request.
+        """
         ep: WireEndpoint = op.route.model  # type: ignore[assignment]
         attempt = self._begin(op.route)
+        timeout = op.kwargs.get("timeout")
         try:
-            reply = await ep.upstream.post(
-                ep.body(op.messages, op.kwargs, stream=False),
-                op.kwargs.get("timeout"),
-            )
-            check_completion(reply.body, op.route.name, ep.base_url)
+            if op.limits == (None, None) or "response_format" in op.kwargs:
+                reply = await ep.upstream.post(
+                    ep.body(op.messages, op.kwargs, stream=False), timeout
+                )
+                check_completion(reply.body, op.route.name, ep.base_url)
+            else:
+                opening = ep.upstream.open_stream(
+                    ep.body(op.messages, op.kwargs, stream=True), timeout
+                )
+                body, _ = await acollect_events(
+                    opening, op.route.name, ep.base_url, *op.limits
+                )
+                reply = Reply(body, 200, _wire.dumps(body))
         finally:
             attempt.end()
         attempt.usage = reply.body.get("usage")

@@ -40,7 +40,7 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -84,6 +84,10 @@ class ServeConfigError(ConfigurationError):
     """`holysheep.toml` is missing or invalid; the message names file, line, field."""
 
 
+Seconds = Annotated[float, Field(gt=0)]
+"""A positive number of seconds."""
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -95,20 +99,33 @@ class RouteSpec(_Spec):
     `[gateway]`, its key from `HOLYSHEEP_API_KEY`); with one, it is any
     OpenAI-compatible server (a provider's API, a local vLLM) whose key is read
     from `api_key_env` (none: no key sent).
+
+    `first_token_timeout` and `stall_timeout` default to `ChatHolySheep`'s
+    (30 s; 120 s to the first token of a reasoning model); `false` turns one
+    off. With either on, a non-streaming request is read from the route as a
+    stream under them (the client still gets one JSON reply).
     """
 
     model: str = Field(min_length=1)
     base_url: str | None = None
     api_key_env: str | None = None
     timeout: float | None = Field(default=None, gt=0)
-    first_token_timeout: float | None = Field(default=None, gt=0)
-    stall_timeout: float | None = Field(default=None, gt=0)
+    first_token_timeout: Seconds | Literal[False] | None = None
+    stall_timeout: Seconds | Literal[False] | None = None
     retry: RetryPolicy | None = None
     breaker: BreakerConfig | None = None
     rate_limit: RateLimit | None = None
     context_window: int | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, gt=0)
     assistant_prefill: bool | None = None
+
+    @field_validator("first_token_timeout", "stall_timeout", mode="before")
+    @classmethod
+    def _limit(cls, value: Any) -> Any:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is True or (number and value <= 0):
+            raise ValueError("give seconds (> 0), or false to turn this limit off")
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -80,3 +80,45 @@ def test_errors_name_line_and_field(old: str, new: str, where: str) -> None:
 
 def test_toml_syntax_errors_name_the_file() -> None:
     assert _error("[groups\n").startswith("holysheep.toml: invalid TOML")
+
+
+_KEY = f'[keys.k]\nhash = "{HASH}"\ngroups = ["g"]\n'
+
+
+def test_stream_limits_default_to_chat_holysheeps_and_false_turns_them_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langchain_holysheep._model_routes import (
+        DEFAULT_FIRST_TOKEN_TIMEOUT,
+        DEFAULT_STALL_TIMEOUT,
+        REASONING_FIRST_TOKEN_TIMEOUT,
+    )
+    from langchain_holysheep.serve._groups import build_groups
+
+    text = """
+[groups.g]
+routes = [
+  "gpt-4.1",
+  "deepseek-reasoner",
+  { model = "deepseek-v3.2", first_token_timeout = false, stall_timeout = false },
+  { model = "qwen", base_url = "http://127.0.0.1:8000/v1", first_token_timeout = 4 },
+]
+
+"""
+    monkeypatch.setenv("HOLYSHEEP_API_KEY", "hs-test-key")
+    groups = build_groups(parse_config(text + _KEY))
+    router = groups["g"].router
+    limits = [router.limits(r)[1:] for r in router.routes]
+    assert limits == [
+        (DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_STALL_TIMEOUT),
+        (REASONING_FIRST_TOKEN_TIMEOUT, DEFAULT_STALL_TIMEOUT),
+        (None, None),
+        (4, DEFAULT_STALL_TIMEOUT),
+    ]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "true", '"soon"'])
+def test_a_bad_stream_limit_names_its_field(value: str) -> None:
+    text = f'[groups.g]\nroutes = [{{ model = "gpt-4.1", stall_timeout = {value} }}]\n'
+    message = _error(text + _KEY)
+    assert "stall_timeout" in message and "holysheep.toml" in message
