@@ -243,6 +243,9 @@ def collect(
                     if event is None:
                         break
                     reading.saw(event.json(), model.openai_api_base)
+                    # the events read with it: no wait, so no limit to arm
+                    while (event := events.buffered_event()) is not None:
+                        reading.saw(event.json(), model.openai_api_base)
             finally:
                 events.close(complete=reading.answer.complete)
     except Exception as exc:
@@ -299,6 +302,9 @@ async def acollect_events(
             if event is None:
                 break
             reading.saw(event.json(), base_url)
+            # the events read with it: no wait, so no limit to arm
+            while (event := events.buffered_event()) is not None:
+                reading.saw(event.json(), base_url)
     except (asyncio.CancelledError, asyncio.TimeoutError, TimeoutError) as exc:
         if not clock.expired(exc):
             raise

@@ -127,6 +127,14 @@ class _StreamBase:
                     return
             self._pending.append(event)
 
+    def buffered_event(self) -> Event | None:
+        """The next event if it is already read, else `None` (never waits).
+
+        Raises:
+            The error of an error event, as iterating would.
+        """
+        return self._pop()
+
     def _pop(self) -> Event | None:
         """The next queued event (raises a queued error), `None` if none is queued."""
         if not self._pending:
