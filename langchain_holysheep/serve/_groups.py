@@ -61,6 +61,10 @@ def _key(env: str, source: str, where: str) -> SecretStr:
     return SecretStr(value)
 
 
+_AS_GIVEN = ("timeout", "first_token_timeout", "stall_timeout", "retry")
+"""The settings of a `Route` that its `RouteSpec` gives under the same names."""
+
+
 def _capabilities(spec: RouteSpec) -> tuple[Capabilities | None, int | None]:
     info = default_catalogue().get(spec.model) if spec.is_gateway else None
     if info is None:
@@ -91,12 +95,9 @@ def _route(spec: RouteSpec, config: ServeConfig, where: str, state: StateArg) ->
         name=name,
         base_url=base.rstrip("/"),
         is_gateway=spec.is_gateway,
-        timeout=spec.timeout,
-        first_token_timeout=spec.first_token_timeout,
-        stall_timeout=spec.stall_timeout,
-        retry=spec.retry,
         context_window=window,
         capabilities=caps,
+        **{setting: getattr(spec, setting) for setting in _AS_GIVEN},
     )
     if spec.rate_limit is not None:
         rate_limiters_for(state).configure(route.key, spec.rate_limit)
