@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, Concatenate, NamedTuple, ParamSpec
+from typing import TYPE_CHECKING, Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import BaseMessage
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Request", "aanswer", "answer", "astream", "begin", "stream"]
 
 _P = ParamSpec("_P")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Request(NamedTuple):
@@ -43,10 +44,12 @@ class Request(NamedTuple):
 _Describe = Callable[Concatenate["Router", _P], Request]
 
 
-def _named(entry: Any, describe: Callable[..., Any], name: str, returns: str) -> Any:
+def _named(entry: _F, describe: Callable[..., Any], name: str, returns: str) -> _F:
     """Give `entry` the name and the signature of the call `describe` describes."""
     signature = inspect.signature(describe)
-    entry.__signature__ = signature.replace(return_annotation=returns)
+    entry.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        return_annotation=returns
+    )
     entry.__name__ = name
     entry.__qualname__ = f"Router.{name}"
     entry.__module__ = describe.__module__
@@ -98,7 +101,7 @@ def answer(describe: _Describe[_P]) -> Callable[Concatenate[Router, _P], ChatRes
         return _result(self, _drivers.run(loop, io), call)
 
     generate.__doc__ = f"{describe.__doc__}\n\nSync; see also `agenerate`."
-    return _named(generate, describe, "generate", "ChatResult")  # type: ignore[no-any-return]
+    return _named(generate, describe, "generate", "ChatResult")
 
 
 def aanswer(
@@ -120,7 +123,7 @@ def aanswer(
         return _result(self, await _drivers.arun(loop, io), call)
 
     agenerate.__doc__ = f"{describe.__doc__}\n\nAsync `generate`."
-    return _named(agenerate, describe, "agenerate", "ChatResult")  # type: ignore[no-any-return]
+    return _named(agenerate, describe, "agenerate", "ChatResult")
 
 
 def stream(
@@ -137,7 +140,7 @@ def stream(
         return _drivers.stream(loop, io)
 
     stream.__doc__ = f"{describe.__doc__}\n\nSync; see also `astream`."
-    return _named(stream, describe, "stream", "Iterator[ChatGenerationChunk]")  # type: ignore[no-any-return]
+    return _named(stream, describe, "stream", "Iterator[ChatGenerationChunk]")
 
 
 def astream(
@@ -155,4 +158,4 @@ def astream(
             yield chunk
 
     astream.__doc__ = f"{describe.__doc__}\n\nAsync `stream`."
-    return _named(astream, describe, "astream", "AsyncIterator[ChatGenerationChunk]")  # type: ignore[no-any-return]
+    return _named(astream, describe, "astream", "AsyncIterator[ChatGenerationChunk]")
