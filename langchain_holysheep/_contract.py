@@ -32,6 +32,7 @@ __all__ = [
     "CircuitEvent",
     "FailureRecord",
     "FallbackEvent",
+    "RouteAttemptEvent",
 ]
 
 METADATA_KEY = "holysheep"
@@ -90,33 +91,32 @@ class CallMetadata(TypedDict):
     """Models whose streams broke and were continued by `served_model`."""
 
 
-class AttemptEvent(TypedDict):
-    """Payload of `ATTEMPT_EVENT`."""
+class RouteAttemptEvent(TypedDict):
+    """What the payload of every event of an attempt on a route carries."""
 
     model: str
     route_index: int
     attempt: int
-    error: str | None
     status: int | None
     action: str
     """"success", "retry", "fallback" or "stop"."""
     elapsed_ms: float
+
+
+class AttemptEvent(RouteAttemptEvent):
+    """Payload of `ATTEMPT_EVENT`."""
+
+    error: str | None
     delivered_chars: NotRequired[int]
     """As in `FailureRecord`."""
 
 
-class FallbackEvent(TypedDict):
-    """Payload of `FALLBACK_EVENT`."""
+class FallbackEvent(RouteAttemptEvent):
+    """Payload of `FALLBACK_EVENT` (its `action` is "fallback")."""
 
-    model: str
-    route_index: int
     next_model: str | None
-    attempt: int
     error: str
     reason: str
-    status: int | None
-    action: str
-    elapsed_ms: float
 
 
 class CircuitEvent(TypedDict):

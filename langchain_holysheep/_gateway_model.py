@@ -11,7 +11,6 @@ routes every call over such models.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -29,14 +28,14 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from langchain_holysheep import _collect, _lean, _replies, _wire
+from langchain_holysheep import _gateway_calls, _replies
 from langchain_holysheep._gateway import (
     DEFAULT_BASE_URL,
     alist_gateway_models,
     list_gateway_models,
-    reraise,
     resolve_api_key,
 )
+from langchain_holysheep._gateway_calls import Limits
 from langchain_holysheep._header_secrets import redact_http_trace_logs
 from langchain_holysheep._http import (
     AsyncTransportKind,
@@ -50,11 +49,6 @@ from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError
 
 __all__ = ["HolySheepGateway", "gateway_copy"]
-
-_TRANSLATED = (openai.APIError, json.JSONDecodeError, ValueError)
-"""Errors of an attempt that `reraise` turns into helpful ones (or re-raises):
-API errors, malformed JSON, and values the HTTP client refused to send (a
-header it cannot encode holds the value, often the key, in its message)."""
 
 _NOT_COPIED = frozenset(
     {
@@ -252,7 +246,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         except _replies.READ_ERRORS as exc:
             raise _replies.unreadable(exc, chunk, self.model_name) from exc
 
-    # -- one attempt, gateway errors translated ---------------------------------------
+    # -- one attempt, gateway errors translated (`_gateway_calls`) ---------------------
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -260,17 +254,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        try:
-            if self._bounded_sync:
-                payload = self._get_request_payload(messages, stop=stop, **kwargs)
-                if _lean.eligible(payload):
-                    with _lean.sdk_errors():
-                        reply = _lean.send(self, payload, _wire.post)
-                    info = _lean.generation_info(self, reply.headers)
-                    return self._create_chat_result(reply.body, info)
-            return super()._generate(messages, stop, run_manager, **kwargs)
-        except _TRANSLATED as exc:
-            reraise(exc, self.model_name)
+        return _gateway_calls.generate(self, messages, stop, run_manager, **kwargs)
 
     async def _agenerate(
         self,
@@ -279,80 +263,9 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        try:
-            if self._shared_async:
-                payload = self._get_request_payload(messages, stop=stop, **kwargs)
-                if _lean.eligible(payload):
-                    with _lean.sdk_errors():
-                        reply = await _lean.send(self, payload, _wire.apost)
-                    info = _lean.generation_info(self, reply.headers)
-                    return self._create_chat_result(reply.body, info)
-            return await super()._agenerate(messages, stop, run_manager, **kwargs)
-        except _TRANSLATED as exc:
-            reraise(exc, self.model_name)
-
-    def _generate_limited(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        limits: tuple[float | None, float | None],
-        **kwargs: Any,
-    ) -> ChatResult:
-        """`_generate`, the answer read as a stream under `(first_token, stall)`.
-
-        Calls the lean path cannot make (structured output, your own HTTP
-        client) are plain `_generate` calls.
-        """
-        payload = self._collect_payload(messages, stop, kwargs)
-        if payload is None or not self._bounded_sync:
-            return self._generate(messages, stop, **kwargs)
-        try:
-            with _lean.sdk_errors():
-                body, headers = _collect.collect(self, payload, *limits)
-            return self._create_chat_result(body, _lean.generation_info(self, headers))
-        except _TRANSLATED as exc:
-            reraise(exc, self.model_name)
-
-    async def _agenerate_limited(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        limits: tuple[float | None, float | None],
-        **kwargs: Any,
-    ) -> ChatResult:
-        """Async twin of `_generate_limited`."""
-        payload = self._collect_payload(messages, stop, kwargs)
-        if payload is None or not self._shared_async:
-            return await self._agenerate(messages, stop, **kwargs)
-        try:
-            with _lean.sdk_errors():
-                body, headers = await _collect.acollect(self, payload, *limits)
-            return self._create_chat_result(body, _lean.generation_info(self, headers))
-        except _TRANSLATED as exc:
-            reraise(exc, self.model_name)
-
-    def _collect_payload(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict
-    ) -> dict[str, Any] | None:
-        """The payload of an answer read as a stream (usage always asked for)."""
-        call = dict(kwargs, stream=True)
-        call.pop("stream_usage", None)
-        call["stream_options"] = {
-            **call.get("stream_options", {}),
-            "include_usage": True,
-        }
-        payload = self._get_request_payload(messages, stop=stop, **call)
-        return payload if _lean.eligible(payload) else None
-
-    def _stream_payload(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict
-    ) -> dict[str, Any] | None:
-        """The lean stream's payload, or `None` when the call needs the SDK."""
-        call = dict(kwargs, stream=True)
-        if self._should_stream_usage(call.pop("stream_usage", None), **call):
-            call["stream_options"] = {"include_usage": True}
-        payload = self._get_request_payload(messages, stop=stop, **call)
-        return payload if _lean.eligible(payload) else None
+        return await _gateway_calls.agenerate(
+            self, messages, stop, run_manager, **kwargs
+        )
 
     def _stream(
         self,
@@ -361,74 +274,40 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        try:
-            payload = None
-            if self._bounded_sync:
-                payload = self._stream_payload(messages, stop, kwargs)
-            if payload is None:
-                yield from super()._stream(messages, stop, run_manager, **kwargs)
-                return
-            with _lean.sdk_errors():
-                yield from self._lean_stream(payload, run_manager)
-        except _TRANSLATED as exc:
-            reraise(exc, self.model_name)
+        return _gateway_calls.stream(self, messages, stop, run_manager, **kwargs)
 
-    def _lean_stream(
-        self, payload: dict[str, Any], run_manager: CallbackManagerForLLMRun | None
-    ) -> Iterator[ChatGenerationChunk]:
-        events = _lean.send(self, payload, _wire.open_stream)
-        reader = _lean.ChunkReader(self, events.headers)
-        try:
-            for event in events:
-                chunk = reader.read(event)
-                if chunk is None:
-                    continue
-                if run_manager:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-        finally:
-            events.close(complete=reader.complete)
-
-    async def _astream(
+    def _astream(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        try:
-            payload = None
-            if self._shared_async:
-                payload = self._stream_payload(messages, stop, kwargs)
-            if payload is None:
-                async for chunk in super()._astream(
-                    messages, stop, run_manager, **kwargs
-                ):
-                    yield chunk
-                return
-            with _lean.sdk_errors():
-                async for chunk in self._lean_astream(payload, run_manager):
-                    yield chunk
-        except _TRANSLATED as exc:
-            reraise(exc, self.model_name)
+        # The calls' own iterator, not one wrapping it: closing it closes the
+        # stream at once (an `async for` does not close what it iterates).
+        return _gateway_calls.astream(self, messages, stop, run_manager, **kwargs)
 
-    async def _lean_astream(
+    def _generate_limited(
         self,
-        payload: dict[str, Any],
-        run_manager: AsyncCallbackManagerForLLMRun | None,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        events = await _lean.send(self, payload, _wire.aopen_stream)
-        reader = _lean.ChunkReader(self, events.headers)
-        try:
-            async for event in events:
-                chunk = reader.read(event)
-                if chunk is None:
-                    continue
-                if run_manager:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-        finally:
-            await events.aclose(complete=reader.complete)
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        limits: Limits,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """`_generate`, the answer read as a stream under `(first_token, stall)`."""
+        return _gateway_calls.generate_limited(self, messages, stop, limits, **kwargs)
+
+    async def _agenerate_limited(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        limits: Limits,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """Async twin of `_generate_limited`."""
+        return await _gateway_calls.agenerate_limited(
+            self, messages, stop, limits, **kwargs
+        )
 
     @classmethod
     def list_models(

@@ -169,10 +169,21 @@ class Options(TypedDict, total=False):
 
 
 @contextlib.contextmanager
-def _translated(request: httpx2.Request) -> Iterator[None]:
-    """Transport failures as the OpenAI SDK's connection / timeout errors."""
+def _sending(
+    client: httpx2.Client | httpx2.AsyncClient,
+    path: str,
+    body: Any,
+    stream: bool,
+    options: Options,
+) -> Iterator[httpx2.Request]:
+    """The request of `body`, sent in the block.
+
+    The block's transport failures are raised as the OpenAI SDK's connection
+    and timeout errors.
+    """
+    request = _request(client, path, body, stream, options)
     try:
-        yield
+        yield request
     except httpx2.TransportError as exc:
         raise transport_error(exc, request) from exc
 
@@ -189,8 +200,7 @@ def post(
     A 2xx body that is not JSON is returned as its text (the caller's reply
     check says what is wrong with it).
     """
-    request = _request(client, path, body, False, options)
-    with _translated(request):
+    with _sending(client, path, body, False, options) as request:
         response = client.send(request)
     return _reply(response)
 
@@ -199,8 +209,7 @@ async def apost(
     client: httpx2.AsyncClient, path: str, body: Any, **options: Unpack[Options]
 ) -> WireReply:
     """Async twin of `post`."""
-    request = _request(client, path, body, False, options)
-    with _translated(request):
+    with _sending(client, path, body, False, options) as request:
         response = await client.send(request)
     return _reply(response)
 
@@ -213,8 +222,7 @@ def open_stream(
     Raises:
         The errors of `post`, before any event.
     """
-    request = _request(client, path, body, True, options)
-    with _translated(request):
+    with _sending(client, path, body, True, options) as request:
         response = client.send(request, stream=True)
         _body_timeout(request)
         if response.status_code < 400:
@@ -230,8 +238,7 @@ async def aopen_stream(
     client: httpx2.AsyncClient, path: str, body: Any, **options: Unpack[Options]
 ) -> AsyncEventStream:
     """Async twin of `open_stream`."""
-    request = _request(client, path, body, True, options)
-    with _translated(request):
+    with _sending(client, path, body, True, options) as request:
         response = await client.send(request, stream=True)
         _body_timeout(request)
         if response.status_code < 400:

@@ -8,14 +8,8 @@ limits live in this process by default, or in a shared `StateStore`
 (`state=`, `HOLYSHEEP_STATE_URL`) for every process of a deployment.
 """
 
-from langchain_holysheep.resilience._breaker import (
-    BreakerConfig,
-    BreakerKey,
-    BreakerSnapshot,
-    BreakerState,
-    CircuitBreaker,
-    Transition,
-)
+from langchain_holysheep.resilience import _breaker
+from langchain_holysheep.resilience._breaker import *  # noqa: F403 (its __all__)
 from langchain_holysheep.resilience._breakers import (
     BreakerRegistry,
     default_registry,
@@ -61,12 +55,7 @@ __all__ = [
     "Action",
     "AllRoutesFailedError",
     "AttemptTimeoutError",
-    "BreakerConfig",
-    "BreakerKey",
     "BreakerRegistry",
-    "BreakerSnapshot",
-    "BreakerState",
-    "CircuitBreaker",
     "CircuitOpenError",
     "Deadline",
     "DeadlineExceededError",
@@ -90,7 +79,6 @@ __all__ = [
     "StreamFailureError",
     "StreamInterruptedError",
     "StreamStallError",
-    "Transition",
     "default_policy",
     "default_rate_limiters",
     "default_registry",
@@ -98,3 +86,4 @@ __all__ = [
     "rate_limiters_for",
     "registry_for",
 ]
+__all__ += _breaker.__all__

@@ -260,31 +260,11 @@ class CircuitBreaker:
                 if self._state is _CLOSED:
                     self._ok[self._slot(now)] += 1
                     return
-        fired = None
-        with self._lock:
-            if self._state is _HALF_OPEN:
-                self._clear_window()
-                self._probe_started = None
-                fired = self._move(_CLOSED, "probe succeeded", self._clock())
-            elif self._state is _CLOSED:
-                self._ok[self._slot(self._clock())] += 1
-        if fired is not None:
-            self._notify(fired)
+        self._change(self._succeeded)
 
     def record_failure(self, reason: str = "failure") -> None:
         """A call failed; may open the breaker."""
-        fired = None
-        with self._lock:
-            now = self._clock()
-            self._last_failure = reason
-            if self._state is _CLOSED:
-                self._fail[self._slot(now)] += 1
-                if self._should_trip(now):
-                    fired = self._open(f"{reason}: failure threshold reached", now)
-            elif self._state is _HALF_OPEN:
-                fired = self._open(f"{reason}: probe failed", now)
-        if fired is not None:
-            self._notify(fired)
+        self._change(lambda now: self._failed(reason, now))
 
     def release(self) -> None:
         """Give back a half-open probe that ended with no verdict (cancelled)."""
@@ -295,29 +275,54 @@ class CircuitBreaker:
     # -- control --------------------------------------------------------------------
     def force_open(self, reason: str = "forced open") -> None:
         """Open now (or restart the cooldown of an open breaker)."""
-        fired = None
-        with self._lock:
-            now = self._clock()
-            self._last_failure = reason
-            if self._state is _OPEN:
-                self._retry_at = now + self.config.cooldown
-            else:
-                fired = self._open(reason, now)
-        if fired is not None:
-            self._notify(fired)
+        self._change(lambda now: self._forced_open(reason, now))
 
     def reset(self) -> None:
         """Close the breaker and forget its window."""
-        fired = None
+        self._change(self._reset)
+
+    # -- changes: made with the lock held, their transition reported after it -------
+    def _change(self, step: Callable[[float], Transition | None]) -> None:
+        """Take `step` now under the lock; then tell the listeners what it changed."""
         with self._lock:
-            self._clear_window()
-            self._probe_started = None
-            self._retry_at = math.inf
-            self._opened_at = None
-            if self._state is not _CLOSED:
-                fired = self._move(_CLOSED, "reset", self._clock())
+            fired = step(self._clock())
         if fired is not None:
             self._notify(fired)
+
+    def _succeeded(self, now: float) -> Transition | None:
+        if self._state is _HALF_OPEN:
+            self._clear_window()
+            self._probe_started = None
+            return self._move(_CLOSED, "probe succeeded", now)
+        if self._state is _CLOSED:
+            self._ok[self._slot(now)] += 1
+        return None
+
+    def _failed(self, reason: str, now: float) -> Transition | None:
+        self._last_failure = reason
+        if self._state is _CLOSED:
+            self._fail[self._slot(now)] += 1
+            if self._should_trip(now):
+                return self._open(f"{reason}: failure threshold reached", now)
+        elif self._state is _HALF_OPEN:
+            return self._open(f"{reason}: probe failed", now)
+        return None
+
+    def _forced_open(self, reason: str, now: float) -> Transition | None:
+        self._last_failure = reason
+        if self._state is _OPEN:
+            self._retry_at = now + self.config.cooldown
+            return None
+        return self._open(reason, now)
+
+    def _reset(self, now: float) -> Transition | None:
+        self._clear_window()
+        self._probe_started = None
+        self._retry_at = math.inf
+        self._opened_at = None
+        if self._state is _CLOSED:
+            return None
+        return self._move(_CLOSED, "reset", now)
 
     # -- internals (lock held) ------------------------------------------------------
     def _slot(self, now: float) -> int:

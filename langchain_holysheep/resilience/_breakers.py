@@ -38,7 +38,12 @@ from langchain_holysheep.resilience._shared_breaker import (
     DEFAULT_SYNC_INTERVAL,
     SharedCircuitBreaker,
 )
-from langchain_holysheep.resilience._state import StateArg, per_store, resolve_state
+from langchain_holysheep.resilience._state import (
+    ProcessDefault,
+    StateArg,
+    per_store,
+    resolve_state,
+)
 from langchain_holysheep.state import StateStore
 
 __all__ = [
@@ -221,18 +226,12 @@ class BreakerRegistry:
         self._listeners.notify(t)
 
 
-_DEFAULT: BreakerRegistry | None = None
-_DEFAULT_LOCK = threading.Lock()
+_DEFAULT = ProcessDefault(BreakerRegistry)
 
 
 def default_registry() -> BreakerRegistry:
     """The process-wide registry (created on first use; `HOLYSHEEP_STATE_URL`)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        with _DEFAULT_LOCK:
-            if _DEFAULT is None:
-                _DEFAULT = BreakerRegistry()
-    return _DEFAULT
+    return _DEFAULT.get()
 
 
 def registry_for(state: StateArg) -> BreakerRegistry:

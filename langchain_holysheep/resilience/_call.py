@@ -24,6 +24,7 @@ from langchain_holysheep._contract import (
     CallMetadata,
     CircuitEvent,
     FallbackEvent,
+    RouteAttemptEvent,
 )
 from langchain_holysheep.resilience._attempt import Attempt
 from langchain_holysheep.resilience._breaker import BreakerState, CircuitBreaker
@@ -356,15 +357,11 @@ class CallState:
         action: str,
     ) -> None:
         if self.reporting:
-            payload: AttemptEvent = {
-                "model": attempt.route.name,
-                "route_index": attempt.index,
-                "attempt": self.attempts,
-                "error": None if exc is None else _short(exc),
-                "status": None if decision is None else decision.status,
-                "action": action,
-                "elapsed_ms": round((self._clock() - attempt.started) * 1000, 1),
-            }
+            status = None if decision is None else decision.status
+            ms = (self._clock() - attempt.started) * 1000
+            where = self._on_route(attempt.route, attempt.index, status, action, ms)
+            error = None if exc is None else _short(exc)
+            payload: AttemptEvent = {**where, "error": error}
             delivered = 0 if exc is None else _delivered_chars(exc)
             if delivered:
                 payload["delivered_chars"] = delivered
@@ -381,14 +378,22 @@ class CallState:
     ) -> None:
         if self.reporting:
             payload: FallbackEvent = {
-                "model": route.name,
-                "route_index": idx,
+                **self._on_route(route, idx, status, "fallback", elapsed_ms),
                 "next_model": self.queue[0][1].name if self.queue else None,
-                "attempt": self.attempts,
                 "error": reason if exc is None else _short(exc),
                 "reason": reason,
-                "status": status,
-                "action": "fallback",
-                "elapsed_ms": round(elapsed_ms, 1),
             }
             self.events.append(Event(FALLBACK_EVENT, payload))
+
+    def _on_route(
+        self, route: Route, idx: int, status: int | None, action: str, elapsed_ms: float
+    ) -> RouteAttemptEvent:
+        """What every event of an attempt on `route` (at `idx`) carries."""
+        return {
+            "model": route.name,
+            "route_index": idx,
+            "attempt": self.attempts,
+            "status": status,
+            "action": action,
+            "elapsed_ms": round(elapsed_ms, 1),
+        }

@@ -9,10 +9,12 @@ closes what the loop left open when the consumer stops early.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_holysheep.resilience._bounded import BoundExceeded, run_bounded
+from langchain_holysheep.resilience._events import aemit, emit
 from langchain_holysheep.resilience._ops import (
     Acquire,
     Close,
@@ -28,10 +30,25 @@ from langchain_holysheep.resilience._streams import (
     DirectSource,
     PumpSource,
 )
-from langchain_holysheep.resilience._transports import AsyncTransport, Transport
+from langchain_holysheep.resilience._transports import (
+    AsyncModelTransport,
+    AsyncTransport,
+    ModelTransport,
+    Transport,
+)
 from langchain_holysheep.resilience._watched import WatchedSource, watchable
 
-__all__ = ["AsyncIO", "SyncIO", "arun", "astream", "run", "stream"]
+__all__ = [
+    "ASYNC",
+    "SYNC",
+    "AsyncIO",
+    "Side",
+    "SyncIO",
+    "arun",
+    "astream",
+    "run",
+    "stream",
+]
 
 _timeout = getattr(asyncio, "timeout", None)
 
@@ -235,3 +252,30 @@ async def arun(loop: Loop, io: AsyncIO) -> Any:
     async for _ in astream(loop, io, out):
         raise AssertionError("a reply loop delivered a chunk")
     return out[0]
+
+
+class Side(NamedTuple):
+    """The I/O of a chat-model call of one kind, sync (`SYNC`) or async (`ASYNC`)."""
+
+    is_async: bool
+    io: Callable[..., Any]
+    """`SyncIO` or `AsyncIO`."""
+    transport: Callable[..., Any]
+    """Attempts as calls of the route's chat model: `(stop, run_manager)`."""
+    emit: Callable[[Any, list[Any]], Any]
+    """Delivers the call's pending callback events to its run manager."""
+    sleep: Callable[[float], Any]
+    """The sleep of backoffs unless one is injected."""
+    scoped: Callable[[Any], Any]
+    """The run manager of this kind in a live-stream scope."""
+
+
+SYNC = Side(False, SyncIO, ModelTransport, emit, time.sleep, lambda s: s.run_manager)
+ASYNC = Side(
+    True,
+    AsyncIO,
+    AsyncModelTransport,
+    aemit,
+    asyncio.sleep,
+    lambda s: s.async_run_manager,
+)

@@ -110,6 +110,10 @@ Matcher: TypeAlias = int | str | type[BaseException] | Callable[[BaseException],
 (anywhere in the `__cause__` chain), or a predicate on the exception."""
 
 
+_FACTS = ("status", "retry_after_s", "code", "message")
+"""What a `Decision` reports of its error, as `ErrorInfo` holds it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One row of the table: a condition, an action and the decision's flags."""
@@ -135,14 +139,11 @@ class Rule:
         return Decision(
             action=self.action,
             reason=reason,
-            status=info.status,
-            retry_after_s=info.retry_after_s,
-            code=info.code,
-            message=info.message,
             prefer_larger_context=self.prefer_larger_context,
             silent=silent,
             connection_level=self.connection_level,
             breaker_failure=self.breaker_failure,
+            **{fact: getattr(info, fact) for fact in _FACTS},
         )
 
 

@@ -18,10 +18,16 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_holysheep.resilience._deadline import Clock, Deadline
 from langchain_holysheep.resilience._exceptions import RateLimitTimeoutError
-from langchain_holysheep.resilience._state import StateArg, per_store, resolve_state
+from langchain_holysheep.resilience._state import (
+    ProcessDefault,
+    StateArg,
+    per_store,
+    resolve_state,
+)
 from langchain_holysheep.state import StateStore
 
 __all__ = [
@@ -312,29 +318,19 @@ class RateLimiterRegistry:
         state: StateArg = None,
     ) -> None:
         self.store: StateStore | None = resolve_state(state)
-        self._clock = clock
-        self._sleep = sleep
-        self._asleep = asleep
+        self._time: dict[str, Any] = {"clock": clock, "sleep": sleep, "asleep": asleep}
         self._lock = threading.Lock()
         self._limiters: dict[Hashable, RateLimiter] = {}
 
     def _new(self, key: Hashable, limit: RateLimit | None) -> RateLimiter:
+        """A limiter of `key` with this registry's time functions (and store)."""
         if self.store is None:
-            return RateLimiter(
-                key, limit, clock=self._clock, sleep=self._sleep, asleep=self._asleep
-            )
+            return RateLimiter(key, limit, **self._time)
         from langchain_holysheep.resilience._shared_ratelimit import (
             SharedRateLimiter,
         )
 
-        return SharedRateLimiter(
-            key,
-            limit,
-            store=self.store,
-            clock=self._clock,
-            sleep=self._sleep,
-            asleep=self._asleep,
-        )
+        return SharedRateLimiter(key, limit, store=self.store, **self._time)
 
     def configure(self, key: Hashable, limit: RateLimit) -> RateLimiter:
         """Set (or replace) the limit of `key`."""
@@ -365,18 +361,12 @@ class RateLimiterRegistry:
             self._limiters.clear()
 
 
-_DEFAULT: RateLimiterRegistry | None = None
-_DEFAULT_LOCK = threading.Lock()
+_DEFAULT = ProcessDefault(RateLimiterRegistry)
 
 
 def default_rate_limiters() -> RateLimiterRegistry:
     """The process-wide rate-limiter registry (its store: `HOLYSHEEP_STATE_URL`)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        with _DEFAULT_LOCK:
-            if _DEFAULT is None:
-                _DEFAULT = RateLimiterRegistry()
-    return _DEFAULT
+    return _DEFAULT.get()
 
 
 def rate_limiters_for(state: StateArg) -> RateLimiterRegistry:

@@ -9,8 +9,9 @@ key, invalid request, content policy, budget) propagate at once. When every
 route failed, `AllRoutesFailedError` lists them all.
 
 The decisions live once, in the route loop (`_loop.py`) over a `CallState`;
-`generate`, `agenerate`, `stream` and `astream` below only pick the loop, the
-transport and the driver.
+`generate`, `agenerate`, `stream` and `astream` only pick the loop, the
+transport and the driver. Each sync/async pair is made from one description of
+its call (`_answer_request`, `_stream_request`) by `_entry.py`.
 
 Streams come in two modes:
 
@@ -27,23 +28,16 @@ Streams come in two modes:
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForLLMRun,
-    CallbackManagerForLLMRun,
-)
 from langchain_core.language_models import BaseChatModel
-from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatResult
 
 from langchain_holysheep._contract import METADATA_KEY
 from langchain_holysheep.errors import ConfigurationError
-from langchain_holysheep.resilience import _drivers, _loop
+from langchain_holysheep.resilience import _entry
 from langchain_holysheep.resilience._breakers import (
     BreakerRegistry,
     default_registry,
@@ -56,7 +50,7 @@ from langchain_holysheep.resilience._chunks import (
     continue_with_prefill,
 )
 from langchain_holysheep.resilience._deadline import Clock, Deadline
-from langchain_holysheep.resilience._events import aemit, emit, pop_stream_scope
+from langchain_holysheep.resilience._events import AnyRunManager
 from langchain_holysheep.resilience._policy import ErrorPolicy, default_policy
 from langchain_holysheep.resilience._ratelimit import (
     RateLimiterRegistry,
@@ -67,10 +61,6 @@ from langchain_holysheep.resilience._retry import RetryPolicy
 from langchain_holysheep.resilience._routes import Requirements, Route, sdk_retries
 from langchain_holysheep.resilience._state import StateArg
 from langchain_holysheep.resilience._streams import StreamWatch
-from langchain_holysheep.resilience._transports import (
-    AsyncModelTransport,
-    ModelTransport,
-)
 
 __all__ = ["Router", "continue_with_prefill"]
 
@@ -303,103 +293,30 @@ class Router:
         result.llm_output = {**(result.llm_output or {}), METADATA_KEY: meta}
         return result
 
-    def _start(self, messages: Any, kwargs: dict[str, Any], rm: Any) -> CallState:
-        call = self.new_call(messages, kwargs, run_id=rm.run_id if rm else None)
-        call.reporting = bool(rm is not None and rm.handlers)
-        return call
-
-    # -- drivers (I/O only) ------------------------------------------------------------
-    def generate(
+    # -- entry points: each sync/async pair made from one description (`_entry`) -----
+    def _answer_request(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
+        run_manager: AnyRunManager | None = None,
         **kwargs: Any,
-    ) -> ChatResult:
-        """One call, failing over across the routes (sync)."""
-        scope = pop_stream_scope(kwargs)
-        rm = run_manager or (scope.run_manager if scope else None)
-        if self.wants_internal_stream(kwargs):
-            return generate_from_stream(
-                self.stream(messages, stop, rm, live=False, **kwargs)
-            )
-        call = self._start(messages, kwargs, rm)
-        io = _drivers.SyncIO(
-            ModelTransport(stop, rm),
-            lambda: emit(rm, call.events),
-            self._sleep or time.sleep,
-        )
-        found = _drivers.run(_loop.answer_loop(self, call, messages, kwargs), io)
-        if found is None:
-            raise call.final_error()
-        return self.annotate(found[2], call, found[0], found[1])
+    ) -> _entry.Request:
+        """One call, failing over across the routes."""
+        return _entry.Request(messages, stop, run_manager, kwargs)
 
-    async def agenerate(
+    def _stream_request(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        """One call, failing over across the routes (async)."""
-        scope = pop_stream_scope(kwargs)
-        rm = run_manager or (scope.async_run_manager if scope else None)
-        if self.wants_internal_stream(kwargs):
-            chunks = self.astream(messages, stop, rm, live=False, **kwargs)
-            return generate_from_stream(iter([c async for c in chunks]))
-        call = self._start(messages, kwargs, rm)
-        io = _drivers.AsyncIO(
-            AsyncModelTransport(stop, rm),
-            lambda: aemit(rm, call.events),
-            self._asleep or asyncio.sleep,
-        )
-        loop = _loop.answer_loop(self, call, messages, kwargs)
-        found = await _drivers.arun(loop, io)
-        if found is None:
-            raise call.final_error()
-        return self.annotate(found[2], call, found[0], found[1])
-
-    def stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
+        run_manager: AnyRunManager | None = None,
         *,
         live: bool | None = None,
         **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        """One streamed call with failover (sync); see the module docstring."""
-        scope = pop_stream_scope(kwargs)
-        rm = run_manager or (scope.run_manager if scope else None)
-        live = scope is not None if live is None else live
-        call = self._start(messages, kwargs, rm)
-        io = _drivers.SyncIO(
-            ModelTransport(stop),
-            lambda: emit(rm, call.events),
-            self._sleep or time.sleep,
-        )
-        loop = _loop.stream_loop(self, call, messages, kwargs, live=live)
-        return _drivers.stream(loop, io)
+    ) -> _entry.Request:
+        """One streamed call with failover; see the module docstring."""
+        return _entry.Request(messages, stop, run_manager, kwargs, live)
 
-    async def astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        *,
-        live: bool | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        """One streamed call with failover (async); see the module docstring."""
-        scope = pop_stream_scope(kwargs)
-        rm = run_manager or (scope.async_run_manager if scope else None)
-        live = scope is not None if live is None else live
-        call = self._start(messages, kwargs, rm)
-        io = _drivers.AsyncIO(
-            AsyncModelTransport(stop),
-            lambda: aemit(rm, call.events),
-            self._asleep or asyncio.sleep,
-        )
-        loop = _loop.stream_loop(self, call, messages, kwargs, live=live)
-        async for chunk in _drivers.astream(loop, io):
-            yield chunk
+    generate = _entry.answer(_answer_request)
+    agenerate = _entry.aanswer(_answer_request)
+    stream = _entry.stream(_stream_request)
+    astream = _entry.astream(_stream_request)

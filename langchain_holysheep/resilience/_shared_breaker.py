@@ -19,6 +19,7 @@ half-open) is reported as its legal steps (closed -> open -> half-open).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from langchain_holysheep.resilience._breaker import (
     BreakerConfig,
@@ -149,17 +150,13 @@ class SharedCircuitBreaker(CircuitBreaker):
     # -- observation -------------------------------------------------------------------
     def snapshot(self) -> BreakerSnapshot:
         """The shared state (read from the store now, this process's counts sent)."""
-        view = self.sync()
-        return BreakerSnapshot(
-            key=self.key,
-            state=BreakerState(view.state),
+        view = self.sync()  # state, trips, last failure, opening: adopted from it
+        return replace(
+            super().snapshot(),
             failures=view.failures,
             successes=view.successes,
-            opened_at=view.opened_at,
             retry_in_s=view.retry_in,
             probe_in_flight=view.probe_in_flight,
-            trips=view.trips,
-            last_failure=view.last_failure,
         )
 
     def rejects(self) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from langchain_holysheep.errors import ConfigurationError
 from langchain_holysheep.state import (
@@ -26,7 +26,7 @@ from langchain_holysheep.state import (
     open_store,
 )
 
-__all__ = ["StateArg", "per_store", "resolve_state", "shared_store"]
+__all__ = ["ProcessDefault", "StateArg", "per_store", "resolve_state", "shared_store"]
 
 StateArg = StateStore | str | None
 """A store, a URL (`memory://`, `sqlite:///state.db`, `redis://...`), or `None`."""
@@ -102,3 +102,26 @@ def per_store(state: StateArg, default: R, make: Callable[[str | StateStore], R]
         if entry is None or entry[0] is not store:
             entry = _PER_STORE[key] = (store, make(store or "memory://"))
     return entry[1]  # type: ignore[no-any-return]
+
+
+class ProcessDefault(Generic[R]):
+    """The process-wide object of a kind, made on first use (once, thread-safe).
+
+    Args:
+        make: makes it (e.g. a registry whose store is `HOLYSHEEP_STATE_URL`'s).
+    """
+
+    def __init__(self, make: Callable[[], R]) -> None:
+        self._make = make
+        self._value: R | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> R:
+        """The object (made now if this is the first use)."""
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._make()
+                value = self._value
+        return value

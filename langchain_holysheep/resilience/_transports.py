@@ -13,7 +13,8 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from functools import partial
+from typing import Any, Generic, Protocol, TypeVar
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -28,6 +29,7 @@ from langchain_holysheep.resilience._bounded import BoundExceeded, run_bounded
 from langchain_holysheep.resilience._ops import Open, Send
 
 T = TypeVar("T")
+_M = TypeVar("_M", CallbackManagerForLLMRun, AsyncCallbackManagerForLLMRun)
 
 __all__ = [
     "call_within",
@@ -106,17 +108,6 @@ def result_to_chunk(result: ChatResult) -> ChatGenerationChunk:
     return ChatGenerationChunk(message=chunk_msg, generation_info=info)
 
 
-def _limited(op: Send, name: str = "_generate_limited") -> Callable[..., Any] | None:
-    """The model's limited generate, when the attempt has limits and it has one.
-
-    A model with `_generate_limited` / `_agenerate_limited` (`HolySheepGateway`)
-    reads a non-streaming answer as a stream under first-token and stall limits.
-    """
-    if op.limits[0] is None and op.limits[1] is None:
-        return None
-    return getattr(op.route.model, name, None)  # type: ignore[no-any-return]
-
-
 def call_within(model: Any, fn: Callable[[], T], seconds: float) -> T:
     """`fn()`, bounded to `seconds` wall-clock.
 
@@ -141,8 +132,8 @@ def call_within(model: Any, fn: Callable[[], T], seconds: float) -> T:
             raise
 
 
-class ModelTransport:
-    """Attempts as calls of the route's `BaseChatModel` (sync).
+class _ModelCalls(Generic[_M]):
+    """Attempts as calls of the route's `BaseChatModel`: what sync and async share.
 
     Args:
         stop: the call's stop sequences.
@@ -153,24 +144,36 @@ class ModelTransport:
     __slots__ = ("run_manager", "stop")
 
     def __init__(
-        self,
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
+        self, stop: list[str] | None = None, run_manager: _M | None = None
     ) -> None:
         self.stop = stop
-        self.run_manager = run_manager
+        self.run_manager: _M | None = run_manager
+
+    def _answer(self, op: Send, generate: str) -> Callable[[], Any]:
+        """The call of `op`: the model's `generate` method, e.g. `"_generate"`.
+
+        Under stream limits, a model's limited twin (`_generate_limited` of a
+        `HolySheepGateway`) reads the answer as a stream under them instead.
+        """
+        model, stop, rm = op.route.model, self.stop, self.run_manager
+        if op.limits != (None, None):
+            limited = getattr(model, f"{generate}_limited", None)
+            if limited is not None:
+                return partial(limited, op.messages, stop, op.limits, **op.kwargs)
+        gen = getattr(model, generate)
+        if rm is not None and _accepts_run_manager(gen):
+            return partial(gen, op.messages, stop=stop, run_manager=rm, **op.kwargs)
+        return partial(gen, op.messages, stop=stop, **op.kwargs)
+
+
+class ModelTransport(_ModelCalls[CallbackManagerForLLMRun]):
+    """Attempts as calls of the route's `BaseChatModel` (sync)."""
+
+    __slots__ = ()
 
     def send(self, op: Send) -> ChatResult:
         """`model._generate(...)` (under stream limits where the model can)."""
-        limited = _limited(op)
-        if limited is not None:
-            return limited(op.messages, self.stop, op.limits, **op.kwargs)  # type: ignore[no-any-return]
-        gen = op.route.model._generate
-        if self.run_manager is not None and _accepts_run_manager(gen):
-            return gen(
-                op.messages, stop=self.stop, run_manager=self.run_manager, **op.kwargs
-            )
-        return gen(op.messages, stop=self.stop, **op.kwargs)
+        return self._answer(op, "_generate")()  # type: ignore[no-any-return]
 
     def send_within(self, op: Send, seconds: float) -> ChatResult:
         """`send`, bounded to `seconds` wall-clock; see `call_within`."""
@@ -189,30 +192,14 @@ class ModelTransport:
         yield result_to_chunk(model._generate(op.messages, stop=self.stop, **op.kwargs))
 
 
-class AsyncModelTransport:
+class AsyncModelTransport(_ModelCalls[AsyncCallbackManagerForLLMRun]):
     """Attempts as calls of the route's `BaseChatModel` (async)."""
 
-    __slots__ = ("run_manager", "stop")
-
-    def __init__(
-        self,
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-    ) -> None:
-        self.stop = stop
-        self.run_manager = run_manager
+    __slots__ = ()
 
     async def send(self, op: Send) -> ChatResult:
         """`await model._agenerate(...)` (under stream limits where the model can)."""
-        limited = _limited(op, "_agenerate_limited")
-        if limited is not None:
-            return await limited(op.messages, self.stop, op.limits, **op.kwargs)  # type: ignore[no-any-return]
-        gen = op.route.model._agenerate
-        if self.run_manager is not None and _accepts_run_manager(gen):
-            return await gen(
-                op.messages, stop=self.stop, run_manager=self.run_manager, **op.kwargs
-            )
-        return await gen(op.messages, stop=self.stop, **op.kwargs)
+        return await self._answer(op, "_agenerate")()  # type: ignore[no-any-return]
 
     def stream(self, op: Open) -> AsyncIterator[ChatGenerationChunk]:
         """`model._astream(...)`, or one chunk of `_agenerate`."""

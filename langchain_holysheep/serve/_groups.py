@@ -109,12 +109,12 @@ def _route(spec: RouteSpec, config: ServeConfig, where: str, state: StateArg) ->
         name=name,
         base_url=base.rstrip("/"),
         is_gateway=spec.is_gateway,
-        timeout=spec.timeout,
         first_token_timeout=first_token,
         stall_timeout=stall,
-        retry=spec.retry,
         context_window=window,
         capabilities=caps,
+        timeout=spec.timeout,
+        retry=spec.retry,
     )
     if spec.rate_limit is not None:
         rate_limiters_for(state).configure(route.key, spec.rate_limit)

@@ -94,18 +94,9 @@ Wiring plan (how budgets, breakers and rate limits move onto the store):
   `HOLYSHEEP_STATE_URL` switches a deployment without code changes.
 """
 
-from langchain_holysheep.state._breaker_types import (
-    BreakerRules,
-    BreakerSpec,
-    BreakerStateName,
-    BreakerView,
-)
-from langchain_holysheep.state._budget_types import (
-    Refusal,
-    Reservation,
-    Settlement,
-    WindowUsage,
-)
+from langchain_holysheep.state import _breaker_types, _budget_types
+from langchain_holysheep.state._breaker_types import *  # noqa: F403 (its __all__)
+from langchain_holysheep.state._budget_types import *  # noqa: F403 (its __all__)
 from langchain_holysheep.state._errors import (
     StateStoreError,
     StateStoreUnavailableError,
@@ -130,10 +121,6 @@ __all__ = [
     "MAX_AMOUNT",
     "STATE_URL_ENV",
     "UNIT",
-    "BreakerRules",
-    "BreakerSpec",
-    "BreakerStateName",
-    "BreakerView",
     "GuardedStore",
     "MemoryStore",
     "OnStoreError",
@@ -141,15 +128,13 @@ __all__ = [
     "RateSpec",
     "RateView",
     "RedisStore",
-    "Refusal",
-    "Reservation",
     "SQLiteStore",
-    "Settlement",
     "StateStore",
     "StateStoreError",
     "StateStoreUnavailableError",
     "StoreErrorPolicy",
     "StoreEvent",
-    "WindowUsage",
     "open_store",
 ]
+__all__ += _breaker_types.__all__
+__all__ += _budget_types.__all__

@@ -1,19 +1,11 @@
 """Budgets: caps reserved before a call (its worst case) and settled after it."""
 
+from langchain_holysheep.spend.budgets import _errors
 from langchain_holysheep.spend.budgets._budget import (
     Budget,
 )
 from langchain_holysheep.spend.budgets._cost import CallShape, call_cost, call_shape
-from langchain_holysheep.spend.budgets._errors import (
-    BudgetCheckError,
-    BudgetError,
-    BudgetExceededError,
-    BudgetStoreError,
-    ThresholdEvent,
-    UnpricedCallError,
-    display_places,
-    window_label,
-)
+from langchain_holysheep.spend.budgets._errors import *  # noqa: F403 (its __all__)
 from langchain_holysheep.spend.budgets._estimate import (
     bound_prompt_tokens,
     estimate_prompt_tokens,
@@ -35,25 +27,18 @@ from langchain_holysheep.spend.budgets._windows import (
 
 __all__ = [
     "Budget",
-    "BudgetCheckError",
-    "BudgetError",
-    "BudgetExceededError",
-    "BudgetStoreError",
     "CallShape",
     "RESERVATIONS",
     "Reservation",
-    "ThresholdEvent",
-    "UnpricedCallError",
     "WINDOWS",
     "Window",
     "allowed_routes",
     "bound_prompt_tokens",
     "call_cost",
     "call_shape",
-    "display_places",
     "estimate_prompt_tokens",
     "estimate_text_tokens",
     "next_boundary",
     "window_id",
-    "window_label",
 ]
+__all__ += _errors.__all__

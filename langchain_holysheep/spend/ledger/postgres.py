@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -26,8 +25,6 @@ from langchain_holysheep.spend.ledger.schema import decode
 from langchain_holysheep.spend.records import CallRecord
 
 __all__ = ["PostgresLedger", "postgres_reader"]
-
-logger = logging.getLogger(__name__)
 
 
 class PostgresLedger(QueuedLedger):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -34,8 +33,6 @@ from langchain_holysheep.spend.ledger.tags import user_tags
 from langchain_holysheep.spend.records import CallRecord
 
 __all__ = ["SQLiteLedger", "sqlite_reader"]
-
-logger = logging.getLogger(__name__)
 
 # Errors caused by one record's values (not by the disk): skip that record.
 _BAD_DATA = (

@@ -110,24 +110,42 @@ def ledger_report(
             and CNY.
         LedgerError: the path or URL is not a ledger, or cannot be read.
     """
-    dims = (by,) if isinstance(by, str) else tuple(by)
-    for dim in dims:  # refuse a bad dimension before opening anything
-        _dimension_sql(dim, SQLITE)
+    dims = _dimensions(by)
     rate = _rate(cny_per_usd)
     with _reader(ledger) as r:
-        keys = [_dimension_sql(d, r.dialect) for d in dims]
-        where, params = r.dialect.where(since, until, models, tags)
-        groups = _aggregate(r, keys, where, params, rate, percentiles)
-        total = _total(r, groups, keys, where, params, rate, percentiles)
-    rows = sorted(groups.values(), key=lambda r: [(k is None, k or "") for k in r.key])
+        where = r.dialect.where(since, until, models, tags)
+        rows, total = _grouped(r, dims, where, rate, percentiles)
     return LedgerReport(
         by=dims,
-        rows=tuple(rows),
+        rows=rows,
         total=total,
         since=to_timestamp(since),
         until=to_timestamp(until),
         cny_per_usd=rate,
     )
+
+
+def _dimensions(by: str | Sequence[str]) -> tuple[str, ...]:
+    """The dimensions of `by`; a bad one is refused before anything is opened."""
+    dims = (by,) if isinstance(by, str) else tuple(by)
+    for dim in dims:
+        _dimension_sql(dim, SQLITE)
+    return dims
+
+
+def _grouped(
+    r: SQLReader,
+    dims: tuple[str, ...],
+    where: tuple[str, list[Any]],
+    rate: Decimal,
+    percentiles: bool,
+) -> tuple[tuple[ReportRow, ...], ReportRow]:
+    """The rows grouped by `dims` (in key order, `None` last) and the total row."""
+    keys = [_dimension_sql(d, r.dialect) for d in dims]
+    groups = _aggregate(r, keys, *where, rate, percentiles)
+    total = _total(r, groups, keys, *where, rate, percentiles)
+    rows = sorted(groups.values(), key=lambda g: [(k is None, k or "") for k in g.key])
+    return tuple(rows), total
 
 
 def _rate(cny_per_usd: Decimal | int | str) -> Decimal:
