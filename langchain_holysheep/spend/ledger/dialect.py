@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_holysheep.spend.ledger.base import TimeBound, to_timestamp
+from langchain_holysheep.spend.ledger.calls_table import COLUMNS
 from langchain_holysheep.spend.ledger.schema import SELECT_CALLS
 from langchain_holysheep.spend.ledger.tags import not_internal_sql
 
@@ -125,6 +126,7 @@ SQLITE = Dialect(
     select_calls=SELECT_CALLS,
 )
 
+_PG_READ = {"metadata": "c.metadata::text"}  # its text: the key order kept
 _UTC = "to_char(to_timestamp(c.ts) AT TIME ZONE 'UTC', '{}')"
 POSTGRES = Dialect(
     name="postgresql",
@@ -145,11 +147,9 @@ POSTGRES = Dialect(
     ),
     tag_filter="c.tags && ARRAY[{marks}]::text[]",
     select_calls=(
-        "SELECT c.id, c.ts, c.run_id, c.requested_model, c.served_model, c.outcome, "
-        "c.input_tokens, c.cached_tokens, c.output_tokens, c.reasoning_tokens, "
-        "c.cost, c.cost_pico, c.currency, c.latency_ms, c.ttft_ms, c.attempt, "
-        "c.is_retry, c.is_fallback, c.error, c.tags, c.metadata::text, c.user, "
-        "c.estimated, c.key_name, c.model_group FROM calls c"
+        "SELECT "
+        + ", ".join(_PG_READ.get(name, f"c.{name}") for name in ("id", *COLUMNS))
+        + " FROM calls c"
     ),
 )
 

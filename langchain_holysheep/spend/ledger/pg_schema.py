@@ -21,6 +21,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from langchain_holysheep.spend.ledger.base import LedgerError, redact_url
+from langchain_holysheep.spend.ledger.calls_table import (
+    COLUMNS,
+    POSTGRES_TYPES,
+    create_calls,
+    quoted_columns,
+)
 from langchain_holysheep.spend.ledger.schema import APPLICATION, encode, meta_rows
 from langchain_holysheep.spend.ledger.tags import user_tags
 from langchain_holysheep.spend.records import CallRecord
@@ -40,48 +46,22 @@ PG_SCHEMA_VERSION = 1
 DEFAULT_SCHEMA = "holysheep"
 _LOCK_KEY = 0x48534C47  # "HSLG": advisory lock class of ledger schema changes
 _INT64 = (-(2**63), 2**63 - 1)
+_RESERVED = ("user",)  # column names PostgreSQL reserves
 _INSTALL = "pip install 'langchain-holysheep[postgres]'"
 
 _DDL = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE calls (
-        id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        ts               DOUBLE PRECISION NOT NULL,  -- Unix time the attempt ended
-        run_id           TEXT    NOT NULL,
-        requested_model  TEXT    NOT NULL,
-        served_model     TEXT    NOT NULL,
-        outcome          TEXT    NOT NULL,           -- ok | error | cancelled
-        input_tokens     BIGINT  NOT NULL,
-        cached_tokens    BIGINT  NOT NULL,
-        output_tokens    BIGINT  NOT NULL,
-        reasoning_tokens BIGINT  NOT NULL,
-        cost             TEXT,                       -- exact Decimal, NULL = unpriced
-        cost_pico        BIGINT,                     -- cost * 10**12 when exact
-        currency         TEXT    NOT NULL,
-        latency_ms       DOUBLE PRECISION,
-        ttft_ms          DOUBLE PRECISION,
-        attempt          BIGINT  NOT NULL,
-        is_retry         BOOLEAN NOT NULL,
-        is_fallback      BOOLEAN NOT NULL,
-        error            TEXT,
-        tags             TEXT[]  NOT NULL,           -- user tags, in record order
-        metadata         JSON    NOT NULL,           -- key order kept
-        "user"           TEXT,                       -- metadata "user" or "user_id"
-        estimated        BOOLEAN NOT NULL DEFAULT FALSE,
-        key_name         TEXT,                       -- virtual key name, never the key
-        model_group      TEXT
-    )""",
+    create_calls(
+        "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", POSTGRES_TYPES, _RESERVED
+    ),
     "CREATE INDEX calls_ts ON calls (ts)",
     "CREATE INDEX calls_model_ts ON calls (served_model, ts)",
     "CREATE INDEX calls_tags ON calls USING GIN (tags)",
 )
-_COLUMNS = (
-    "ts, run_id, requested_model, served_model, outcome, input_tokens, "
-    "cached_tokens, output_tokens, reasoning_tokens, cost, cost_pico, currency, "
-    "latency_ms, ttft_ms, attempt, is_retry, is_fallback, error, tags, metadata, "
-    '"user", estimated, key_name, model_group'
+_COLUMNS = ", ".join(quoted_columns(_RESERVED))
+INSERT_CALL = (
+    f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 )
-INSERT_CALL = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join(['%s'] * 24)})"
 
 
 def import_psycopg() -> Any:

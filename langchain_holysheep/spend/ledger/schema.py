@@ -20,6 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from langchain_holysheep.spend.ledger.base import LedgerError
+from langchain_holysheep.spend.ledger.calls_table import (
+    COLUMNS,
+    SQLITE_TYPES,
+    create_calls,
+)
 from langchain_holysheep.spend.ledger.tags import user_tags
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 
@@ -53,35 +58,9 @@ PICO = 10**12  # cost_pico = cost * PICO
 USER_METADATA_KEYS = ("user", "user_id")  # metadata keys copied to the user column
 _INT64 = (-(2**63), 2**63 - 1)
 
-_DDL = """
+_DDL = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE calls (
-    id               INTEGER PRIMARY KEY,
-    ts               REAL    NOT NULL,  -- Unix time the attempt ended
-    run_id           TEXT    NOT NULL,
-    requested_model  TEXT    NOT NULL,
-    served_model     TEXT    NOT NULL,
-    outcome          TEXT    NOT NULL,  -- ok | error | cancelled
-    input_tokens     INTEGER NOT NULL,
-    cached_tokens    INTEGER NOT NULL,
-    output_tokens    INTEGER NOT NULL,
-    reasoning_tokens INTEGER NOT NULL,
-    cost             TEXT,              -- exact Decimal, NULL = unpriced
-    cost_pico        INTEGER,           -- cost * 10**12 when exact, else NULL
-    currency         TEXT    NOT NULL,
-    latency_ms       REAL,
-    ttft_ms          REAL,
-    attempt          INTEGER NOT NULL,
-    is_retry         INTEGER NOT NULL,
-    is_fallback      INTEGER NOT NULL,
-    error            TEXT,
-    tags             TEXT    NOT NULL,  -- JSON array, in record order
-    metadata         TEXT    NOT NULL,  -- JSON object
-    user             TEXT,              -- metadata "user" or "user_id"
-    estimated        INTEGER NOT NULL DEFAULT 0,  -- usage estimated (cut stream)
-    key_name         TEXT,              -- virtual key name (never the key)
-    model_group      TEXT               -- the model group a server routed
-);
+{create_calls("INTEGER PRIMARY KEY", SQLITE_TYPES)};
 CREATE INDEX calls_ts ON calls (ts);
 CREATE INDEX calls_model_ts ON calls (served_model, ts);
 CREATE TABLE call_tags (
@@ -92,13 +71,10 @@ CREATE TABLE call_tags (
 CREATE INDEX call_tags_tag ON call_tags (tag);
 """
 
-_COLUMNS = (
-    "id, ts, run_id, requested_model, served_model, outcome, input_tokens, "
-    "cached_tokens, output_tokens, reasoning_tokens, cost, cost_pico, currency, "
-    "latency_ms, ttft_ms, attempt, is_retry, is_fallback, error, tags, metadata, user, "
-    "estimated, key_name, model_group"
+_COLUMNS = ", ".join(("id", *COLUMNS))
+INSERT_CALL = (
+    f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
 )
-INSERT_CALL = f"INSERT INTO calls ({_COLUMNS}) VALUES ({', '.join('?' * 25)})"
 INSERT_TAG = "INSERT OR IGNORE INTO call_tags (call_id, tag) VALUES (?, ?)"
 SELECT_CALLS = f"SELECT {_COLUMNS} FROM calls c"
 
