@@ -11,6 +11,7 @@ routes every call over such models.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
@@ -49,7 +50,7 @@ from langchain_holysheep._watchdog import Guard, within
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError
 
-__all__ = ["HolySheepGateway", "gateway_copy"]
+__all__ = ["HolySheepGateway", "gateway_copy", "presign"]
 
 _TRANSLATED = (openai.APIError, json.JSONDecodeError, ValueError)
 """Errors of an attempt that `reraise` turns into helpful ones (or re-raises):
@@ -129,7 +130,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
     BENCHMARKS.md).
 
     Either way the async client keeps one connection pool per event loop, so the
-    model works across `asyncio.run()` calls and test loops; an aiohttp pool is
+    model works across `asyncio.run()` calls and test loops; each pool is
     closed when its loop shuts down its async generators (`asyncio.run` does).
     """
 
@@ -266,7 +267,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
                 if _lean.eligible(payload):
                     with _lean.sdk_errors():
                         reply = _lean.send(self, payload, _wire.post)
-                    info = _lean.generation_info(self, reply.headers)
+                    info = _lean.generation_info(self, reply)
                     return self._create_chat_result(reply.body, info)
             return super()._generate(messages, stop, run_manager, **kwargs)
         except _TRANSLATED as exc:
@@ -285,7 +286,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
                 if _lean.eligible(payload):
                     with _lean.sdk_errors():
                         reply = await _lean.send(self, payload, _wire.apost)
-                    info = _lean.generation_info(self, reply.headers)
+                    info = _lean.generation_info(self, reply)
                     return self._create_chat_result(reply.body, info)
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
         except _TRANSLATED as exc:
@@ -308,8 +309,8 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
             return self._generate(messages, stop, **kwargs)
         try:
             with _lean.sdk_errors():
-                body, headers = _collect.collect(self, payload, *limits)
-            return self._create_chat_result(body, _lean.generation_info(self, headers))
+                body, reply = _collect.collect(self, payload, *limits)
+            return self._create_chat_result(body, _lean.generation_info(self, reply))
         except _TRANSLATED as exc:
             reraise(exc, self.model_name)
 
@@ -326,8 +327,8 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
             return await self._agenerate(messages, stop, **kwargs)
         try:
             with _lean.sdk_errors():
-                body, headers = await _collect.acollect(self, payload, *limits)
-            return self._create_chat_result(body, _lean.generation_info(self, headers))
+                body, reply = await _collect.acollect(self, payload, *limits)
+            return self._create_chat_result(body, _lean.generation_info(self, reply))
         except _TRANSLATED as exc:
             reraise(exc, self.model_name)
 
@@ -377,7 +378,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         self, payload: dict[str, Any], run_manager: CallbackManagerForLLMRun | None
     ) -> Iterator[ChatGenerationChunk]:
         events = _lean.send(self, payload, _wire.open_stream)
-        reader = _lean.ChunkReader(self, events.headers)
+        reader = _lean.ChunkReader(self, events)
         try:
             for event in events:
                 chunk = reader.read(event)
@@ -418,7 +419,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
         run_manager: AsyncCallbackManagerForLLMRun | None,
     ) -> AsyncIterator[ChatGenerationChunk]:
         events = await _lean.send(self, payload, _wire.aopen_stream)
-        reader = _lean.ChunkReader(self, events.headers)
+        reader = _lean.ChunkReader(self, events)
         try:
             async for event in events:
                 chunk = reader.read(event)
@@ -489,3 +490,18 @@ def gateway_copy(
 
 
 _ALWAYS = frozenset({"stream_usage", "async_transport", "request_timeout"})
+
+
+def presign(cls: type, *names: str) -> None:
+    """Store the signature of `cls`'s own methods `names` on them, computed once.
+
+    LangChain inspects `_generate` / `_agenerate` on every call (do they take a
+    run manager?); with the signature stored, that is a lookup instead of an
+    analysis of the function each time.
+    """
+    for name in names:
+        fn = cls.__dict__[name]
+        setattr(fn, "__signature__", inspect.signature(fn))  # noqa: B010
+
+
+presign(HolySheepGateway, "_generate", "_agenerate")

@@ -114,21 +114,23 @@ class _StreamBase:
         """Queue decoded events up to `[DONE]`; an error event queues its error."""
         if self._done:
             return
-        request = self.response.request
         for event in events:
             if event.data.startswith(_DONE):
                 self._done = True
                 return
             if event.data[:1] == b"{" and b'"error"' in event.data:
-                error = stream_error(event.json(), request)
+                error = stream_error(event.json(), self.response.request)
                 if error is not None:
                     self._pending.append(error)
                     self._done = True
                     return
             self._pending.append(event)
 
-    def _pop(self) -> Event | None:
-        """The next queued event (raises a queued error), `None` if none is queued."""
+    def take(self) -> Event | None:
+        """The next event already read (raises a queued error), else `None`.
+
+        Never waits on the network: `None` says nothing about the stream's end.
+        """
         if not self._pending:
             return None
         item = self._pending.popleft()
@@ -151,7 +153,7 @@ class EventStream(_StreamBase):
 
     def __next__(self) -> Event:
         while True:
-            event = self._pop()
+            event = self.take()
             if event is not None:
                 return event
             if self._done or self._ended:
@@ -194,7 +196,7 @@ class AsyncEventStream(_StreamBase):
 
     async def __anext__(self) -> Event:
         while True:
-            event = self._pop()
+            event = self.take()
             if event is not None:
                 return event
             if self._done or self._ended:
