@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx2
 import pytest
@@ -19,6 +20,7 @@ from langchain_holysheep._lean_pool import StackPool
 from langchain_holysheep._pool_backend import install
 from langchain_holysheep.simulator import Fault, GatewaySimulator
 
+T = TypeVar("T")
 BODY = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -50,88 +52,91 @@ def _count(monkeypatch: pytest.MonkeyPatch, name: str) -> list[Any]:
     return calls
 
 
+def _served(
+    sim: GatewaySimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    work: Callable[[httpx2.AsyncClient], Awaitable[T]],
+    **limits: Any,
+) -> tuple[T, int]:
+    """`work` on a fresh client with `limits`: its result, the connections opened."""
+    opened = _count(monkeypatch, "connect")
+
+    async def run() -> T:
+        async with _client(sim, **limits) as client:
+            return await work(client)
+
+    return asyncio.run(run()), len(opened)
+
+
+def _pooled(client: httpx2.AsyncClient) -> int:
+    return len(client._transport._pool.connections)  # type: ignore[attr-defined]
+
+
 def test_connections_stay_within_the_limit(
     sim: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim.script("gpt-4.1", [Fault.latency(0.05)] * 6)
-    opened = _count(monkeypatch, "connect")
 
-    async def run() -> list[int]:
-        async with _client(sim, max_connections=2) as client:
-            return await asyncio.gather(*(_post(client) for _ in range(6)))
+    async def work(client: httpx2.AsyncClient) -> list[int]:
+        return await asyncio.gather(*(_post(client) for _ in range(6)))
 
-    assert asyncio.run(run()) == [200] * 6
-    assert len(opened) == 2
+    assert _served(sim, monkeypatch, work, max_connections=2) == ([200] * 6, 2)
     assert sim.log.count("gpt-4.1") == 6
 
 
 def test_a_full_pool_times_out_then_serves_again(
     sim: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = _count(monkeypatch, "connect")
+    async def work(client: httpx2.AsyncClient) -> int:
+        request = client.build_request("POST", "chat/completions", json=BODY)
+        held = await client.send(request, stream=True)
+        with pytest.raises(httpx2.PoolTimeout):
+            await _post(client, timeout=httpx2.Timeout(10.0, pool=0.05))
+        await held.aread()
+        await held.aclose()
+        return await _post(client)
 
-    async def run() -> None:
-        async with _client(sim, max_connections=1) as client:
-            held = await client.send(
-                client.build_request("POST", "chat/completions", json=BODY),
-                stream=True,
-            )
-            with pytest.raises(httpx2.PoolTimeout):
-                await _post(client, timeout=httpx2.Timeout(10.0, pool=0.05))
-            await held.aread()
-            await held.aclose()
-            assert await _post(client) == 200
-
-    asyncio.run(run())
-    assert len(opened) == 1
+    assert _served(sim, monkeypatch, work, max_connections=1) == (200, 1)
 
 
 def test_idle_connections_beyond_the_keepalive_limit_are_closed(
     sim: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim.script("gpt-4.1", [Fault.latency(0.05)] * 3)
-    opened = _count(monkeypatch, "connect")
 
-    async def run() -> int:
-        async with _client(sim, max_keepalive_connections=1) as client:
-            await asyncio.gather(*(_post(client) for _ in range(3)))
-            for _ in range(3):  # one after another: the kept one serves
-                await _post(client)
-            return len(client._transport._pool.connections)
+    async def work(client: httpx2.AsyncClient) -> int:
+        await asyncio.gather(*(_post(client) for _ in range(3)))
+        for _ in range(3):  # one after another: the kept one serves
+            await _post(client)
+        return _pooled(client)
 
-    assert asyncio.run(run()) == 1
-    assert len(opened) == 3
+    assert _served(sim, monkeypatch, work, max_keepalive_connections=1) == (1, 3)
 
 
 def test_expired_connections_are_not_reused(
     sim: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = _count(monkeypatch, "connect")
+    async def work(client: httpx2.AsyncClient) -> int:
+        for _ in range(3):
+            await _post(client)
+        return _pooled(client)
 
-    async def run() -> int:
-        async with _client(sim, keepalive_expiry=0.0) as client:
-            for _ in range(3):
-                await _post(client)
-            return len(client._transport._pool.connections)
-
-    assert asyncio.run(run()) <= 1
-    assert len(opened) == 3
+    pooled, opened = _served(sim, monkeypatch, work, keepalive_expiry=0.0)
+    assert (pooled <= 1, opened) == (True, 3)
 
 
 def test_a_cancelled_request_gives_its_place_back(
     sim: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim.script("gpt-4.1", [Fault.latency(30.0)])
-    opened = _count(monkeypatch, "connect")
 
-    async def run() -> int:
-        async with _client(sim, max_connections=1) as client:
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(_post(client), 0.2)
-            return await _post(client, timeout=httpx2.Timeout(10.0, pool=1.0))
+    async def work(client: httpx2.AsyncClient) -> int:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(_post(client), 0.2)
+        return await _post(client, timeout=httpx2.Timeout(10.0, pool=1.0))
 
-    assert asyncio.run(run()) == 200
-    assert len(opened) == 2  # the cancelled request's connection is not reused
+    # the cancelled request's connection is closed, not reused
+    assert _served(sim, monkeypatch, work, max_connections=1) == (200, 2)
 
 
 def test_a_request_leaves_in_one_send(
