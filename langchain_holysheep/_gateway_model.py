@@ -126,8 +126,7 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
 
     async_transport: AsyncTransportKind = "httpx"
     """Async HTTP transport: `"httpx"` (default) or `"aiohttp"` (needs the
-    `aiohttp` extra; about twice the async throughput at high concurrency, see
-    BENCHMARKS.md).
+    `aiohttp` extra; BENCHMARKS.md compares their throughput).
 
     Either way the async client keeps one connection pool per event loop, so the
     model works across `asyncio.run()` calls and test loops; each pool is

@@ -102,7 +102,7 @@ class StackPool:
             if len(self._all) < self._max:
                 return self._open(origin)
             if self._idle_count:  # full: an idle connection elsewhere makes room
-                await self._close(self._oldest_idle())
+                await self._close(self._idle_elsewhere())
                 return self._open(origin)
             await self._wait(timeout)
 
@@ -111,7 +111,8 @@ class StackPool:
         self._all.add(connection)
         return connection
 
-    def _oldest_idle(self) -> Any:
+    def _idle_elsewhere(self) -> Any:
+        """The longest idle connection of another origin (this one has none)."""
         stack = next(s for s in self._idle.values() if s)
         self._idle_count -= 1
         return stack.pop(0)
@@ -132,7 +133,7 @@ class StackPool:
 
     async def _prune(self) -> None:
         """Close idle connections past their keep-alive expiry (oldest first)."""
-        for stack in self._idle.values():
+        for stack in list(self._idle.values()):  # closing awaits: others may add
             while stack and stack[0].has_expired():
                 self._idle_count -= 1
                 await self._close(stack.pop(0))

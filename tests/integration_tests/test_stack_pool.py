@@ -155,3 +155,24 @@ def test_a_request_leaves_in_one_send(
     assert len(requests) == 3  # the simulator's own sends (its replies) aside
     assert all(data.startswith(b"POST ") for data in requests)
     assert all(data.endswith(b'"content":"hi"}]}') for data in requests)
+
+
+def test_a_full_pool_makes_room_for_another_origin(
+    sim: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With its one connection idle on one server, a request to another server
+    closes it and connects (instead of waiting for a connection that never
+    comes free)."""
+    with GatewaySimulator() as other:
+
+        async def work(client: httpx2.AsyncClient) -> list[int]:
+            first = await _post(client)
+            second = await client.post(
+                f"{other.base_url}/chat/completions",
+                json=BODY,
+                headers={"Authorization": f"Bearer {other.api_key}"},
+                timeout=httpx2.Timeout(10.0, pool=1.0),
+            )
+            return [first, second.status_code, _pooled(client)]
+
+        assert _served(sim, monkeypatch, work, max_connections=1) == ([200, 200, 1], 2)
