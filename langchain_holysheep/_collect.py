@@ -111,7 +111,7 @@ class _Choice:
         if item.get("finish_reason"):
             self.finish = item["finish_reason"]
         logprobs = item.get("logprobs")
-        if isinstance(logprobs, Mapping) and logprobs.get("content"):
+        if logprobs and isinstance(logprobs, Mapping) and logprobs.get("content"):
             self.logprobs = (self.logprobs or []) + list(logprobs["content"])
         return progressed
 
@@ -223,7 +223,10 @@ class _Reading:
 def collect(
     model: Any, payload: dict[str, Any], first_token: float | None, stall: float | None
 ) -> tuple[dict[str, Any], Any]:
-    """Read `payload`'s answer as a stream under the limits: `(completion, headers)`.
+    """Read `payload`'s answer as a stream under the limits.
+
+    Returns `(completion, stream)`: the stream is closed; its `headers` and
+    `status` are the reply's.
 
     Raises:
         FirstTokenTimeoutError / StreamStallError: a limit passed.
@@ -243,9 +246,6 @@ def collect(
                     if event is None:
                         break
                     reading.saw(event.json(), model.openai_api_base)
-                    # the events read with it: no wait, so no limit to arm
-                    while (event := events.buffered_event()) is not None:
-                        reading.saw(event.json(), model.openai_api_base)
             finally:
                 events.close(complete=reading.answer.complete)
     except Exception as exc:
@@ -259,7 +259,7 @@ def collect(
             raise error from exc
     finally:
         guard.finish()
-    return reading.result(), events.headers
+    return reading.result(), events
 
 
 async def acollect(
@@ -285,7 +285,7 @@ async def acollect_events(
     proxy's routes) gets a non-streaming answer with stream limits this way.
 
     Returns:
-        `(completion, headers)`.
+        `(completion, stream)` (the closed stream: its `headers`, `status`).
 
     Raises:
         As `collect`.
@@ -302,8 +302,7 @@ async def acollect_events(
             if event is None:
                 break
             reading.saw(event.json(), base_url)
-            # the events read with it: no wait, so no limit to arm
-            while (event := events.buffered_event()) is not None:
+            while (event := events.take()) is not None:  # read already: no wait
                 reading.saw(event.json(), base_url)
     except (asyncio.CancelledError, asyncio.TimeoutError, TimeoutError) as exc:
         if not clock.expired(exc):
@@ -318,7 +317,7 @@ async def acollect_events(
         elif inspect.iscoroutine(opening):
             opening.close()  # never awaited (the limit passed first)
     assert events is not None
-    return reading.result(), events.headers
+    return reading.result(), events
 
 
 class _Clock:

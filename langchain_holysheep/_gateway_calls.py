@@ -75,7 +75,7 @@ def generate(
             )
         with _lean.sdk_errors():
             reply = _lean.send(model, payload, _wire.post)
-        return _result(model, reply.body, reply.headers)
+        return _result(model, reply.body, reply)
 
 
 async def agenerate(
@@ -95,7 +95,7 @@ async def agenerate(
             )
         with _lean.sdk_errors():
             reply = await _lean.send(model, payload, _wire.apost)
-        return _result(model, reply.body, reply.headers)
+        return _result(model, reply.body, reply)
 
 
 def generate_limited(
@@ -190,7 +190,7 @@ def _lean_stream(
     run_manager: CallbackManagerForLLMRun | None,
 ) -> Iterator[ChatGenerationChunk]:
     events = _lean.send(model, payload, _wire.open_stream)
-    reader = _lean.ChunkReader(model, events.headers)
+    reader = _lean.ChunkReader(model, events)
     try:
         for event in events:
             chunk = reader.read(event)
@@ -209,7 +209,7 @@ async def _lean_astream(
     run_manager: AsyncCallbackManagerForLLMRun | None,
 ) -> AsyncIterator[ChatGenerationChunk]:
     events = await _lean.send(model, payload, _wire.aopen_stream)
-    reader = _lean.ChunkReader(model, events.headers)
+    reader = _lean.ChunkReader(model, events)
     try:
         async for event in events:
             chunk = reader.read(event)
@@ -256,6 +256,6 @@ def _stream_call(model: HolySheepGateway, kwargs: dict[str, Any]) -> dict[str, A
     return call
 
 
-def _result(model: HolySheepGateway, body: Any, headers: Any) -> ChatResult:
-    """The answer of a lean reply (its body and headers)."""
-    return model._create_chat_result(body, _lean.generation_info(model, headers))
+def _result(model: HolySheepGateway, body: Any, reply: Any) -> ChatResult:
+    """The answer of a lean reply (its body, and the reply for its headers)."""
+    return model._create_chat_result(body, _lean.generation_info(model, reply))

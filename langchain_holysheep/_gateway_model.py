@@ -11,6 +11,7 @@ routes every call over such models.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -48,7 +49,7 @@ from langchain_holysheep._watchdog import Guard, within
 from langchain_holysheep.catalogue import default_catalogue
 from langchain_holysheep.errors import ConfigurationError
 
-__all__ = ["HolySheepGateway", "gateway_copy"]
+__all__ = ["HolySheepGateway", "gateway_copy", "presign"]
 
 _NOT_COPIED = frozenset(
     {
@@ -119,11 +120,10 @@ class HolySheepGateway(BaseChatOpenAI):  # type: ignore[override]
 
     async_transport: AsyncTransportKind = "httpx"
     """Async HTTP transport: `"httpx"` (default) or `"aiohttp"` (needs the
-    `aiohttp` extra; about twice the async throughput at high concurrency, see
-    BENCHMARKS.md).
+    `aiohttp` extra; BENCHMARKS.md compares their throughput).
 
     Either way the async client keeps one connection pool per event loop, so the
-    model works across `asyncio.run()` calls and test loops; an aiohttp pool is
+    model works across `asyncio.run()` calls and test loops; each pool is
     closed when its loop shuts down its async generators (`asyncio.run` does).
     """
 
@@ -368,3 +368,18 @@ def gateway_copy(
 
 
 _ALWAYS = frozenset({"stream_usage", "async_transport", "request_timeout"})
+
+
+def presign(cls: type, *names: str) -> None:
+    """Store the signature of `cls`'s own methods `names` on them, computed once.
+
+    LangChain inspects `_generate` / `_agenerate` on every call (do they take a
+    run manager?); with the signature stored, that is a lookup instead of an
+    analysis of the function each time.
+    """
+    for name in names:
+        fn = cls.__dict__[name]
+        setattr(fn, "__signature__", inspect.signature(fn))  # noqa: B010
+
+
+presign(HolySheepGateway, "_generate", "_agenerate")

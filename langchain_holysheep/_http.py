@@ -4,8 +4,10 @@ langchain-openai caches one async HTTP client per process. Its pooled connection
 belong to the event loop that opened them, so a second `asyncio.run()` (or a test
 runner that opens a loop per test) reuses a connection of a closed loop and fails
 with "Event loop is closed". `LoopLocalTransport` keeps one real transport per
-running loop instead, and the clients built on it are shared by every model
-instance with the same settings, so creating a model stays cheap.
+running loop instead, closed when that loop shuts down its async generators
+(`asyncio.run` does), and the clients built on it are shared by every model
+instance with the same settings, so creating a model stays cheap. The default
+transport's pool is a `StackPool` on the `_pool_backend` network backend.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class LoopLocalTransport(httpx2.AsyncBaseTransport):
             asyncio.AbstractEventLoop, AsyncGenerator[None, None]
         ] = weakref.WeakKeyDictionary()
 
-    def _current(self) -> httpx2.AsyncBaseTransport:
+    def current(self) -> httpx2.AsyncBaseTransport:
+        """The running loop's transport (built on first use)."""
         loop = asyncio.get_running_loop()
         transport = self._by_loop.get(loop)
         if transport is None:
@@ -101,7 +104,7 @@ class LoopLocalTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send the request on the current loop's transport."""
-        return await self._current().handle_async_request(request)
+        return await self.current().handle_async_request(request)
 
     async def aclose(self) -> None:
         """Close the current loop's transport (others close with their loops)."""
@@ -179,9 +182,7 @@ def _cached_async_client(
         base_url=base_url,
         timeout=_DEFAULT_TIMEOUT if timeout is None else timeout,
         follow_redirects=True,
-        transport=LoopLocalTransport(
-            _transport_factory(kind), close_with_loop=kind == "aiohttp"
-        ),
+        transport=LoopLocalTransport(_transport_factory(kind), close_with_loop=True),
     )
 
 

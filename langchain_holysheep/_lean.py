@@ -78,9 +78,12 @@ def send(model: Any, payload: Mapping[str, Any], how: Callable[..., T]) -> T:
     return how(client, PATH, body, **options)
 
 
-def generation_info(model: Any, reply_headers: Any) -> dict[str, Any]:
-    """`generation_info` of a reply (the headers when the model asks for them)."""
-    return {"headers": dict(reply_headers)} if model.include_response_headers else {}
+def generation_info(model: Any, reply: Any) -> dict[str, Any]:
+    """`generation_info` of a reply (its headers when the model asks for them).
+
+    `reply` is anything with `headers` (read only when asked for).
+    """
+    return {"headers": dict(reply.headers)} if model.include_response_headers else {}
 
 
 class ChunkReader:
@@ -93,10 +96,10 @@ class ChunkReader:
 
     __slots__ = ("_cls", "_info", "_model", "finished", "usage")
 
-    def __init__(self, model: Any, headers: Any) -> None:
+    def __init__(self, model: Any, reply: Any) -> None:
         self._model = model
         self._cls: type = AIMessageChunk
-        self._info: dict[str, Any] | None = generation_info(model, headers)
+        self._info: dict[str, Any] | None = generation_info(model, reply)
         self.finished = False
         self.usage = False
 

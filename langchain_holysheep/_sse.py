@@ -27,6 +27,7 @@ DRAIN_SECONDS = 0.25
 """How long closing a complete stream may wait for the rest of its body."""
 
 _DONE = b"[DONE]"
+_timeout = getattr(asyncio, "timeout", None)  # Python >= 3.11
 
 
 class Event:
@@ -57,9 +58,29 @@ class _Decoder:
         self._event: str | None = None
 
     def feed(self, chunk: bytes) -> list[Event]:
+        """The events completed by `chunk` (the rest waits for more bytes).
+
+        Events of one `data:` line each (what OpenAI-wire servers send) are cut
+        out whole; anything else goes line by line.
+        """
         buf = self._buf + chunk if self._buf else chunk
+        if self._data or self._event is not None or b"\r" in buf:
+            events, self._buf = self._lines(buf)
+            return events
+        *blocks, self._buf = buf.split(b"\n\n")
+        events = []
+        for block in blocks:
+            if block.startswith(b"data:") and b"\n" not in block:
+                value = block[5:]
+                events.append(Event(value[1:] if value.startswith(b" ") else value))
+            elif block:
+                events += self._lines(block + b"\n\n")[0]
+        return events
+
+    def _lines(self, buf: bytes) -> tuple[list[Event], bytes]:
+        """Decode line by line: the events, and the bytes of an unfinished line."""
         lines = buf.split(b"\n")
-        self._buf = lines.pop()
+        rest = lines.pop()
         events: list[Event] = []
         for line in lines:
             if line.endswith(b"\r"):
@@ -75,7 +96,7 @@ class _Decoder:
             elif line.startswith(b"event:"):
                 self._event = line[6:].strip().decode("utf-8", "replace")
             # comments (":") and other fields (id, retry) carry nothing we use
-        return events
+        return events, rest
 
     def end(self) -> list[Event]:
         """Events left when the body ends without a final blank line."""
@@ -114,29 +135,23 @@ class _StreamBase:
         """Queue decoded events up to `[DONE]`; an error event queues its error."""
         if self._done:
             return
-        request = self.response.request
         for event in events:
             if event.data.startswith(_DONE):
                 self._done = True
                 return
             if event.data[:1] == b"{" and b'"error"' in event.data:
-                error = stream_error(event.json(), request)
+                error = stream_error(event.json(), self.response.request)
                 if error is not None:
                     self._pending.append(error)
                     self._done = True
                     return
             self._pending.append(event)
 
-    def buffered_event(self) -> Event | None:
-        """The next event if it is already read, else `None` (never waits).
+    def take(self) -> Event | None:
+        """The next event already read (raises a queued error), else `None`.
 
-        Raises:
-            The error of an error event, as iterating would.
+        Never waits on the network: `None` says nothing about the stream's end.
         """
-        return self._pop()
-
-    def _pop(self) -> Event | None:
-        """The next queued event (raises a queued error), `None` if none is queued."""
         if not self._pending:
             return None
         item = self._pending.popleft()
@@ -159,7 +174,7 @@ class EventStream(_StreamBase):
 
     def __next__(self) -> Event:
         while True:
-            event = self._pop()
+            event = self.take()
             if event is not None:
                 return event
             if self._done or self._ended:
@@ -202,7 +217,7 @@ class AsyncEventStream(_StreamBase):
 
     async def __anext__(self) -> Event:
         while True:
-            event = self._pop()
+            event = self.take()
             if event is not None:
                 return event
             if self._done or self._ended:
@@ -224,7 +239,11 @@ class AsyncEventStream(_StreamBase):
         """Async twin of `EventStream.close`."""
         if complete and self._raw is not None and not self._ended:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._drain(), DRAIN_SECONDS)
+                if _timeout is None:  # Python 3.10
+                    await asyncio.wait_for(self._drain(), DRAIN_SECONDS)
+                else:  # no task of its own
+                    async with _timeout(DRAIN_SECONDS):
+                        await self._drain()
         await self.response.aclose()
 
     async def _drain(self) -> None:

@@ -14,14 +14,14 @@ reused; failures are built in `_wire_errors`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, TypedDict
 
 import httpx2
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
-from langchain_holysheep import _watchdog
+from langchain_holysheep import _direct, _watchdog
 from langchain_holysheep._json import dumps, loads
 from langchain_holysheep._sse import AsyncEventStream, Event, EventStream
 from langchain_holysheep._wire_errors import (
@@ -98,7 +98,6 @@ def _request(
 ) -> httpx2.Request:
     headers = options.get("headers")
     query = options.get("query")
-    timeout = options.get("timeout")
     merged = dict(_SSE if stream else _JSON)
     if headers:
         merged.update(headers)
@@ -106,27 +105,30 @@ def _request(
     extra: dict[str, Any] = {}
     if query:
         extra["params"] = query
+    timeout, body_timeout = _timeouts(client.timeout, options.get("timeout"))
+    request = client.build_request(
+        "POST", path, content=content, headers=merged, **extra
+    )
+    request.extensions["timeout"] = timeout
+    if body_timeout is not None:
+        request.extensions[_BODY_TIMEOUT] = body_timeout
+    return request
+
+
+def _timeouts(
+    default: httpx2.Timeout, timeout: Any
+) -> tuple[dict[str, float | None], dict[str, float | None] | None]:
+    """The request's timeouts, and the body's own when a guard bounds the request.
+
+    A guard bounds this request: until the response headers arrive (and the
+    guard knows the socket) the HTTP client's own timeout must not exceed it;
+    reads of the body get the full timeout back (`_body_timeout`).
+    """
+    full = default if timeout is None else httpx2.Timeout(timeout)
     left = _watchdog.remaining()
     if left is None:
-        if timeout is not None:
-            extra["timeout"] = timeout
-        return client.build_request(
-            "POST", path, content=content, headers=merged, **extra
-        )
-    # A guard bounds this request: until the response headers arrive (and the
-    # guard knows the socket) the HTTP client's own timeout must not exceed it;
-    # reads of the body get the full timeout back (`_body_timeout`).
-    full = client.timeout if timeout is None else httpx2.Timeout(timeout)
-    request = client.build_request(
-        "POST",
-        path,
-        content=content,
-        headers=merged,
-        timeout=_shorter(full, left),
-        **extra,
-    )
-    request.extensions[_BODY_TIMEOUT] = full.as_dict()
-    return request
+        return full.as_dict(), None
+    return _shorter(full, left).as_dict(), full.as_dict()
 
 
 def _body_timeout(request: httpx2.Request) -> None:
@@ -169,23 +171,15 @@ class Options(TypedDict, total=False):
 
 
 @contextlib.contextmanager
-def _sending(
-    client: httpx2.Client | httpx2.AsyncClient,
-    path: str,
-    body: Any,
-    stream: bool,
-    options: Options,
-) -> Iterator[httpx2.Request]:
-    """The request of `body`, sent in the block.
-
-    The block's transport failures are raised as the OpenAI SDK's connection
-    and timeout errors.
-    """
-    request = _request(client, path, body, stream, options)
+def _translated(
+    request: httpx2.Request | Callable[[], httpx2.Request],
+) -> Iterator[None]:
+    """Transport failures as the OpenAI SDK's connection / timeout errors."""
     try:
-        yield request
+        yield
     except httpx2.TransportError as exc:
-        raise transport_error(exc, request) from exc
+        sent = request() if callable(request) else request
+        raise transport_error(exc, sent) from exc
 
 
 def post(
@@ -200,7 +194,8 @@ def post(
     A 2xx body that is not JSON is returned as its text (the caller's reply
     check says what is wrong with it).
     """
-    with _sending(client, path, body, False, options) as request:
+    request = _request(client, path, body, False, options)
+    with _translated(request):
         response = client.send(request)
     return _reply(response)
 
@@ -209,8 +204,13 @@ async def apost(
     client: httpx2.AsyncClient, path: str, body: Any, **options: Unpack[Options]
 ) -> WireReply:
     """Async twin of `post`."""
-    with _sending(client, path, body, False, options) as request:
-        response = await client.send(request)
+    response = await _aopen(client, path, body, False, options)
+    try:
+        with _translated(response.request):
+            await response.aread()
+    except BaseException:
+        await response.aclose()
+        raise
     return _reply(response)
 
 
@@ -222,7 +222,8 @@ def open_stream(
     Raises:
         The errors of `post`, before any event.
     """
-    with _sending(client, path, body, True, options) as request:
+    request = _request(client, path, body, True, options)
+    with _translated(request):
         response = client.send(request, stream=True)
         _body_timeout(request)
         if response.status_code < 400:
@@ -238,13 +239,37 @@ async def aopen_stream(
     client: httpx2.AsyncClient, path: str, body: Any, **options: Unpack[Options]
 ) -> AsyncEventStream:
     """Async twin of `open_stream`."""
-    with _sending(client, path, body, True, options) as request:
-        response = await client.send(request, stream=True)
-        _body_timeout(request)
-        if response.status_code < 400:
-            return AsyncEventStream(response)
+    response = await _aopen(client, path, body, True, options)
+    if response.status_code < 400:
+        return AsyncEventStream(response)
+    with _translated(response.request):
         try:
             await response.aread()
         finally:
             await response.aclose()
     raise status_error(response)
+
+
+async def _aopen(
+    client: httpx2.AsyncClient, path: str, body: Any, stream: bool, options: Options
+) -> Any:
+    """POST `body`: the response, its body unread.
+
+    An `httpx2.Response`, or a `_direct.PoolReply` when the client's pool can
+    take the request straight.
+    """
+    content = body if isinstance(body, bytes) else dumps(body)
+    pool = None if options.get("query") else _direct.pool_of(client)
+    if pool is None:
+        request = _request(client, path, content, stream, options)
+        with _translated(request):
+            response = await client.send(request, stream=True)
+        _body_timeout(request)
+        return response
+    headers = dict(_SSE if stream else _JSON)
+    headers.update(options.get("headers") or {})
+    timeout, body_timeout = _timeouts(client.timeout, options.get("timeout"))
+    with _translated(lambda: _direct.error_request(client, path)):
+        return await _direct.send(
+            client, pool, path, content, headers, timeout, body_timeout
+        )

@@ -20,7 +20,7 @@ from langchain_holysheep._contract import (
     ROUTES_PARAM,
 )
 from langchain_holysheep._gateway import DEFAULT_BASE_URL
-from langchain_holysheep._gateway_model import HolySheepGateway
+from langchain_holysheep._gateway_model import HolySheepGateway, presign
 from langchain_holysheep._model_routes import (
     DEFAULT_FIRST_TOKEN_TIMEOUT,
     DEFAULT_STALL_TIMEOUT,
@@ -365,6 +365,9 @@ class ChatHolySheep(LiveStreamMixin, HolySheepGateway):  # type: ignore[override
     ) -> AsyncIterator[ChatGenerationChunk]:
         async for chunk in self.router().astream(messages, stop, run_manager, **kwargs):
             yield chunk
+
+
+presign(ChatHolySheep, "_generate", "_agenerate")
 
 
 def _route_limits(router: Router) -> list[dict[str, Any]]:
