@@ -246,6 +246,8 @@ def collect(
                     if event is None:
                         break
                     reading.saw(event.json(), model.openai_api_base)
+                    while (event := events.take()) is not None:  # no wait
+                        reading.saw(event.json(), model.openai_api_base)
             finally:
                 events.close(complete=reading.answer.complete)
     except Exception as exc:
