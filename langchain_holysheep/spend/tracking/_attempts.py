@@ -65,9 +65,9 @@ def build_records(
     """
     now = time.perf_counter()
     message = extract.final_message(response)
-    meta = getattr(message, "response_metadata", None) or {}
+    meta = getattr(message, "response_metadata", None) or _EMPTY
     raw_hs = meta.get("holysheep")
-    hs: Mapping[str, Any] = raw_hs if isinstance(raw_hs, Mapping) else {}
+    hs = raw_hs if raw_hs is not None and isinstance(raw_hs, Mapping) else _EMPTY
     served = meta.get("model_name") or hs.get("served_model") or run.requested
     usage = extract.usage_of(response, message)
     failures = run.failures or (extract.failures_of(hs) if hs else [])
@@ -98,6 +98,7 @@ def build_records(
     return records, cost
 
 
+_EMPTY: Mapping[str, Any] = {}
 _FIRST_TRY = (1, False, False)
 """`_final_position` of a run the router said nothing about: attempt 1."""
 

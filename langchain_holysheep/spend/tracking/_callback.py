@@ -11,10 +11,8 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
-
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_holysheep._contract import ATTEMPT_EVENT
 from langchain_holysheep.spend.budgets._budget import Budget
@@ -31,9 +29,13 @@ from langchain_holysheep.spend.tracking._attempts import (
 )
 from langchain_holysheep.spend.tracking._logfilter import quiet_budget_refusals
 from langchain_holysheep.spend.tracking._openai_compat import OpenAICallbackCompat
+from langchain_holysheep.spend.tracking._runtree import RunTree
 from langchain_holysheep.spend.tracking._sinks import RecordSink
 from langchain_holysheep.spend.tracking._summary import SpendReport
 from langchain_holysheep.spend.tracking._tracker import SpendTracker
+
+if TYPE_CHECKING:
+    from langchain_core.messages.ai import UsageMetadata
 
 __all__ = [
     "ATTEMPT_EVENT",
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
+_NO_PARAMS: Mapping[str, Any] = {}
 
 #: Run metadata key under which a `Budget` (or a list of them) may be attached.
 BUDGET_METADATA_KEY = "holysheep_budget"
@@ -58,6 +61,8 @@ def _run_metadata(
     keys = _METADATA_KEYS
     if budgets:
         keys = keys | {b.scope for b in budgets}
+    elif keys.isdisjoint(metadata):  # the usual run: none of them
+        return ()
     return tuple(
         [
             (k, str(v))
@@ -78,7 +83,7 @@ def _budgets_in(metadata: Mapping[str, Any] | None) -> list[Budget]:
     return []
 
 
-class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
+class HolySheepCallbackHandler(OpenAICallbackCompat, RunTree):
     """Prices every chat-model run it sees and enforces budgets before the call.
 
     Works with any LangChain chat model (`ChatHolySheep`, `ChatOpenAI`, ...).
@@ -145,8 +150,6 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
             [t for t in parent._trackers if t is not self.tracker] if parent else []
         )
         self._runs: dict[UUID, RunState] = {}
-        self._roots: dict[UUID, UUID] = {}
-        self._root_budgets: dict[UUID, set[Budget]] = {}
 
     # -- numbers ----------------------------------------------------------------
     def report(self) -> SpendReport:
@@ -155,89 +158,6 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(budgets={len(self.budgets)}, {self.tracker!r})"
-
-    # -- run tree (for "run" budget windows) -------------------------------------
-    def _enter(self, run_id: UUID, parent_run_id: UUID | None) -> UUID:
-        root = (
-            run_id
-            if parent_run_id is None
-            else self._roots.get(parent_run_id, parent_run_id)
-        )
-        if len(self._roots) > 100_000:  # runs that never ended: forget them
-            self._roots.clear()
-        self._roots[run_id] = root
-        return root
-
-    def _leave(self, run_id: UUID) -> None:
-        self._roots.pop(run_id, None)
-        for budget in self._root_budgets.pop(run_id, ()):
-            budget.end_run(str(run_id))
-
-    def on_chain_start(
-        self,
-        serialized: Any,
-        inputs: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Remember the run's place in the run tree."""
-        self._enter(run_id, parent_run_id)
-
-    def on_tool_start(
-        self,
-        serialized: Any,
-        input_str: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Remember the run's place in the run tree."""
-        self._enter(run_id, parent_run_id)
-
-    def on_retriever_start(
-        self,
-        serialized: Any,
-        query: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Remember the run's place in the run tree."""
-        self._enter(run_id, parent_run_id)
-
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_chain_error(
-        self, error: BaseException, *, run_id: UUID, **kwargs: Any
-    ) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_tool_error(
-        self, error: BaseException, *, run_id: UUID, **kwargs: Any
-    ) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_retriever_error(
-        self, error: BaseException, *, run_id: UUID, **kwargs: Any
-    ) -> None:
-        """Forget the run."""
-        self._leave(run_id)
 
     # -- chat-model runs ----------------------------------------------------------
     def on_chat_model_start(
@@ -255,14 +175,16 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         start = time.perf_counter()
         root = self._enter(run_id, parent_run_id)
         try:
-            params = kwargs.get("invocation_params") or {}
+            params = kwargs.get("invocation_params") or _NO_PARAMS
             requested = extract.requested_model_of(params, metadata)
             budgets = self.budgets
-            if metadata and BUDGET_METADATA_KEY in metadata:
-                budgets = budgets + [
-                    b for b in _budgets_in(metadata) if b not in budgets
-                ]
-            meta = _run_metadata(metadata, budgets) if metadata else ()
+            meta: tuple[tuple[str, str], ...] = ()
+            if metadata:
+                if BUDGET_METADATA_KEY in metadata:
+                    budgets = budgets + [
+                        b for b in _budgets_in(metadata) if b not in budgets
+                    ]
+                meta = _run_metadata(metadata, budgets)
         except Exception:
             _logger.exception("HolySheep spend: could not read the run's start")
             return
@@ -283,12 +205,14 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
             requested,
             root,
             budgets,
-            tuple(tags or ()),
+            tuple(tags) if tags else (),
             meta,
-            shape=shape,
-            renewed=start,
-            messages=messages,
-            tools=params.get("tools"),
+            None,  # positional, for the per-call path: first_token, failures, ...
+            [],
+            shape,
+            start,
+            messages,
+            params.get("tools"),
         )
 
     def _reserve(
@@ -376,12 +300,10 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         """Price the answer, settle the reservations, record the call."""
         try:
             named = extract.usage_metadata_of(response)
-            if named is not None:
-                for tracker in self._trackers:
-                    tracker.record_usage_metadata(*named)
         except Exception:
             _logger.exception("HolySheep spend: could not read run %s usage", run_id)
-        self._finish(run_id, response, None)
+            named = None
+        self._finish(run_id, response, None, named)
 
     def on_llm_error(
         self, error: BaseException, *, run_id: UUID, **kwargs: Any
@@ -389,7 +311,13 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         """Record the failure; settle what a broken stream billed, release the rest."""
         self._finish(run_id, kwargs.get("response"), error)
 
-    def _finish(self, run_id: UUID, response: Any, error: BaseException | None) -> None:
+    def _finish(
+        self,
+        run_id: UUID,
+        response: Any,
+        error: BaseException | None,
+        named: tuple[str, UsageMetadata] | None = None,
+    ) -> None:
         run = self._runs.pop(run_id, None)
         reservations = RESERVATIONS.pop(run_id)
         cost: Decimal | None = None
@@ -401,13 +329,18 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
                 )
                 if len(records) > 1:
                     cost = with_billed_failures(cost, records[:-1])
-                final = records[-1]
-                usage_unknown = final.outcome == "ok" and final.usage.total == 0
+                if reservations:
+                    final = records[-1]
+                    usage_unknown = final.outcome == "ok" and not final.usage.total
                 for tracker in self._trackers:
-                    tracker.record_call(records)
+                    tracker.record_call(records, usage_metadata=named)
+                named = None
         except Exception:
             _logger.exception("HolySheep spend: could not record run %s", run_id)
         finally:
+            if named is not None:  # an answer LangChain counts, whatever we could
+                for tracker in self._trackers:
+                    tracker.record_usage_metadata(*named)
             for res in reservations:
                 # no usage reported for an answer: keep the worst case, to be safe
                 res.settle(res.amount if usage_unknown else cost)

@@ -39,17 +39,35 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+_new = object.__new__
+
+
+def token_usage(n_in: int, n_out: int, cached: int, reasoning: int) -> TokenUsage:
+    """A `TokenUsage` of four ints.
+
+    Built without the frozen dataclass `__init__`, for the per-call path, as
+    `make_call_record` builds records.
+    """
+    usage: TokenUsage = _new(TokenUsage)
+    fields = usage.__dict__
+    fields["input"] = n_in
+    fields["output"] = n_out
+    fields["cached"] = cached
+    fields["reasoning"] = reasoning
+    return usage
+
+
 def usage_from_metadata(usage: Mapping[str, Any]) -> TokenUsage:
     """`TokenUsage` from a LangChain `usage_metadata` dict."""
     get = usage.get
+    n_in, n_out = get("input_tokens"), get("output_tokens")
     in_details = get("input_token_details")
     out_details = get("output_token_details")
-    return TokenUsage(
-        _int(get("input_tokens")),
-        _int(get("output_tokens")),
-        _int(in_details.get("cache_read")) if in_details else 0,
-        _int(out_details.get("reasoning")) if out_details else 0,
-    )
+    cached = in_details.get("cache_read", 0) if in_details else 0
+    reasoning = out_details.get("reasoning", 0) if out_details else 0
+    if int is type(n_in) is type(n_out) is type(cached) is type(reasoning):
+        return token_usage(n_in, n_out, cached, reasoning)  # four ints: usual
+    return token_usage(_int(n_in), _int(n_out), _int(cached), _int(reasoning))
 
 
 def usage_from_openai(usage: Mapping[str, Any]) -> TokenUsage:
