@@ -145,13 +145,10 @@ class SpendTracker:
                 self._fold()
 
     def _fold(self) -> None:
-        """Count every call waiting (hold the lock)."""
+        """Count every call waiting now (hold the lock; only folds pop)."""
         popleft, agg = self._pending.popleft, self._agg
-        while True:
-            try:
-                records, when, usage = popleft()
-            except IndexError:
-                return
+        for _ in range(len(self._pending)):  # bounded, while calls keep coming
+            records, when, usage = popleft()
             if records:
                 try:
                     agg.add_call(records, when)
