@@ -25,7 +25,13 @@ from langchain_holysheep.spend.records import (
 )
 from langchain_holysheep.spend.tracking import _extract as extract
 
-__all__ = ["RunState", "build_records", "with_billed_failures"]
+__all__ = [
+    "FIRST_TRY",
+    "RunState",
+    "build_records",
+    "final_record",
+    "with_billed_failures",
+]
 
 _logger = logging.getLogger("langchain_holysheep.spend.tracking._callback")
 
@@ -74,8 +80,8 @@ def build_records(
     stamp, rid = time.time(), str(run_id)
     if error is None and not failures:  # the usual call: one answered attempt
         cost = _cost(served, usage, None, pricebook)
-        position = _final_position(run, hs, failures) if hs else _FIRST_TRY
-        final = _final_record(run, rid, stamp, served, usage, cost, now, position)
+        position = _final_position(run, hs, failures) if hs else FIRST_TRY
+        final = final_record(run, rid, stamp, served, usage, cost, now, position)
         return [final], cost
     records = _failure_records(run, failures, pricebook, stamp, rid)
     delivered = _delivered(message) if usage is None and error is not None else ""
@@ -91,7 +97,7 @@ def build_records(
         return records, cost  # the router reported every failed attempt
     position = _final_position(run, hs, failures)
     records.append(
-        _final_record(
+        final_record(
             run, rid, stamp, served, usage, cost, now, position, error, delivered
         )
     )
@@ -99,11 +105,11 @@ def build_records(
 
 
 _EMPTY: Mapping[str, Any] = {}
-_FIRST_TRY = (1, False, False)
+FIRST_TRY = (1, False, False)
 """`_final_position` of a run the router said nothing about: attempt 1."""
 
 
-def _final_record(
+def final_record(
     run: RunState,
     run_id: str,
     stamp: float,

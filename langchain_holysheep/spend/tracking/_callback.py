@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_holysheep._contract import ATTEMPT_EVENT
 from langchain_holysheep.spend.budgets._budget import Budget
-from langchain_holysheep.spend.budgets._cost import CallShape, call_cost, call_shape
-from langchain_holysheep.spend.budgets._errors import BudgetError
 from langchain_holysheep.spend.budgets._inflight import RESERVATIONS, allowed_routes
 from langchain_holysheep.spend.pricing._book import PriceBook
-from langchain_holysheep.spend.records import TokenUsage
 from langchain_holysheep.spend.tracking import _extract as extract
+from langchain_holysheep.spend.tracking._answer import Answer, read_answer
 from langchain_holysheep.spend.tracking._attempts import (
     RunState,
     build_records,
@@ -29,7 +27,13 @@ from langchain_holysheep.spend.tracking._attempts import (
 )
 from langchain_holysheep.spend.tracking._logfilter import quiet_budget_refusals
 from langchain_holysheep.spend.tracking._openai_compat import OpenAICallbackCompat
-from langchain_holysheep.spend.tracking._runtree import RunTree
+from langchain_holysheep.spend.tracking._reserving import (
+    BUDGET_METADATA_KEY,
+    METADATA_KEYS,
+    Reserving,
+    budgets_in,
+    run_metadata,
+)
 from langchain_holysheep.spend.tracking._sinks import RecordSink
 from langchain_holysheep.spend.tracking._summary import SpendReport
 from langchain_holysheep.spend.tracking._tracker import SpendTracker
@@ -46,44 +50,10 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 _NO_PARAMS: Mapping[str, Any] = {}
-
-#: Run metadata key under which a `Budget` (or a list of them) may be attached.
-BUDGET_METADATA_KEY = "holysheep_budget"
-_METADATA_KEYS = frozenset(
-    ("user", "user_id", "thread_id", "session_id", "tenant", "team")
-)
+_STOCK_COST = PriceBook.cost
 
 
-def _run_metadata(
-    metadata: Mapping[str, Any], budgets: list[Budget]
-) -> tuple[tuple[str, str], ...]:
-    """The run metadata a record keeps: user, thread, ... and budget scopes."""
-    keys = _METADATA_KEYS
-    if budgets:
-        keys = keys | {b.scope for b in budgets}
-    elif keys.isdisjoint(metadata):  # the usual run: none of them
-        return ()
-    return tuple(
-        [
-            (k, str(v))
-            for k, v in metadata.items()
-            if k in keys and isinstance(v, (str, int))
-        ]
-    )
-
-
-def _budgets_in(metadata: Mapping[str, Any] | None) -> list[Budget]:
-    value = (metadata or {}).get(BUDGET_METADATA_KEY)
-    if value is None:
-        return []
-    if isinstance(value, Budget):
-        return [value]
-    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
-        return [b for b in value if isinstance(b, Budget)]
-    return []
-
-
-class HolySheepCallbackHandler(OpenAICallbackCompat, RunTree):
+class HolySheepCallbackHandler(OpenAICallbackCompat, Reserving):
     """Prices every chat-model run it sees and enforces budgets before the call.
 
     Works with any LangChain chat model (`ChatHolySheep`, `ChatOpenAI`, ...).
@@ -150,6 +120,7 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, RunTree):
             [t for t in parent._trackers if t is not self.tracker] if parent else []
         )
         self._runs: dict[UUID, RunState] = {}
+        self._priced: set[str] = set()  # served models the price book prices
 
     # -- numbers ----------------------------------------------------------------
     def report(self) -> SpendReport:
@@ -173,18 +144,21 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, RunTree):
     ) -> None:
         """Start the clock and reserve the call's worst case in every budget."""
         start = time.perf_counter()
-        root = self._enter(run_id, parent_run_id)
+        root = run_id if parent_run_id is None else self._enter(run_id, parent_run_id)
         try:
             params = kwargs.get("invocation_params") or _NO_PARAMS
-            requested = extract.requested_model_of(params, metadata)
+            requested = params.get("model")
+            if not requested or type(requested) is not str:
+                requested = extract.requested_model_of(params, metadata)
             budgets = self.budgets
             meta: tuple[tuple[str, str], ...] = ()
             if metadata:
                 if BUDGET_METADATA_KEY in metadata:
                     budgets = budgets + [
-                        b for b in _budgets_in(metadata) if b not in budgets
+                        b for b in budgets_in(metadata) if b not in budgets
                     ]
-                meta = _run_metadata(metadata, budgets)
+                if budgets or not METADATA_KEYS.isdisjoint(metadata):
+                    meta = run_metadata(metadata, budgets)
         except Exception:
             _logger.exception("HolySheep spend: could not read the run's start")
             return
@@ -215,51 +189,6 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, RunTree):
             params.get("tools"),
         )
 
-    def _reserve(
-        self,
-        run_id: UUID,
-        root: UUID,
-        budgets: list[Budget],
-        request: tuple[list[list[Any]], Any],
-        params: Mapping[str, Any],
-        requested: str,
-        tags: list[str] | None,
-        metadata: dict[str, Any] | None,
-    ) -> CallShape | None:
-        try:
-            shape = call_shape(request[0], params, requested, request[1])
-            costs = {id(b): call_cost(b, shape, self.pricebook) for b in budgets}
-            for m in {
-                m for routes, _ in costs.values() for m, c in routes if c is None
-            }:
-                self.pricebook.cost(m, TokenUsage())  # the one-time warning
-        except Exception:
-            _logger.exception("HolySheep spend: could not estimate the call's cost")
-            return None
-        for budget in budgets:
-            if RESERVATIONS.has(run_id, budget):
-                continue
-            routes, combine = costs[id(budget)]
-            try:
-                res = budget.reserve_routes(
-                    routes,
-                    budget.scope_key(tags, metadata),
-                    run_key=str(root),
-                    combine=combine,
-                    lease=shape.lease(budget.lease),
-                )
-            except BudgetError:
-                for held in RESERVATIONS.pop(run_id):
-                    held.release()
-                self._leave(run_id)
-                for tracker in self._trackers:
-                    tracker.record_rejected()
-                raise
-            RESERVATIONS.add(run_id, budget, res)
-            if budget.window == "run":
-                self._root_budgets.setdefault(root, set()).add(budget)
-        return shape
-
     def on_llm_new_token(
         self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any
     ) -> None:
@@ -275,16 +204,6 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, RunTree):
         if token or getattr(message, "tool_call_chunks", None):
             run.first_token = time.perf_counter()
 
-    def _renew(self, run_id: UUID, run: RunState) -> None:
-        """Renew the leases of a long stream's reservations (a third of the way)."""
-        now = time.perf_counter()
-        lease = min(b.lease for b in run.budgets)
-        if now - run.renewed < lease / 3:
-            return
-        run.renewed = now
-        for res in RESERVATIONS.held(run_id):
-            res.extend()
-
     def on_custom_event(
         self, name: str, data: Any, *, run_id: UUID, **kwargs: Any
     ) -> None:
@@ -298,12 +217,49 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, RunTree):
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Price the answer, settle the reservations, record the call."""
+        run = self._runs.get(run_id)
+        if run is not None and self._hand_over(run, run_id, response):
+            return
         try:
             named = extract.usage_metadata_of(response)
         except Exception:
             _logger.exception("HolySheep spend: could not read run %s usage", run_id)
             named = None
         self._finish(run_id, response, None, named)
+
+    def _hand_over(self, run: RunState, run_id: UUID, response: Any) -> bool:
+        """Give a usual answer to the tracker, recorded and priced when counted.
+
+        Only when nothing needs the record at the call's end: no reservation
+        (this handler's or another's) to settle, one tracker and no sink, the
+        stock `PriceBook.cost`, and a priced model (an unpriced one warns now).
+        """
+        end = (time.perf_counter(), time.time())
+        trackers, book = self._trackers, self.pricebook
+        if (
+            run.failures
+            or len(trackers) > 1
+            or trackers[0].sinks_attached
+            or type(book).cost is not _STOCK_COST
+            or RESERVATIONS.holds(run_id)
+        ):
+            return False
+        read = read_answer(response)
+        if read is None:
+            return False
+        name, usage, counted = read
+        served = name or run.requested
+        if served not in self._priced:
+            if not book.is_priced(served):
+                return False
+            if len(self._priced) > 10_000:
+                self._priced.clear()
+            self._priced.add(served)
+        del self._runs[run_id]
+        answer = Answer(run, run_id, end, served, usage, book)
+        trackers[0].record_answer(answer, (str(name), usage) if counted else None)
+        self._leave(run_id)
+        return True
 
     def on_llm_error(
         self, error: BaseException, *, run_id: UUID, **kwargs: Any

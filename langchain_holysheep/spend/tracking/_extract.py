@@ -25,6 +25,7 @@ __all__ = [
     "final_message",
     "max_tokens_of",
     "requested_model_of",
+    "usage_copy",
     "usage_metadata_of",
     "usage_of",
 ]
@@ -114,12 +115,18 @@ def usage_of(response: Any, message: Any = _UNSET) -> TokenUsage | None:
     return None
 
 
+def usage_copy(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a `usage_metadata` dict, its detail dicts included."""
+    return {k: dict(v) if type(v) is dict else v for k, v in usage.items()}
+
+
 def usage_metadata_of(response: Any) -> tuple[str, UsageMetadata] | None:
     """`(model_name, usage_metadata)` of a run's answer, read as LangChain reads it.
 
     The same reading as langchain-core's `UsageMetadataCallbackHandler`: the
     first generation's `AIMessage`, its `usage_metadata` and
-    `response_metadata["model_name"]`; `None` if either is missing.
+    `response_metadata["model_name"]`; `None` if either is missing. The usage
+    is a copy (it is summed later, when the tracker counts the call).
     """
     try:
         generation = response.generations[0][0]
@@ -134,7 +141,7 @@ def usage_metadata_of(response: Any) -> tuple[str, UsageMetadata] | None:
     model_name = message.response_metadata.get("model_name")
     if not usage or not model_name:
         return None
-    return str(model_name), usage
+    return str(model_name), usage_copy(usage)  # type: ignore[return-value]
 
 
 def requested_model_of(

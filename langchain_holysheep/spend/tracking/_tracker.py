@@ -5,7 +5,9 @@ Callback handlers feed it one *call* at a time (the call's attempts as
 record to its `RecordSink`s (ledger, Prometheus, ...) at once. Counting is
 deferred: a call is queued (one append, no lock) and folded into the totals
 (`Aggregate`) in batches, by the first read that follows or once 64 calls wait,
-so a read always sees every call recorded before it, in any thread.
+so a read always sees every call recorded before it, in any thread. A tracker
+with no sink may also take a usual answer as an `Answer`, whose record is built
+and priced when it is counted.
 `global_tracker()` is the process-wide instance used by `HOLYSHEEP_TRACK_SPEND=1`.
 """
 
@@ -30,6 +32,8 @@ from langchain_holysheep.spend.tracking._summary import SpendReport
 if TYPE_CHECKING:
     from langchain_core.messages.ai import UsageMetadata
 
+    from langchain_holysheep.spend.tracking._answer import Answer
+
 __all__ = ["RecentStats", "SpendTracker", "global_tracker", "reset_global_tracker"]
 
 _logger = logging.getLogger(__name__)
@@ -37,8 +41,11 @@ _logger = logging.getLogger(__name__)
 FOLD_AT = 64
 """Calls that may wait to be counted; the call that reaches it folds them in."""
 
-_Pending = tuple[tuple[CallRecord, ...], float, "tuple[str, UsageMetadata] | None"]
-"""A call waiting to be counted: its records, its end (clock), its usage_metadata."""
+_Pending = tuple[
+    "tuple[CallRecord, ...] | Answer", float, "tuple[str, UsageMetadata] | None"
+]
+"""A call waiting to be counted: its records (or its `Answer`), its end (clock),
+its usage_metadata."""
 
 
 class SpendTracker:
@@ -93,6 +100,11 @@ class SpendTracker:
             close_sink(sink)
 
     @property
+    def sinks_attached(self) -> bool:
+        """Whether any sink is registered (no lock: a hint)."""
+        return bool(self._sinks)
+
+    @property
     def sinks(self) -> list[RecordSink]:
         """A copy of the registered sinks."""
         with self._lock:
@@ -133,6 +145,15 @@ class SpendTracker:
         elif usage_metadata is not None:
             self._queue(((), 0.0, usage_metadata))
 
+    def record_answer(
+        self, answer: Answer, usage_metadata: tuple[str, UsageMetadata] | None
+    ) -> None:
+        """Add a usual answered call whose record is built when it is counted.
+
+        For a tracker with no sinks (a sink takes every record at once).
+        """
+        self._queue((answer, self._clock(), usage_metadata))
+
     def record_usage_metadata(self, model_name: str, usage: UsageMetadata) -> None:
         """Add an answer's `usage_metadata` to `model_name`'s (`add_usage`)."""
         self._queue(((), 0.0, (model_name, usage)))
@@ -148,9 +169,10 @@ class SpendTracker:
         """Count every call waiting now (hold the lock; only folds pop)."""
         popleft, agg = self._pending.popleft, self._agg
         for _ in range(len(self._pending)):  # bounded, while calls keep coming
-            records, when, usage = popleft()
-            if records:
+            call, when, usage = popleft()
+            if call:
                 try:
+                    records = call if isinstance(call, tuple) else call.records()
                     agg.add_call(records, when)
                 except Exception:
                     _logger.exception("HolySheep spend: could not count a call")

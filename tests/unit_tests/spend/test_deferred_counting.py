@@ -9,6 +9,7 @@ recent window counts a call where it ended.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from decimal import Decimal
@@ -19,9 +20,12 @@ from langchain_holysheep.spend import (
     AlertMonitor,
     AlertRule,
     HolySheepCallbackHandler,
+    PriceBook,
     SpendTracker,
+    UnpricedModelWarning,
 )
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
+from langchain_holysheep.spend.tracking._sinks import ListSink
 from langchain_holysheep.spend.tracking._tracker import FOLD_AT
 
 from .conftest import FakeChat
@@ -173,3 +177,63 @@ def test_usage_metadata_that_cannot_be_added_is_skipped_whole(
         "input_token_details": {"cache_read": 2},
     }
     assert "Cannot add usage values" in caplog.text
+
+
+def _without_clocks(tracker: SpendTracker) -> dict[str, object]:
+    report = tracker.report().to_dict()
+    for row in [report, *report["models"]]:
+        row.pop("latency_ms"), row.pop("ttft_ms")
+    return report
+
+
+@pytest.mark.parametrize(
+    "chat",
+    [
+        FakeChat(),
+        FakeChat(served="r1", input_tokens=100, cached=60, output_tokens=50),
+        FakeChat(served="r1", output_tokens=40, reasoning=30),
+    ],
+)
+def test_an_answer_recorded_when_counted_is_the_answer_recorded_at_once(
+    chat: FakeChat,
+) -> None:
+    """A tracker with a sink gets the record at the call's end; one without
+    builds it when it counts the call: the same record, the same totals."""
+    book = PriceBook({"r1": {"input": "1.1", "output": "4.4", "cached_input": "0.275"}})
+    later, at_once, sink = SpendTracker(book), SpendTracker(book), ListSink()
+    at_once.add_sink(sink)
+    handlers = [HolySheepCallbackHandler(tracker=t) for t in (later, at_once)]
+    for _ in range(3):
+        chat.invoke("x", config={"callbacks": handlers})  # type: ignore[arg-type]
+    assert _without_clocks(later) == _without_clocks(at_once)
+    assert later.usage_metadata == at_once.usage_metadata
+    later.add_sink(seen := ListSink())
+    chat.invoke("x", config={"callbacks": handlers})  # type: ignore[arg-type]
+    assert _without_clocks(later) == _without_clocks(at_once)
+    latest = dataclasses.replace(sink.records[-1], timestamp=0, latency_ms=0)
+    assert dataclasses.replace(seen.records[0], timestamp=0, latency_ms=0) == latest
+    assert latest.cost == book.cost(latest.served_model, latest.usage)
+
+
+def test_an_answer_is_counted_as_it_was_when_the_call_ended() -> None:
+    tracker = SpendTracker()
+    answer = FakeChat().invoke(
+        "x", config={"callbacks": [HolySheepCallbackHandler(tracker=tracker)]}
+    )
+    usage = answer.usage_metadata  # type: ignore[attr-defined]
+    usage["input_tokens"] = 0  # the caller's copy, changed before any read
+    usage["input_token_details"]["cache_read"] = 7
+    usage["cost_usd"] = 0.02
+    assert tracker.report().input_tokens == 1000 and tracker.total_cost == COST
+    summed = tracker.usage_metadata["gpt-4.1"]
+    assert summed["input_tokens"] == 1000 and "cost_usd" not in summed
+    assert summed["input_token_details"] == {"cache_read": 0}
+
+
+def test_an_unpriced_model_warns_when_its_call_ends() -> None:
+    tracker = SpendTracker()
+    config = {"callbacks": [HolySheepCallbackHandler(tracker=tracker)]}
+    with pytest.warns(UnpricedModelWarning, match="no-such-model"):
+        FakeChat(model="no-such-model").invoke("x", config=config)  # type: ignore[arg-type]
+    report = tracker.report()
+    assert report.calls == 1 and report.unpriced_calls == 1 and report.cost == 0
