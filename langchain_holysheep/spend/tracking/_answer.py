@@ -58,9 +58,26 @@ def read_answer(response: Any) -> tuple[Any, UsageMetadata, bool] | None:
 
 
 class Answer:
-    """A usual answered call; `records()` builds and prices its one record."""
+    """A usual answered call; `records()` builds and prices its one record.
 
-    __slots__ = ("_book", "_end", "_run", "_run_id", "_served", "_usage")
+    Keeps what its record needs and nothing else of the run (not its prompt).
+    The record is built once, by the first to ask (a tracker counting the call,
+    a ledger's writer thread); two threads asking at once build equal records.
+    """
+
+    __slots__ = (
+        "_book",
+        "_end",
+        "_records",
+        "_run_id",
+        "_served",
+        "_usage",
+        "first_token",
+        "metadata",
+        "requested",
+        "start",
+        "tags",
+    )
 
     def __init__(
         self,
@@ -71,22 +88,24 @@ class Answer:
         usage: UsageMetadata,
         book: PriceBook,
     ) -> None:
-        self._run, self._run_id, self._end = run, run_id, end
+        self.start, self.first_token = run.start, run.first_token
+        self.requested, self.tags, self.metadata = run.requested, run.tags, run.metadata
+        self._run_id, self._end = run_id, end
         self._served, self._usage, self._book = served, usage, book
+        self._records: tuple[CallRecord] | None = None
 
     def records(self) -> tuple[CallRecord]:
         """The call's record, as `build_records` builds it at the call's end."""
-        usage = usage_from_metadata(self._usage)
-        cost = self._book.cost(self._served, usage, warn=False)  # warned at the end
-        now, stamp = self._end
-        rec = final_record(
-            self._run,
-            str(self._run_id),
-            stamp,
-            self._served,
-            usage,
-            cost,
-            now,
-            FIRST_TRY,
-        )
-        return (rec,)
+        built = self._records
+        if built is None:
+            usage = usage_from_metadata(self._usage)
+            cost = self._book.cost(self._served, usage, warn=False)  # warned at end
+            now, stamp = self._end
+            rid = str(self._run_id)
+            built = (
+                final_record(
+                    self, rid, stamp, self._served, usage, cost, now, FIRST_TRY
+                ),
+            )
+            self._records = built
+        return built

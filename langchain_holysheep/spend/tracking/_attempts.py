@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from langchain_holysheep.spend.budgets._budget import Budget
@@ -109,8 +109,18 @@ FIRST_TRY = (1, False, False)
 """`_final_position` of a run the router said nothing about: attempt 1."""
 
 
+class _Started(Protocol):
+    """What a final record reads of its run (a `RunState`, an `Answer`)."""
+
+    start: float
+    first_token: float | None
+    requested: str
+    tags: tuple[str, ...]
+    metadata: tuple[tuple[str, str], ...]
+
+
 def final_record(
-    run: RunState,
+    run: _Started,
     run_id: str,
     stamp: float,
     served: str,

@@ -231,7 +231,8 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, Reserving):
         """Give a usual answer to the tracker, recorded and priced when counted.
 
         Only when nothing needs the record at the call's end: no reservation
-        (this handler's or another's) to settle, one tracker and no sink, the
+        (this handler's or another's) to settle, one tracker whose sinks (if
+        any) take deferred records (a ledger's writer thread builds them), the
         stock `PriceBook.cost`, and a priced model (an unpriced one warns now).
         """
         end = (time.perf_counter(), time.time())
@@ -239,7 +240,7 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, Reserving):
         if (
             run.failures
             or len(trackers) > 1
-            or trackers[0].sinks_attached
+            or not trackers[0].takes_deferred
             or type(book).cost is not _STOCK_COST
             or RESERVATIONS.holds(run_id)
         ):
@@ -257,7 +258,7 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, Reserving):
             self._priced.add(served)
         del self._runs[run_id]
         answer = Answer(run, run_id, end, served, usage, book)
-        trackers[0].record_answer(answer, (str(name), usage) if counted else None)
+        trackers[0].record_deferred(answer, (str(name), usage) if counted else None)
         self._leave(run_id)
         return True
 

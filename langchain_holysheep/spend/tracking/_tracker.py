@@ -5,9 +5,9 @@ Callback handlers feed it one *call* at a time (the call's attempts as
 record to its `RecordSink`s (ledger, Prometheus, ...) at once. Counting is
 deferred: a call is queued (one append, no lock) and folded into the totals
 (`Aggregate`) in batches, by the first read that follows or once 64 calls wait,
-so a read always sees every call recorded before it, in any thread. A tracker
-with no sink may also take a usual answer as an `Answer`, whose record is built
-and priced when it is counted.
+so a read always sees every call recorded before it, in any thread. A call may
+also come as `DeferredRecords` (a usual answer, `Answer`), built and priced when
+it is counted, or by a ledger's writer thread, when every sink takes that.
 `global_tracker()` is the process-wide instance used by `HOLYSHEEP_TRACK_SPEND=1`.
 """
 
@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from langchain_holysheep.spend.pricing._book import PriceBook
-from langchain_holysheep.spend.records import CallRecord
+from langchain_holysheep.spend.records import CallRecord, DeferredRecords
 from langchain_holysheep.spend.tracking._aggregate import Aggregate
 from langchain_holysheep.spend.tracking._recent import RecentStats
 from langchain_holysheep.spend.tracking._sinks import RecordSink, close_sink
@@ -32,7 +32,6 @@ from langchain_holysheep.spend.tracking._summary import SpendReport
 if TYPE_CHECKING:
     from langchain_core.messages.ai import UsageMetadata
 
-    from langchain_holysheep.spend.tracking._answer import Answer
 
 __all__ = ["RecentStats", "SpendTracker", "global_tracker", "reset_global_tracker"]
 
@@ -42,10 +41,12 @@ FOLD_AT = 64
 """Calls that may wait to be counted; the call that reaches it folds them in."""
 
 _Pending = tuple[
-    "tuple[CallRecord, ...] | Answer", float, "tuple[str, UsageMetadata] | None"
+    "tuple[CallRecord, ...] | DeferredRecords",
+    float,
+    "tuple[str, UsageMetadata] | None",
 ]
-"""A call waiting to be counted: its records (or its `Answer`), its end (clock),
-its usage_metadata."""
+"""A call waiting to be counted: its records (built, or to build), its end
+(clock), its usage_metadata."""
 
 
 class SpendTracker:
@@ -56,6 +57,10 @@ class SpendTracker:
         sinks: `RecordSink`s that receive every `CallRecord`.
         clock: epoch-seconds clock for the recent-activity window.
         recent_span: seconds covered by `recent()` counts and cost.
+
+    Attributes:
+        takes_deferred: every sink takes `DeferredRecords` (`record_deferred`,
+            as ledgers do), so `record_deferred` may be used; true with no sink.
 
     Example:
         ```python
@@ -75,7 +80,7 @@ class SpendTracker:
         recent_span: float = 3600.0,
     ) -> None:
         self.pricebook = pricebook if pricebook is not None else PriceBook()
-        self._sinks: list[RecordSink] = list(sinks)
+        self._set_sinks(list(sinks))
         self._lock = threading.Lock()
         self._clock = clock
         self._span = recent_span
@@ -83,26 +88,26 @@ class SpendTracker:
         self._agg = Aggregate(recent_span, clock)
 
     # -- sinks ------------------------------------------------------------------
+    def _set_sinks(self, sinks: list[RecordSink]) -> None:
+        """Replace the sinks (copy on write: `record_call` reads them unlocked)."""
+        self._sinks = sinks
+        self.takes_deferred = all(
+            callable(getattr(sink, "record_deferred", None)) for sink in sinks
+        )
+
     def add_sink(self, sink: RecordSink) -> None:
         """Forward every future record to `sink`."""
-        with self._lock:  # copy on write: record_call reads the list unlocked
+        with self._lock:
             if sink not in self._sinks:
-                self._sinks = [*self._sinks, sink]
+                self._set_sinks([*self._sinks, sink])
 
     def remove_sink(self, sink: RecordSink, *, close: bool = False) -> None:
         """Stop forwarding to `sink` (and close it, if asked)."""
         with self._lock:
             if sink in self._sinks:
-                sinks = list(self._sinks)
-                sinks.remove(sink)
-                self._sinks = sinks
+                self._set_sinks([s for s in self._sinks if s is not sink])
         if close:
             close_sink(sink)
-
-    @property
-    def sinks_attached(self) -> bool:
-        """Whether any sink is registered (no lock: a hint)."""
-        return bool(self._sinks)
 
     @property
     def sinks(self) -> list[RecordSink]:
@@ -145,14 +150,22 @@ class SpendTracker:
         elif usage_metadata is not None:
             self._queue(((), 0.0, usage_metadata))
 
-    def record_answer(
-        self, answer: Answer, usage_metadata: tuple[str, UsageMetadata] | None
+    def record_deferred(
+        self,
+        call: DeferredRecords,
+        usage_metadata: tuple[str, UsageMetadata] | None = None,
     ) -> None:
-        """Add a usual answered call whose record is built when it is counted.
+        """Add a call whose records are built when it is counted.
 
-        For a tracker with no sinks (a sink takes every record at once).
+        Every sink gets it through `record_deferred`: call it only when
+        `takes_deferred` (a sink without it takes every record at once).
         """
-        self._queue((answer, self._clock(), usage_metadata))
+        self._queue((call, self._clock(), usage_metadata))
+        for sink in self._sinks:
+            try:
+                sink.record_deferred(call)  # type: ignore[attr-defined]
+            except Exception:
+                _logger.exception("spend sink %r failed on a record", sink)
 
     def record_usage_metadata(self, model_name: str, usage: UsageMetadata) -> None:
         """Add an answer's `usage_metadata` to `model_name`'s (`add_usage`)."""

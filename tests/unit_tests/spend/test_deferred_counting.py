@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import threading
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,7 @@ from langchain_holysheep.spend import (
     SpendTracker,
     UnpricedModelWarning,
 )
+from langchain_holysheep.spend.ledger import SQLiteLedger
 from langchain_holysheep.spend.records import CallRecord, TokenUsage
 from langchain_holysheep.spend.tracking._sinks import ListSink
 from langchain_holysheep.spend.tracking._tracker import FOLD_AT
@@ -237,3 +239,24 @@ def test_an_unpriced_model_warns_when_its_call_ends() -> None:
         FakeChat(model="no-such-model").invoke("x", config=config)  # type: ignore[arg-type]
     report = tracker.report()
     assert report.calls == 1 and report.unpriced_calls == 1 and report.cost == 0
+
+
+def test_a_ledger_stores_what_a_sink_gets_at_the_calls_end(tmp_path: Path) -> None:
+    """With a ledger, the record is built by its writer thread: the same one."""
+    sink = ListSink()
+    ledger = SQLiteLedger(tmp_path / "spend.sqlite3")
+    built_later = HolySheepCallbackHandler(ledger=ledger)
+    assert built_later.tracker.takes_deferred
+    at_once = HolySheepCallbackHandler(ledger=sink)
+    chat = FakeChat(input_tokens=100, cached=60, output_tokens=50, reasoning=20)
+    for _ in range(3):
+        chat.invoke("x", config={"callbacks": [built_later, at_once]})
+    stored = list(ledger.query())  # flushes first
+    ledger.close()
+    assert len(stored) == len(sink.records) == 3
+
+    def comparable(rec: CallRecord) -> CallRecord:
+        return dataclasses.replace(rec, timestamp=0, latency_ms=0)
+
+    assert [comparable(r) for r in stored] == [comparable(r) for r in sink.records]
+    assert _without_clocks(built_later.tracker) == _without_clocks(at_once.tracker)
