@@ -5,6 +5,11 @@ A. Per-call latency, interleaved: bare ChatOpenAI vs the same call priced by
    `SQLiteLedger` sink (records committed in batches by a background thread), and
    inside a `with get_holysheep_callback(...)` block entered per call (tracker +
    ledger; the block registers the handler for every run with no callbacks passed).
+   Two no-op handlers give LangChain's own cost of a callback: a bare
+   `BaseCallbackHandler` (which also pays LangChain's fallback from
+   `on_chat_model_start` to `on_llm_start`), and one that implements
+   `on_chat_model_start` and ignores the events a tracker has no use for (the
+   dispatch floor of any callback-based tracker).
 B. Memory: 1,000,000 synthetic calls fed straight to the handler
    (`on_chat_model_start` + `on_llm_end` with an `LLMResult` carrying usage, four
    models, fresh run ids): process RSS at checkpoints, and tracemalloc's count of
@@ -23,6 +28,7 @@ import time
 import tracemalloc
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import contenders as C
@@ -32,6 +38,7 @@ import targets as T
 NAME = "spend"
 BASE = "ChatOpenAI (bare)"
 NOOP = "+ a no-op BaseCallbackHandler (LangChain's cost of any handler)"
+FLOOR = "+ a no-op handler with on_chat_model_start (LangChain's dispatch floor)"
 TARGET = T.SPEND_RATIO
 
 
@@ -45,60 +52,83 @@ def rss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _invoker(base_url: str, handler: object) -> Callable[[], object]:
+    """One ChatOpenAI call with `handler` passed in its config."""
+    llm = C.chat_openai(base_url)
+    msgs = C.lc_messages()
+    config = {"callbacks": [handler]}
+    return lambda: llm.invoke(msgs, config=config)
+
+
+def _dispatch_floor() -> object:
+    """A handler that takes the two events a priced call needs and ignores the
+    others: what LangChain's dispatch costs a tracker that implements
+    `on_chat_model_start` (a no-op `BaseCallbackHandler` also pays for
+    LangChain's fallback to `on_llm_start`, which renders the prompt)."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class DispatchFloor(BaseCallbackHandler):
+        ignore_agent = ignore_chain = ignore_retriever = ignore_retry = True
+        ignore_custom_event = True
+
+        def on_chat_model_start(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+        def on_llm_end(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    return DispatchFloor()
+
+
+def _noop() -> object:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    return BaseCallbackHandler()
+
+
+def _spend_handler(ledger_path: Path | None, keep: list) -> object:
+    from langchain_holysheep.spend import HolySheepCallbackHandler
+    from langchain_holysheep.spend.ledger import SQLiteLedger
+
+    ledger = None if ledger_path is None else SQLiteLedger(ledger_path)
+    handler = HolySheepCallbackHandler(ledger=ledger)
+    keep.extend([handler, ledger])
+    return handler
+
+
+def _block_per_call(base_url: str, ledger_path: Path, keep: list) -> Callable[[], None]:
+    from langchain_holysheep.spend import SpendTracker, get_holysheep_callback
+    from langchain_holysheep.spend.ledger import SQLiteLedger
+
+    ledger = SQLiteLedger(ledger_path)
+    tracker = SpendTracker()
+    tracker.add_sink(ledger)
+    keep.extend([tracker, ledger])
+    llm = C.chat_openai(base_url)
+    msgs = C.lc_messages()
+
+    def call() -> None:
+        with get_holysheep_callback(tracker=tracker):
+            llm.invoke(msgs)
+
+    return call
+
+
 def builders(base_url: str, ledger_dir: str, keep: list) -> dict:
-    def tracker_only():  # type: ignore[no-untyped-def]
-        from langchain_holysheep.spend import HolySheepCallbackHandler
-
-        handler = HolySheepCallbackHandler()
-        keep.append(handler)
-        llm = C.chat_openai(base_url)
-        msgs = C.lc_messages()
-        config = {"callbacks": [handler]}
-        return lambda: llm.invoke(msgs, config=config)
-
-    def with_ledger():  # type: ignore[no-untyped-def]
-        from langchain_holysheep.spend import HolySheepCallbackHandler
-        from langchain_holysheep.spend.ledger import SQLiteLedger
-
-        ledger = SQLiteLedger(Path(ledger_dir) / "handler.sqlite3")
-        handler = HolySheepCallbackHandler(ledger=ledger)
-        keep.extend([handler, ledger])
-        llm = C.chat_openai(base_url)
-        msgs = C.lc_messages()
-        config = {"callbacks": [handler]}
-        return lambda: llm.invoke(msgs, config=config)
-
-    def block_per_call():  # type: ignore[no-untyped-def]
-        from langchain_holysheep.spend import SpendTracker, get_holysheep_callback
-        from langchain_holysheep.spend.ledger import SQLiteLedger
-
-        ledger = SQLiteLedger(Path(ledger_dir) / "block.sqlite3")
-        tracker = SpendTracker()
-        tracker.add_sink(ledger)
-        keep.extend([tracker, ledger])
-        llm = C.chat_openai(base_url)
-        msgs = C.lc_messages()
-
-        def call() -> None:
-            with get_holysheep_callback(tracker=tracker):
-                llm.invoke(msgs)
-
-        return call
-
-    def noop():  # type: ignore[no-untyped-def]
-        from langchain_core.callbacks import BaseCallbackHandler
-
-        llm = C.chat_openai(base_url)
-        msgs = C.lc_messages()
-        config = {"callbacks": [BaseCallbackHandler()]}
-        return lambda: llm.invoke(msgs, config=config)
-
+    db = Path(ledger_dir)
     return {
         BASE: lambda: C.lc_invoke(C.chat_openai(base_url)),
-        NOOP: noop,
-        "+ HolySheepCallbackHandler (tracker)": tracker_only,
-        "+ handler with SQLiteLedger": with_ledger,
-        "with get_holysheep_callback() per call (tracker + SQLiteLedger)": block_per_call,
+        NOOP: lambda: _invoker(base_url, _noop()),
+        FLOOR: lambda: _invoker(base_url, _dispatch_floor()),
+        "+ HolySheepCallbackHandler (tracker)": lambda: _invoker(
+            base_url, _spend_handler(None, keep)
+        ),
+        "+ handler with SQLiteLedger": lambda: _invoker(
+            base_url, _spend_handler(db / "handler.sqlite3", keep)
+        ),
+        "with get_holysheep_callback() per call (tracker + SQLiteLedger)": lambda: (
+            _block_per_call(base_url, db / "block.sqlite3", keep)
+        ),
     }
 
 
@@ -269,7 +299,13 @@ def reading(summary: dict, mem: dict, skipped: dict) -> str:
         if name == NOOP:
             parts.append(
                 f"Attaching any handler at all costs {v['added_ms']:+.3f} ms (a no-op `BaseCallbackHandler`: "
-                "LangChain's callback dispatch), the floor of every callback-based tracker."
+                "LangChain's callback dispatch, with its fallback from on_chat_model_start to on_llm_start)."
+            )
+            continue
+        if name == FLOOR:
+            parts.append(
+                f"A no-op handler that implements on_chat_model_start and ignores the other events costs "
+                f"{v['added_ms']:+.3f} ms: LangChain's dispatch alone, the floor of every callback-based tracker."
             )
             continue
         verdict = "meets" if v["ratio"] <= TARGET else "misses"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Outcome = Literal["ok", "error", "cancelled"]
 
@@ -117,3 +118,16 @@ def make_call_record(**values: Any) -> CallRecord:
     rec: CallRecord = _new(CallRecord)
     rec.__dict__.update(values)
     return rec
+
+
+class DeferredRecords(Protocol):
+    """A call whose records are built when first asked for.
+
+    A spend tracker counts such a call in a batch, and a ledger's writer thread
+    stores it (`record_deferred`): the work happens off the call's path. Every
+    ask returns the same records.
+    """
+
+    def records(self) -> Sequence[CallRecord]:
+        """The call's records, the last one final."""
+        ...

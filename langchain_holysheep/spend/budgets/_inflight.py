@@ -36,6 +36,10 @@ class _Reservations:
         with self._lock:
             return list(self._runs.get(run_id, {}).values())
 
+    def holds(self, run_id: UUID) -> bool:
+        """Whether anything is reserved for the run (no lock: a hint)."""
+        return run_id in self._runs
+
     def pop(self, run_id: UUID) -> list[Reservation]:
         if run_id not in self._runs:  # most runs reserve nothing: no lock
             return []

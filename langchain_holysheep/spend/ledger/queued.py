@@ -24,7 +24,7 @@ from langchain_holysheep.spend.ledger.base import (
 )
 from langchain_holysheep.spend.ledger.dialect import Dialect, SQLReader
 from langchain_holysheep.spend.ledger.writer import BatchWriter
-from langchain_holysheep.spend.records import CallRecord
+from langchain_holysheep.spend.records import CallRecord, DeferredRecords
 
 __all__ = ["QueuedLedger", "close_open_ledgers"]
 
@@ -135,6 +135,19 @@ class QueuedLedger(Ledger):
                 self._write_now([rec])
             else:
                 self._writer.put(rec)
+
+    def record_deferred(self, call: DeferredRecords) -> None:
+        """Store a call whose records the writer thread builds (`DeferredRecords`).
+
+        Under `write_through=True` they are built and written at once.
+        """
+        with self._lock:
+            if self._closed:
+                raise LedgerClosedError(f"The ledger {self._where} is closed.")
+            if self._writer is None:
+                self._write_now(list(call.records()))
+            else:
+                self._writer.put(call)
 
     def record_many(self, recs: Iterable[CallRecord]) -> None:
         """Store several records; one transaction under `write_through=True`."""

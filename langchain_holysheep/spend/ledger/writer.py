@@ -6,12 +6,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_holysheep.spend.ledger.base import LedgerError
 from langchain_holysheep.spend.ledger.schema import damaged_hint, is_damaged
-from langchain_holysheep.spend.records import CallRecord
+from langchain_holysheep.spend.records import CallRecord, DeferredRecords
 
 __all__ = ["BatchWriter"]
 
@@ -19,6 +19,15 @@ logger = logging.getLogger(__name__)
 
 _STOP = object()
 _GIVE_UP_ATTEMPTS = 3  # write attempts per batch once stop() has begun
+
+
+def _built(call: DeferredRecords) -> Sequence[CallRecord]:
+    """`call.records()`; nothing (logged) if they cannot be built."""
+    try:
+        return call.records()
+    except Exception:
+        logger.exception("A spend record could not be built; it is not stored")
+        return ()
 
 
 class _Flush:
@@ -90,7 +99,9 @@ class BatchWriter:
         )
         self._thread.start()
 
-    def put(self, item: CallRecord | list[CallRecord] | _Flush) -> None:
+    def put(
+        self, item: CallRecord | list[CallRecord] | DeferredRecords | _Flush
+    ) -> None:
         """Queue a record (or a list of them); wait for room while writes work.
 
         Raises:
@@ -192,8 +203,10 @@ class BatchWriter:
                     flushes.append(item)
                 elif isinstance(item, list):
                     batch.extend(item)
-                else:
+                elif isinstance(item, CallRecord):
                     batch.append(item)
+                else:  # a `DeferredRecords`: its records are built here
+                    batch.extend(_built(item))
             with self._room:  # room for waiting producers
                 self._flushes -= len(flushes)
                 self._room.notify_all()

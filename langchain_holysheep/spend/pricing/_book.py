@@ -58,6 +58,9 @@ _PER_TOKENS = Decimal(1_000_000)
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 _logger = logging.getLogger(__name__)
 
+_Rates = tuple[ModelPrice, Decimal, Decimal, Decimal, Decimal, Decimal]
+"""A price and its input, cached-input, output and reasoning rates, and `zero`."""
+
 _warned_lock = threading.Lock()
 _warned: set[str] = set()
 
@@ -140,6 +143,7 @@ class PriceBook:
         if overrides:
             self._overrides.update(self._from_mapping(overrides))
         self._cache: dict[str, tuple[ModelPrice | None, int | None]] = {}
+        self._rates: dict[int, _Rates] = {}
 
     # -- construction helpers ---------------------------------------------------
     @classmethod
@@ -230,21 +234,39 @@ class PriceBook:
             if warn:
                 _warn_unpriced(model)
             return None
-        cached = min(max(usage.cached, 0), max(usage.input, 0))
-        reasoning = min(max(usage.reasoning, 0), max(usage.output, 0))
-        cached_price = (
-            price.cached_input if price.cached_input is not None else price.input
-        )
-        reasoning_price = (
-            price.reasoning if price.reasoning is not None else price.output
-        )
+        rates = self._rates.get(id(price))
+        if rates is None or rates[0] is not price:
+            rates = self._rates_of(price)
+        _, p_in, p_cached, p_out, p_reasoning, zero = rates
+        n_in, n_out = usage.input, usage.output
+        cached, reasoning = usage.cached, usage.reasoning
+        if not cached and not reasoning and n_in >= 0 and n_out >= 0:  # usual
+            return (n_in * p_in + n_out * p_out + zero) / _PER_TOKENS
+        n_in, n_out = max(n_in, 0), max(n_out, 0)
+        cached = min(max(cached, 0), n_in)
+        reasoning = min(max(reasoning, 0), n_out)
         total = (
-            (max(usage.input, 0) - cached) * price.input
-            + cached * cached_price
-            + (max(usage.output, 0) - reasoning) * price.output
-            + reasoning * reasoning_price
+            (n_in - cached) * p_in
+            + cached * p_cached
+            + (n_out - reasoning) * p_out
+            + reasoning * p_reasoning
         )
         return total / _PER_TOKENS
+
+    def _rates_of(self, price: ModelPrice) -> _Rates:
+        """The four per-1M rates of `price`, cached by the price's identity.
+
+        `zero` is the sum of zero tokens at the cached and reasoning rates: a
+        call with neither adds it so that its cost carries the same exponent
+        (the same digits) as the four-term sum.
+        """
+        p_cached = price.cached_input if price.cached_input is not None else price.input
+        p_reasoning = price.reasoning if price.reasoning is not None else price.output
+        rates = (price, price.input, p_cached, price.output, p_reasoning)
+        out: _Rates = (*rates, 0 * p_cached + 0 * p_reasoning)
+        if len(self._rates) < 10_000:
+            self._rates[id(price)] = out
+        return out
 
     def worst_case_cost(
         self,

@@ -8,13 +8,25 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import IO, Any
 
+from langchain_holysheep.spend.counts import SpendCounts
 from langchain_holysheep.spend.report import render
 
 __all__ = ["METRICS", "LedgerReport", "ReportRow"]
 
 
 @dataclass(frozen=True)
-class ReportRow:
+class _GroupOutcomes:
+    """A `ReportRow`'s first fields: its group, and how its attempts ended."""
+
+    key: tuple[str | None, ...]
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    cancelled: int = 0
+
+
+@dataclass(frozen=True)
+class ReportRow(SpendCounts, _GroupOutcomes):
     """The totals of one group of ledger rows (one row per attempt).
 
     Attributes:
@@ -37,17 +49,6 @@ class ReportRow:
         latency_p95_ms: 95th-percentile attempt latency (nearest rank), if any.
     """
 
-    key: tuple[str | None, ...]
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-    cancelled: int = 0
-    retries: int = 0
-    fallbacks: int = 0
-    input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
     cost: Decimal = Decimal(0)
     unpriced: int = 0
     cost_cny: Decimal = Decimal(0)

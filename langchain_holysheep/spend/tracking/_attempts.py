@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from langchain_holysheep.spend.budgets._budget import Budget
@@ -25,7 +25,13 @@ from langchain_holysheep.spend.records import (
 )
 from langchain_holysheep.spend.tracking import _extract as extract
 
-__all__ = ["RunState", "build_records", "with_billed_failures"]
+__all__ = [
+    "FIRST_TRY",
+    "RunState",
+    "build_records",
+    "final_record",
+    "with_billed_failures",
+]
 
 _logger = logging.getLogger("langchain_holysheep.spend.tracking._callback")
 
@@ -65,17 +71,17 @@ def build_records(
     """
     now = time.perf_counter()
     message = extract.final_message(response)
-    meta = getattr(message, "response_metadata", None) or {}
+    meta = getattr(message, "response_metadata", None) or _EMPTY
     raw_hs = meta.get("holysheep")
-    hs: Mapping[str, Any] = raw_hs if isinstance(raw_hs, Mapping) else {}
+    hs = raw_hs if raw_hs is not None and isinstance(raw_hs, Mapping) else _EMPTY
     served = meta.get("model_name") or hs.get("served_model") or run.requested
     usage = extract.usage_of(response, message)
     failures = run.failures or (extract.failures_of(hs) if hs else [])
     stamp, rid = time.time(), str(run_id)
     if error is None and not failures:  # the usual call: one answered attempt
         cost = _cost(served, usage, None, pricebook)
-        position = _final_position(run, hs, failures) if hs else _FIRST_TRY
-        final = _final_record(run, rid, stamp, served, usage, cost, now, position)
+        position = _final_position(run, hs, failures) if hs else FIRST_TRY
+        final = final_record(run, rid, stamp, served, usage, cost, now, position)
         return [final], cost
     records = _failure_records(run, failures, pricebook, stamp, rid)
     delivered = _delivered(message) if usage is None and error is not None else ""
@@ -91,19 +97,30 @@ def build_records(
         return records, cost  # the router reported every failed attempt
     position = _final_position(run, hs, failures)
     records.append(
-        _final_record(
+        final_record(
             run, rid, stamp, served, usage, cost, now, position, error, delivered
         )
     )
     return records, cost
 
 
-_FIRST_TRY = (1, False, False)
+_EMPTY: Mapping[str, Any] = {}
+FIRST_TRY = (1, False, False)
 """`_final_position` of a run the router said nothing about: attempt 1."""
 
 
-def _final_record(
-    run: RunState,
+class _Started(Protocol):
+    """What a final record reads of its run (a `RunState`, an `Answer`)."""
+
+    start: float
+    first_token: float | None
+    requested: str
+    tags: tuple[str, ...]
+    metadata: tuple[tuple[str, str], ...]
+
+
+def final_record(
+    run: _Started,
     run_id: str,
     stamp: float,
     served: str,

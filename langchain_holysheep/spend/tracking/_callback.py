@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
-
-from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_holysheep._contract import ATTEMPT_EVENT
 from langchain_holysheep.spend.budgets._budget import Budget
-from langchain_holysheep.spend.budgets._cost import CallShape, call_cost, call_shape
-from langchain_holysheep.spend.budgets._errors import BudgetError
 from langchain_holysheep.spend.budgets._inflight import RESERVATIONS, allowed_routes
 from langchain_holysheep.spend.pricing._book import PriceBook
-from langchain_holysheep.spend.records import TokenUsage
 from langchain_holysheep.spend.tracking import _extract as extract
+from langchain_holysheep.spend.tracking._answer import Answer, read_answer
 from langchain_holysheep.spend.tracking._attempts import (
     RunState,
     build_records,
@@ -31,9 +27,19 @@ from langchain_holysheep.spend.tracking._attempts import (
 )
 from langchain_holysheep.spend.tracking._logfilter import quiet_budget_refusals
 from langchain_holysheep.spend.tracking._openai_compat import OpenAICallbackCompat
+from langchain_holysheep.spend.tracking._reserving import (
+    BUDGET_METADATA_KEY,
+    METADATA_KEYS,
+    Reserving,
+    budgets_in,
+    run_metadata,
+)
 from langchain_holysheep.spend.tracking._sinks import RecordSink
 from langchain_holysheep.spend.tracking._summary import SpendReport
 from langchain_holysheep.spend.tracking._tracker import SpendTracker
+
+if TYPE_CHECKING:
+    from langchain_core.messages.ai import UsageMetadata
 
 __all__ = [
     "ATTEMPT_EVENT",
@@ -43,42 +49,11 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
-
-#: Run metadata key under which a `Budget` (or a list of them) may be attached.
-BUDGET_METADATA_KEY = "holysheep_budget"
-_METADATA_KEYS = frozenset(
-    ("user", "user_id", "thread_id", "session_id", "tenant", "team")
-)
+_NO_PARAMS: Mapping[str, Any] = {}
+_STOCK_COST = PriceBook.cost
 
 
-def _run_metadata(
-    metadata: Mapping[str, Any], budgets: list[Budget]
-) -> tuple[tuple[str, str], ...]:
-    """The run metadata a record keeps: user, thread, ... and budget scopes."""
-    keys = _METADATA_KEYS
-    if budgets:
-        keys = keys | {b.scope for b in budgets}
-    return tuple(
-        [
-            (k, str(v))
-            for k, v in metadata.items()
-            if k in keys and isinstance(v, (str, int))
-        ]
-    )
-
-
-def _budgets_in(metadata: Mapping[str, Any] | None) -> list[Budget]:
-    value = (metadata or {}).get(BUDGET_METADATA_KEY)
-    if value is None:
-        return []
-    if isinstance(value, Budget):
-        return [value]
-    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
-        return [b for b in value if isinstance(b, Budget)]
-    return []
-
-
-class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
+class HolySheepCallbackHandler(OpenAICallbackCompat, Reserving):
     """Prices every chat-model run it sees and enforces budgets before the call.
 
     Works with any LangChain chat model (`ChatHolySheep`, `ChatOpenAI`, ...).
@@ -145,8 +120,7 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
             [t for t in parent._trackers if t is not self.tracker] if parent else []
         )
         self._runs: dict[UUID, RunState] = {}
-        self._roots: dict[UUID, UUID] = {}
-        self._root_budgets: dict[UUID, set[Budget]] = {}
+        self._priced: set[str] = set()  # served models the price book prices
 
     # -- numbers ----------------------------------------------------------------
     def report(self) -> SpendReport:
@@ -155,89 +129,6 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(budgets={len(self.budgets)}, {self.tracker!r})"
-
-    # -- run tree (for "run" budget windows) -------------------------------------
-    def _enter(self, run_id: UUID, parent_run_id: UUID | None) -> UUID:
-        root = (
-            run_id
-            if parent_run_id is None
-            else self._roots.get(parent_run_id, parent_run_id)
-        )
-        if len(self._roots) > 100_000:  # runs that never ended: forget them
-            self._roots.clear()
-        self._roots[run_id] = root
-        return root
-
-    def _leave(self, run_id: UUID) -> None:
-        self._roots.pop(run_id, None)
-        for budget in self._root_budgets.pop(run_id, ()):
-            budget.end_run(str(run_id))
-
-    def on_chain_start(
-        self,
-        serialized: Any,
-        inputs: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Remember the run's place in the run tree."""
-        self._enter(run_id, parent_run_id)
-
-    def on_tool_start(
-        self,
-        serialized: Any,
-        input_str: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Remember the run's place in the run tree."""
-        self._enter(run_id, parent_run_id)
-
-    def on_retriever_start(
-        self,
-        serialized: Any,
-        query: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Remember the run's place in the run tree."""
-        self._enter(run_id, parent_run_id)
-
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_chain_error(
-        self, error: BaseException, *, run_id: UUID, **kwargs: Any
-    ) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_tool_error(
-        self, error: BaseException, *, run_id: UUID, **kwargs: Any
-    ) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget the run."""
-        self._leave(run_id)
-
-    def on_retriever_error(
-        self, error: BaseException, *, run_id: UUID, **kwargs: Any
-    ) -> None:
-        """Forget the run."""
-        self._leave(run_id)
 
     # -- chat-model runs ----------------------------------------------------------
     def on_chat_model_start(
@@ -253,16 +144,21 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
     ) -> None:
         """Start the clock and reserve the call's worst case in every budget."""
         start = time.perf_counter()
-        root = self._enter(run_id, parent_run_id)
+        root = run_id if parent_run_id is None else self._enter(run_id, parent_run_id)
         try:
-            params = kwargs.get("invocation_params") or {}
-            requested = extract.requested_model_of(params, metadata)
+            params = kwargs.get("invocation_params") or _NO_PARAMS
+            requested = params.get("model")
+            if not requested or type(requested) is not str:
+                requested = extract.requested_model_of(params, metadata)
             budgets = self.budgets
-            if metadata and BUDGET_METADATA_KEY in metadata:
-                budgets = budgets + [
-                    b for b in _budgets_in(metadata) if b not in budgets
-                ]
-            meta = _run_metadata(metadata, budgets) if metadata else ()
+            meta: tuple[tuple[str, str], ...] = ()
+            if metadata:
+                if BUDGET_METADATA_KEY in metadata:
+                    budgets = budgets + [
+                        b for b in budgets_in(metadata) if b not in budgets
+                    ]
+                if budgets or not METADATA_KEYS.isdisjoint(metadata):
+                    meta = run_metadata(metadata, budgets)
         except Exception:
             _logger.exception("HolySheep spend: could not read the run's start")
             return
@@ -283,58 +179,15 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
             requested,
             root,
             budgets,
-            tuple(tags or ()),
+            tuple(tags) if tags else (),
             meta,
-            shape=shape,
-            renewed=start,
-            messages=messages,
-            tools=params.get("tools"),
+            None,  # positional, for the per-call path: first_token, failures, ...
+            [],
+            shape,
+            start,
+            messages,
+            params.get("tools"),
         )
-
-    def _reserve(
-        self,
-        run_id: UUID,
-        root: UUID,
-        budgets: list[Budget],
-        request: tuple[list[list[Any]], Any],
-        params: Mapping[str, Any],
-        requested: str,
-        tags: list[str] | None,
-        metadata: dict[str, Any] | None,
-    ) -> CallShape | None:
-        try:
-            shape = call_shape(request[0], params, requested, request[1])
-            costs = {id(b): call_cost(b, shape, self.pricebook) for b in budgets}
-            for m in {
-                m for routes, _ in costs.values() for m, c in routes if c is None
-            }:
-                self.pricebook.cost(m, TokenUsage())  # the one-time warning
-        except Exception:
-            _logger.exception("HolySheep spend: could not estimate the call's cost")
-            return None
-        for budget in budgets:
-            if RESERVATIONS.has(run_id, budget):
-                continue
-            routes, combine = costs[id(budget)]
-            try:
-                res = budget.reserve_routes(
-                    routes,
-                    budget.scope_key(tags, metadata),
-                    run_key=str(root),
-                    combine=combine,
-                    lease=shape.lease(budget.lease),
-                )
-            except BudgetError:
-                for held in RESERVATIONS.pop(run_id):
-                    held.release()
-                self._leave(run_id)
-                for tracker in self._trackers:
-                    tracker.record_rejected()
-                raise
-            RESERVATIONS.add(run_id, budget, res)
-            if budget.window == "run":
-                self._root_budgets.setdefault(root, set()).add(budget)
-        return shape
 
     def on_llm_new_token(
         self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any
@@ -351,16 +204,6 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         if token or getattr(message, "tool_call_chunks", None):
             run.first_token = time.perf_counter()
 
-    def _renew(self, run_id: UUID, run: RunState) -> None:
-        """Renew the leases of a long stream's reservations (a third of the way)."""
-        now = time.perf_counter()
-        lease = min(b.lease for b in run.budgets)
-        if now - run.renewed < lease / 3:
-            return
-        run.renewed = now
-        for res in RESERVATIONS.held(run_id):
-            res.extend()
-
     def on_custom_event(
         self, name: str, data: Any, *, run_id: UUID, **kwargs: Any
     ) -> None:
@@ -374,14 +217,50 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Price the answer, settle the reservations, record the call."""
+        run = self._runs.get(run_id)
+        if run is not None and self._hand_over(run, run_id, response):
+            return
         try:
             named = extract.usage_metadata_of(response)
-            if named is not None:
-                for tracker in self._trackers:
-                    tracker.record_usage_metadata(*named)
         except Exception:
             _logger.exception("HolySheep spend: could not read run %s usage", run_id)
-        self._finish(run_id, response, None)
+            named = None
+        self._finish(run_id, response, None, named)
+
+    def _hand_over(self, run: RunState, run_id: UUID, response: Any) -> bool:
+        """Give a usual answer to the tracker, recorded and priced when counted.
+
+        Only when nothing needs the record at the call's end: no reservation
+        (this handler's or another's) to settle, one tracker whose sinks (if
+        any) take deferred records (a ledger's writer thread builds them), the
+        stock `PriceBook.cost`, and a priced model (an unpriced one warns now).
+        """
+        end = (time.perf_counter(), time.time())
+        trackers, book = self._trackers, self.pricebook
+        if (
+            run.failures
+            or len(trackers) > 1
+            or not trackers[0].takes_deferred
+            or type(book).cost is not _STOCK_COST
+            or RESERVATIONS.holds(run_id)
+        ):
+            return False
+        read = read_answer(response)
+        if read is None:
+            return False
+        name, usage, counted = read
+        served = name or run.requested
+        if served not in self._priced:
+            if not book.is_priced(served):
+                return False
+            if len(self._priced) > 10_000:
+                self._priced.clear()
+            self._priced.add(served)
+        del self._runs[run_id]
+        answer = Answer(run, run_id, end, served, usage, book)
+        trackers[0].record_deferred(answer, (str(name), usage) if counted else None)
+        self._leave(run_id)
+        return True
 
     def on_llm_error(
         self, error: BaseException, *, run_id: UUID, **kwargs: Any
@@ -389,7 +268,13 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
         """Record the failure; settle what a broken stream billed, release the rest."""
         self._finish(run_id, kwargs.get("response"), error)
 
-    def _finish(self, run_id: UUID, response: Any, error: BaseException | None) -> None:
+    def _finish(
+        self,
+        run_id: UUID,
+        response: Any,
+        error: BaseException | None,
+        named: tuple[str, UsageMetadata] | None = None,
+    ) -> None:
         run = self._runs.pop(run_id, None)
         reservations = RESERVATIONS.pop(run_id)
         cost: Decimal | None = None
@@ -401,13 +286,18 @@ class HolySheepCallbackHandler(OpenAICallbackCompat, BaseCallbackHandler):
                 )
                 if len(records) > 1:
                     cost = with_billed_failures(cost, records[:-1])
-                final = records[-1]
-                usage_unknown = final.outcome == "ok" and final.usage.total == 0
+                if reservations:
+                    final = records[-1]
+                    usage_unknown = final.outcome == "ok" and not final.usage.total
                 for tracker in self._trackers:
-                    tracker.record_call(records)
+                    tracker.record_call(records, usage_metadata=named)
+                named = None
         except Exception:
             _logger.exception("HolySheep spend: could not record run %s", run_id)
         finally:
+            if named is not None:  # an answer LangChain counts, whatever we could
+                for tracker in self._trackers:
+                    tracker.record_usage_metadata(*named)
             for res in reservations:
                 # no usage reported for an answer: keep the worst case, to be safe
                 res.settle(res.amount if usage_unknown else cost)

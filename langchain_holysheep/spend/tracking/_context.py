@@ -26,8 +26,8 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
@@ -115,7 +115,7 @@ def _open_ledger(
     ledger: RecordSink | str | os.PathLike[str] | None,
 ) -> tuple[RecordSink | None, RecordSink | None]:
     """The sink for `ledger`, and the ledger opened for a path or URL (or `None`)."""
-    if not isinstance(ledger, (str, os.PathLike)):
+    if ledger is None or not isinstance(ledger, (str, os.PathLike)):
         return ledger, None
     from langchain_holysheep.spend.ledger import open_ledger
 
@@ -123,7 +123,49 @@ def _open_ledger(
     return owned, owned
 
 
-@contextmanager
+class _Block(AbstractContextManager[HolySheepCallbackHandler]):
+    """The `with` block of `get_holysheep_callback()` (enter it once)."""
+
+    __slots__ = ("_args", "_close", "_handler", "_owned")
+
+    def __init__(
+        self,
+        budget: Budget | Sequence[Budget] | None,
+        ledger: RecordSink | str | os.PathLike[str] | None,
+        tracker: SpendTracker | None,
+        pricebook: PriceBook | None,
+        process: bool,
+    ) -> None:
+        self._args = (budget, ledger, tracker, pricebook, process)
+
+    def __enter__(self) -> HolySheepCallbackHandler:
+        budget, ledger, tracker, pricebook, process = self._args
+        sink, owned = _open_ledger(ledger)
+        try:
+            handler = HolySheepCallbackHandler(
+                budget,
+                tracker=tracker,
+                pricebook=pricebook,
+                ledger=sink,
+                parent=None if process else _block_var.get(),
+            )
+        except BaseException:
+            if owned is not None:
+                close_sink(owned)
+            raise
+        self._close = (
+            PROCESS_SCOPE.open(handler) if process else enter_block(_block_var, handler)
+        )
+        self._handler, self._owned = handler, owned
+        return handler
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._close()
+        if self._owned is not None:
+            self._handler.tracker.remove_sink(self._owned)
+            close_sink(self._owned)
+
+
 def get_holysheep_callback(
     budget: Budget | Sequence[Budget] | None = None,
     ledger: RecordSink | str | os.PathLike[str] | None = None,
@@ -131,7 +173,7 @@ def get_holysheep_callback(
     tracker: SpendTracker | None = None,
     pricebook: PriceBook | None = None,
     scope: Literal["context", "process"] = "context",
-) -> Iterator[HolySheepCallbackHandler]:
+) -> AbstractContextManager[HolySheepCallbackHandler]:
     """Price every chat-model call in the block, with no callbacks passed.
 
     Args:
@@ -146,9 +188,10 @@ def get_holysheep_callback(
             block; `"process"` prices every call in the process, whatever
             thread makes it, while the block is open.
 
-    Yields:
-        The handler; `.report()` / `.tracker` give the numbers. Nested blocks
-        both see the inner block's calls, and both blocks' budgets apply.
+    Returns:
+        A context manager; `with` gives the handler (`.report()` / `.tracker`
+        give the numbers). Nested blocks both see the inner block's calls,
+        and both blocks' budgets apply.
 
     Example:
         ```python
@@ -159,23 +202,4 @@ def get_holysheep_callback(
     """
     if scope not in ("context", "process"):
         raise ValueError(f"scope must be 'context' or 'process', not {scope!r}")
-    sink, owned = _open_ledger(ledger)
-    handler = HolySheepCallbackHandler(
-        budget,
-        tracker=tracker,
-        pricebook=pricebook,
-        ledger=sink,
-        parent=None if scope == "process" else _block_var.get(),
-    )
-    close = (
-        PROCESS_SCOPE.open(handler)
-        if scope == "process"
-        else enter_block(_block_var, handler)
-    )
-    try:
-        yield handler
-    finally:
-        close()
-        if owned is not None:
-            handler.tracker.remove_sink(owned)
-            close_sink(owned)
+    return _Block(budget, ledger, tracker, pricebook, scope == "process")

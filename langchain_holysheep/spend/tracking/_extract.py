@@ -25,6 +25,7 @@ __all__ = [
     "final_message",
     "max_tokens_of",
     "requested_model_of",
+    "usage_copy",
     "usage_metadata_of",
     "usage_of",
 ]
@@ -39,17 +40,35 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+_new = object.__new__
+
+
+def token_usage(n_in: int, n_out: int, cached: int, reasoning: int) -> TokenUsage:
+    """A `TokenUsage` of four ints.
+
+    Built without the frozen dataclass `__init__`, for the per-call path, as
+    `make_call_record` builds records.
+    """
+    usage: TokenUsage = _new(TokenUsage)
+    fields = usage.__dict__
+    fields["input"] = n_in
+    fields["output"] = n_out
+    fields["cached"] = cached
+    fields["reasoning"] = reasoning
+    return usage
+
+
 def usage_from_metadata(usage: Mapping[str, Any]) -> TokenUsage:
     """`TokenUsage` from a LangChain `usage_metadata` dict."""
     get = usage.get
+    n_in, n_out = get("input_tokens"), get("output_tokens")
     in_details = get("input_token_details")
     out_details = get("output_token_details")
-    return TokenUsage(
-        _int(get("input_tokens")),
-        _int(get("output_tokens")),
-        _int(in_details.get("cache_read")) if in_details else 0,
-        _int(out_details.get("reasoning")) if out_details else 0,
-    )
+    cached = in_details.get("cache_read", 0) if in_details else 0
+    reasoning = out_details.get("reasoning", 0) if out_details else 0
+    if int is type(n_in) is type(n_out) is type(cached) is type(reasoning):
+        return token_usage(n_in, n_out, cached, reasoning)  # four ints: usual
+    return token_usage(_int(n_in), _int(n_out), _int(cached), _int(reasoning))
 
 
 def usage_from_openai(usage: Mapping[str, Any]) -> TokenUsage:
@@ -96,12 +115,18 @@ def usage_of(response: Any, message: Any = _UNSET) -> TokenUsage | None:
     return None
 
 
+def usage_copy(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a `usage_metadata` dict, its detail dicts included."""
+    return {k: dict(v) if type(v) is dict else v for k, v in usage.items()}
+
+
 def usage_metadata_of(response: Any) -> tuple[str, UsageMetadata] | None:
     """`(model_name, usage_metadata)` of a run's answer, read as LangChain reads it.
 
     The same reading as langchain-core's `UsageMetadataCallbackHandler`: the
     first generation's `AIMessage`, its `usage_metadata` and
-    `response_metadata["model_name"]`; `None` if either is missing.
+    `response_metadata["model_name"]`; `None` if either is missing. The usage
+    is a copy (it is summed later, when the tracker counts the call).
     """
     try:
         generation = response.generations[0][0]
@@ -116,7 +141,7 @@ def usage_metadata_of(response: Any) -> tuple[str, UsageMetadata] | None:
     model_name = message.response_metadata.get("model_name")
     if not usage or not model_name:
         return None
-    return str(model_name), usage
+    return str(model_name), usage_copy(usage)  # type: ignore[return-value]
 
 
 def requested_model_of(

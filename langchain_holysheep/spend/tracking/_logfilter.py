@@ -29,10 +29,15 @@ class _BudgetRefusalFilter(logging.Filter):
 
 
 _FILTER = _BudgetRefusalFilter()
+_installed = False
 
 
 def quiet_budget_refusals() -> None:
-    """Install the filter on LangChain's callback-manager logger (idempotent)."""
+    """Install the filter on LangChain's callback-manager logger (once)."""
+    global _installed
+    if _installed:
+        return
     logger = logging.getLogger("langchain_core.callbacks.manager")
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
+    _installed = True

@@ -61,7 +61,9 @@ _COUNTS = ("calls", "successes", "failures", "fallbacks", "attempts", "failed_at
 class RecentWindow:
     """Counts and cost over the last `span` seconds, latency over five minutes.
 
-    Not locked: the tracker that owns it holds its lock around every call.
+    Calls are added with the `clock()` reading of their end, so a call added a
+    moment after it ended counts where it belongs. Not locked: the tracker
+    that owns it holds its lock around every call.
 
     Args:
         span: seconds the counts and cost cover.
@@ -71,14 +73,13 @@ class RecentWindow:
     def __init__(self, span: float, clock: Callable[[], float]) -> None:
         self.span = span
         self._counts = SlidingCounter(span, 60, clock)
-        self._latency = RecentHistogram(300.0)
-
-    def add_latency(self, latency_ms: float) -> None:
-        """Add the latency of an answered call."""
-        self._latency.add(latency_ms)
+        self._latency = RecentHistogram(300.0, clock)
 
     def add_call(
         self,
+        when: float,
+        latency_ms: float | None,
+        bucket: int,
         *,
         ok: bool,
         fallback: bool,
@@ -86,24 +87,32 @@ class RecentWindow:
         failed_attempts: int,
         cost: Decimal,
     ) -> None:
-        """Count one ended call: its outcome, its attempts and its priced cost."""
+        """Count one call that ended at `when`: outcome, attempts, cost, latency.
+
+        `bucket` is the latency's `bucket_of`.
+        """
+        if latency_ms is not None:
+            self._latency.add_at(latency_ms, when, bucket)
         if ok and not failed_attempts:  # the usual call: no zeros to add
+            amounts: dict[str, int | Decimal] = {
+                "calls": 1,
+                "successes": 1,
+                "attempts": attempts,
+                "cost": cost,
+            }
             if fallback:
-                self._counts.add(
-                    calls=1, successes=1, fallbacks=1, attempts=attempts, cost=cost
-                )
-            else:
-                self._counts.add(calls=1, successes=1, attempts=attempts, cost=cost)
-            return
-        self._counts.add(
-            calls=1,
-            successes=int(ok),
-            failures=int(not ok),
-            fallbacks=int(ok and fallback),
-            attempts=attempts,
-            failed_attempts=failed_attempts,
-            cost=cost,
-        )
+                amounts["fallbacks"] = 1
+        else:
+            amounts = {
+                "calls": 1,
+                "successes": int(ok),
+                "failures": int(not ok),
+                "fallbacks": int(ok and fallback),
+                "attempts": attempts,
+                "failed_attempts": failed_attempts,
+                "cost": cost,
+            }
+        self._counts.add_at(when, amounts)
 
     def stats(self) -> RecentStats:
         """The window's totals now."""

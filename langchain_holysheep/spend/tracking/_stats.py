@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["LogHistogram", "RecentHistogram", "SlidingCounter"]
+__all__ = ["LogHistogram", "RecentHistogram", "SlidingCounter", "bucket_of"]
 
 _ACCURACY = 0.01  # relative error bound of a bucket's representative value
 _GAMMA = (1 + _ACCURACY) / (1 - _ACCURACY)
@@ -33,6 +33,11 @@ def _index(value: float, log: Callable[[float], float] = math.log) -> int:
         return _BUCKETS - 1
     index = math.ceil(log(value) / _LOG_GAMMA) - _OFFSET
     return index if index < _BUCKETS else _BUCKETS - 1
+
+
+def bucket_of(value: float | None) -> int:
+    """The bucket of a value in every `LogHistogram` (-1: none, not counted)."""
+    return _index(value) if value is not None and value >= 0 else -1
 
 
 def _value(index: int) -> float:
@@ -59,14 +64,17 @@ class LogHistogram:
         self.min = math.inf
         self.max = -math.inf
 
-    def add(self, value: float) -> None:
-        """Record one value (negative and NaN values are ignored)."""
+    def add(self, value: float, bucket: int = -1) -> None:
+        """Record one value (negative and NaN values are ignored).
+
+        `bucket` is the value's `bucket_of`, when the caller has it already.
+        """
         if not value >= 0:
             return
         counts = self._counts
         if counts is None:
             counts = self._counts = [0] * _BUCKETS
-        counts[_index(value)] += 1
+        counts[bucket if bucket >= 0 else _index(value)] += 1
         self.count += 1
         self.total += value
         if value < self.min:
@@ -133,22 +141,33 @@ class RecentHistogram:
         self._current = LogHistogram()
         self._previous = LogHistogram()
 
-    def _rotate(self) -> None:
-        epoch = math.floor(self.clock() / self.period)
-        if epoch == self._epoch:
+    def _rotate(self, epoch: int) -> None:
+        if epoch <= self._epoch:
             return
         self._previous = self._current if epoch == self._epoch + 1 else LogHistogram()
         self._current = LogHistogram()
         self._epoch = epoch
 
     def add(self, value: float) -> None:
-        """Record one value."""
-        self._rotate()
-        self._current.add(value)
+        """Record one value, now."""
+        self.add_at(value, self.clock())
+
+    def add_at(self, value: float, when: float, bucket: int = -1) -> None:
+        """Record one value taken at `when` (a `clock()` reading).
+
+        A value older than the two periods kept is dropped. `bucket`: as
+        `LogHistogram.add` takes it.
+        """
+        epoch = math.floor(when / self.period)
+        self._rotate(epoch)
+        if epoch == self._epoch:
+            self._current.add(value, bucket)
+        elif epoch == self._epoch - 1:
+            self._previous.add(value, bucket)
 
     def snapshot(self) -> LogHistogram:
         """The recent samples as one histogram."""
-        self._rotate()
+        self._rotate(math.floor(self.clock() / self.period))
         out = self._previous.copy()
         out.merge(self._current)
         return out
@@ -174,9 +193,19 @@ class SlidingCounter:
 
     def add(self, **amounts: int | float | Decimal) -> None:
         """Add amounts (by name) at the current time."""
-        tick = math.floor(self.clock() / self.width)
+        self.add_at(self.clock(), amounts)
+
+    def add_at(self, when: float, amounts: Mapping[str, int | float | Decimal]) -> None:
+        """Add amounts (by name) taken at `when` (a `clock()` reading).
+
+        Amounts older than the span are dropped.
+        """
+        tick = math.floor(when / self.width)
         i = tick % self.slots
-        if self._stamp[i] != tick:
+        stamp = self._stamp[i]
+        if stamp != tick:
+            if stamp > tick:  # the slot holds a later tick: `when` is too old
+                return
             self._ring[i] = {}
             self._stamp[i] = tick
         slot = self._ring[i]

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
 
+from langchain_holysheep.spend.counts import SpendCounts
 from langchain_holysheep.spend.pricing._book import format_money
 from langchain_holysheep.spend.tracking._stats import LogHistogram
 
@@ -37,7 +38,17 @@ class Percentiles:
 
 
 @dataclass(frozen=True)
-class ModelSpend:
+class _ModelOutcomes:
+    """A `ModelSpend`'s first fields: the model, and how its attempts ended."""
+
+    model: str
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpend(SpendCounts, _ModelOutcomes):
     """One row of the report: everything about one served model.
 
     Attributes:
@@ -56,16 +67,6 @@ class ModelSpend:
         ttft_ms: percentiles of the time to the first streamed token.
     """
 
-    model: str
-    requests: int = 0
-    successes: int = 0
-    failures: int = 0
-    retries: int = 0
-    fallbacks: int = 0
-    input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
     cost: Decimal | None = None
     latency_ms: Percentiles = Percentiles()
     ttft_ms: Percentiles = Percentiles()
@@ -123,7 +124,20 @@ def _cells(
 
 
 @dataclass(frozen=True)
-class SpendReport:
+class _CallOutcomes:
+    """A `SpendReport`'s first fields: its rows, and how its calls ended."""
+
+    models: tuple[ModelSpend, ...] = ()
+    calls: int = 0
+    successes: int = 0
+    failures: int = 0
+    rejected: int = 0
+    attempts: int = 0
+    failed_attempts: int = 0
+
+
+@dataclass(frozen=True)
+class SpendReport(SpendCounts, _CallOutcomes):
     """What a tracker saw: per-model rows and totals.
 
     Call-level totals count chat-model calls (one `invoke`, one stream);
@@ -147,19 +161,6 @@ class SpendReport:
         settlement_currency / settlement_rate: how the gateway bills (¥1 = $1).
     """
 
-    models: tuple[ModelSpend, ...] = ()
-    calls: int = 0
-    successes: int = 0
-    failures: int = 0
-    rejected: int = 0
-    attempts: int = 0
-    failed_attempts: int = 0
-    retries: int = 0
-    fallbacks: int = 0
-    input_tokens: int = 0
-    cached_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
     cost: Decimal = Decimal(0)
     unpriced_calls: int = 0
     unpriced_tokens: int = 0

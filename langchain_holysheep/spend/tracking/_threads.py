@@ -160,9 +160,9 @@ def enter_block(var: ContextVar[_T | None], value: _T) -> Callable[[], None]:
     Returns:
         The function that resets `var` (call it in the same context).
     """
-    carry_into_threads(var)
-    token = var.set(value)
-    return lambda: var.reset(token)
+    if var not in _carried:  # once per variable
+        carry_into_threads(var)
+    return functools.partial(var.reset, var.set(value))
 
 
 class ProcessScopeHandler(HolySheepCallbackHandler):

@@ -79,6 +79,43 @@ def test_cost_is_additive_exactly(usages: list[TokenUsage]) -> None:
     assert sum((book.cost("m", u) for u in usages), Decimal(0)) == book.cost("m", total)
 
 
+def _four_terms(price: ModelPrice, usage: TokenUsage) -> Decimal:
+    """The cost as the documented formula writes it, term by term."""
+    n_in, n_out = max(usage.input, 0), max(usage.output, 0)
+    cached = min(max(usage.cached, 0), n_in)
+    reasoning = min(max(usage.reasoning, 0), n_out)
+    p_cached = price.input if price.cached_input is None else price.cached_input
+    p_reasoning = price.output if price.reasoning is None else price.reasoning
+    total = (
+        (n_in - cached) * price.input
+        + cached * p_cached
+        + (n_out - reasoning) * price.output
+        + reasoning * p_reasoning
+    )
+    return total / Decimal(1_000_000)
+
+
+@given(
+    st.tuples(*[st.integers(-10, 10**7)] * 4),
+    st.sampled_from(["gpt-4.1", "claude-sonnet-4.5", "m", "cheap"]),
+)
+def test_cost_has_the_formulas_exact_digits(
+    counts: tuple[int, int, int, int], model: str
+) -> None:
+    """Same value and same exponent (same text in a ledger) as the formula."""
+    book = PriceBook(
+        {
+            "m": {"input": "1.1", "output": "4.4", "cached_input": "0.275"},
+            "cheap": {"input": "0.1", "output": "0.4", "reasoning": "0.8000"},
+        }
+    )
+    price = book.price(model)
+    assert price is not None
+    for usage in (TokenUsage(*counts), TokenUsage(counts[0], counts[1])):
+        cost = book.cost(model, usage)
+        assert cost is not None and str(cost) == str(_four_terms(price, usage))
+
+
 def test_overrides_dict_and_model_price_objects() -> None:
     price = ModelPrice(Decimal(3), Decimal(4))
     book = PriceBook({"gpt-4.1": {"input": 1, "output": 2}, "x": price})
