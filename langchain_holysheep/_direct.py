@@ -26,12 +26,19 @@ from typing import Any
 
 import httpcore2
 import httpx2
-from httpx2._transports.default import AsyncResponseStream, map_httpcore_exceptions
 
 from langchain_holysheep._http import LoopLocalTransport
 from langchain_holysheep._lean_pool import StackPool
 
 __all__ = ["PoolReply", "error_request", "pool_of", "send"]
+
+try:  # what httpx2's transport wraps around httpcore2 (its exceptions, its body)
+    from httpx2._transports.default import (
+        AsyncResponseStream,
+        map_httpcore_exceptions,
+    )
+except ImportError:  # pragma: no cover - a layout of httpx2 this does not know
+    AsyncResponseStream = map_httpcore_exceptions = None  # type: ignore[assignment,misc]
 
 _LOG = logging.getLogger("httpx2")  # the client's own request log line
 _HANDLED = frozenset({b"content-encoding", b"set-cookie", b"set-cookie2"})
@@ -41,7 +48,7 @@ _MAX_ENDPOINTS = 64
 def pool_of(client: Any) -> StackPool | None:
     """The running loop's pool of `client`, when a request may go straight to it."""
     transport = getattr(client, "_transport", None)
-    if type(transport) is not LoopLocalTransport:
+    if type(transport) is not LoopLocalTransport or map_httpcore_exceptions is None:
         return None
     hooks = client.event_hooks
     if (

@@ -22,9 +22,20 @@ import time
 from typing import Any
 
 import httpcore2
-from httpcore2._synchronization import AsyncShieldCancellation
+
+try:  # httpcore2's own shield from cancellation (anyio's, or trio's)
+    from httpcore2._synchronization import AsyncShieldCancellation
+except ImportError:  # pragma: no cover - a layout of httpcore2 this does not know
+    AsyncShieldCancellation = None  # type: ignore[assignment,misc]
 
 __all__ = ["StackPool"]
+
+_KNOWN = (
+    "_max_connections",
+    "_max_keepalive_connections",
+    "_http2",
+    "create_connection",
+)
 
 _SCHEMES = frozenset({b"http", b"https", b"ws", b"wss"})
 _PRUNE_EVERY = 1.0
@@ -40,6 +51,14 @@ class StackPool:
         pool: the pool it replaces; it builds the connections (its TLS,
             network backend and socket settings) and gives the limits.
     """
+
+    @staticmethod
+    def fits(pool: Any) -> bool:
+        """Whether `pool` is an HTTP/1.1 pool of a layout this class knows."""
+        known = AsyncShieldCancellation is not None and all(
+            hasattr(pool, name) for name in _KNOWN
+        )
+        return known and not pool._http2
 
     def __init__(self, pool: httpcore2.AsyncConnectionPool) -> None:
         self._factory = pool

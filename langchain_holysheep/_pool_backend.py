@@ -124,11 +124,10 @@ def install(transport: Any) -> Any:
     not the plain HTTP/1.1 connection pool (a proxy, HTTP/2) is left as it is.
     """
     pool = getattr(transport, "_pool", None)
-    if (
-        type(pool) is httpcore2.AsyncConnectionPool
-        and hasattr(pool, "_network_backend")
-        and not pool._http2
+    if type(pool) is httpcore2.AsyncConnectionPool and hasattr(
+        pool, "_network_backend"
     ):
         pool._network_backend = CachedSocketBackend()
-        transport._pool = StackPool(pool)
+        if StackPool.fits(pool):
+            transport._pool = StackPool(pool)
     return transport

@@ -18,7 +18,7 @@ import httpx2
 import openai
 import pytest
 
-from langchain_holysheep import _wire
+from langchain_holysheep import _direct, _wire
 from langchain_holysheep._http import shared_async_client
 from tests.integration_tests._scripted_http import ScriptedHTTP, reply
 
@@ -38,6 +38,20 @@ async def _post(client: httpx2.AsyncClient, times: int = 1) -> list[Any]:
         got = await _wire.apost(client, "chat/completions", {"n": 1}, headers=HEADERS)
         out.append(got.body)
     return out
+
+
+def test_only_an_unchanged_shared_client_sends_straight() -> None:
+    """The httpx2 installed here has what the straight path needs; a client
+    given an event hook (or auth, cookies, ...) goes through its own layers."""
+    client = shared_async_client("http://127.0.0.1:9/v1", 29.5)
+
+    async def straight() -> bool:
+        return _direct.pool_of(client) is not None
+
+    assert asyncio.run(straight())
+    client.event_hooks = {"request": [], "response": [print]}
+    assert not asyncio.run(straight())
+    assert _direct.pool_of(httpx2.AsyncClient()) is None
 
 
 def test_the_request_on_the_wire_is_the_clients_own() -> None:
