@@ -1,11 +1,12 @@
-"""`Answer`: a usual answered call, kept as read at its end and recorded when counted.
+"""`Answer`: a usual answered call, kept as read at its end and recorded later.
 
 Most calls are one answered attempt that reported its usage, with no router
-metadata, no reservation to settle and no sink waiting for the record. For
-those, the handler keeps what the call's end says (the served model, a copy of
-its `usage_metadata`, the clocks) and the tracker builds and prices the record
-when it counts the call: in a batch, by the next read. The record is the one
-`build_records` makes at the call's end: same fields, same clocks, same cost.
+metadata and no reservation to settle. For those, the handler keeps what the
+call's end says (the served model, a copy of its `usage_metadata`, the clocks)
+and the record is built and priced later, once, by whoever asks first: the
+tracker counting the call (in a batch, by the next read) or a ledger's writer
+thread. It is the record `build_records` makes at the call's end: same fields,
+same clocks, same cost.
 """
 
 from __future__ import annotations
