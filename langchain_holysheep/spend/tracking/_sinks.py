@@ -2,6 +2,9 @@
 
 A sink is anything with a `record(rec)` method (a SQLite ledger, Prometheus
 metrics, a test list). `close()` is optional; `close_sink()` calls it if present.
+So is `record_deferred(call)`, for a sink that can take a call whose records are
+built later (`DeferredRecords`, as the ledgers' writer threads build them): when
+every sink of a tracker has it, usual answers reach the sinks that way.
 
 Sinks are called synchronously, under no lock of the tracker, from whatever thread
 finished the call: a sink must be thread-safe and cheap (or hand off to its own
@@ -22,7 +25,8 @@ __all__ = ["ListSink", "RecordSink", "close_sink"]
 class RecordSink(Protocol):
     """Receives every `CallRecord` the spend tracker produces.
 
-    Implementations may also define `close(self) -> None`; it is optional.
+    Implementations may also define `close(self) -> None` and
+    `record_deferred(self, call: DeferredRecords) -> None`; both are optional.
     """
 
     def record(self, rec: CallRecord) -> None:
