@@ -18,7 +18,10 @@ import time
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from langchain_holysheep import _lean, _replies, _watchdog, _wire
+from langchain_holysheep import _lean, _watchdog, _wire
+from langchain_holysheep._json import loads
+from langchain_holysheep._replies import check_chunk
+from langchain_holysheep._sse import Event
 from langchain_holysheep.resilience._exceptions import (
     FirstTokenTimeoutError,
     StreamFailureError,
@@ -36,10 +39,11 @@ _UNCANCEL = hasattr(asyncio.Task, "uncancel")
 class Completion:
     """Builds a `chat.completion` dict from `chat.completion.chunk` dicts."""
 
-    __slots__ = ("choices", "finished", "meta", "open", "usage")
+    __slots__ = ("choices", "finished", "meta", "missing", "open", "usage")
 
     def __init__(self) -> None:
         self.meta: dict[str, Any] = {}
+        self.missing: tuple[str, ...] = _META  # fields no chunk has had yet
         self.choices: dict[int, _Choice] = {}
         self.usage: Any = None
         self.open = 0  # choices without their finish reason yet
@@ -48,15 +52,20 @@ class Completion:
 
     def feed(self, chunk: Mapping[str, Any]) -> bool:
         """Add a chunk; whether it carried progress of the answer."""
-        meta = self.meta
-        if len(meta) < len(_META):  # each field from the first chunk that has it
-            for key in _META:
-                if key not in meta and chunk.get(key) is not None:
+        if self.missing:  # each field from the first chunk that has it
+            meta = self.meta
+            for key in self.missing:
+                if chunk.get(key) is not None:
                     meta[key] = chunk[key]
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
+            self.missing = tuple(k for k in self.missing if k not in meta)
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        choices = chunk.get("choices")
+        if not choices:
+            return False
         progressed = False
-        for item in chunk.get("choices") or ():
+        for item in choices:
             index = item.get("index") or 0
             choice = self.choices.get(index)
             if choice is None:
@@ -66,7 +75,7 @@ class Completion:
             progressed = choice.feed(item) or progressed
             if choice.finish and not had:
                 self.open -= 1
-        self.finished = bool(self.choices) and not self.open
+        self.finished = not self.open
         return progressed
 
     @property
@@ -184,12 +193,20 @@ class _Reading:
             return None
         return self.progress_at + self.stall - time.monotonic()
 
-    def saw(self, data: Any, base_url: str | None) -> None:
-        """Account for one event's parsed data (a malformed chunk raises)."""
-        _replies.check_chunk(data, self.model, base_url)
-        self.chunks += 1
-        finished = self.answer.finished
-        if self.answer.feed(data) or self.answer.finished != finished:
+    def saw_all(self, first: Event, more: list[Event], base_url: str | None) -> None:
+        """Account for events read together (a malformed one raises).
+
+        They arrived at once: one clock reading serves them all.
+        """
+        answer, model = self.answer, self.model
+        finished = answer.finished
+        progressed = False
+        for event in (first, *more) if more else (first,):
+            data = loads(event.data)
+            check_chunk(data, model, base_url)
+            self.chunks += 1
+            progressed = answer.feed(data) or progressed
+        if progressed or answer.finished != finished:
             self.progress_at = time.monotonic()
 
     def expired(self) -> StreamFailureError | None:
@@ -245,9 +262,8 @@ def collect(
                     event = next(events, None)
                     if event is None:
                         break
-                    reading.saw(event.json(), model.openai_api_base)
-                    while (event := events.take()) is not None:  # no wait
-                        reading.saw(event.json(), model.openai_api_base)
+                    # with the events read together with it: no wait
+                    reading.saw_all(event, events.take_all(), model.openai_api_base)
             finally:
                 events.close(complete=reading.answer.complete)
     except Exception as exc:
@@ -303,9 +319,8 @@ async def acollect_events(
             event = await clock.run(anext(events, None))
             if event is None:
                 break
-            reading.saw(event.json(), base_url)
-            while (event := events.take()) is not None:  # read already: no wait
-                reading.saw(event.json(), base_url)
+            # with the events read together with it: no wait
+            reading.saw_all(event, events.take_all(), base_url)
     except (asyncio.CancelledError, asyncio.TimeoutError, TimeoutError) as exc:
         if not clock.expired(exc):
             raise

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 import httpx2
 
@@ -21,12 +22,19 @@ from langchain_holysheep import _watchdog
 from langchain_holysheep._json import loads
 from langchain_holysheep._wire_errors import stream_error, transport_error
 
-__all__ = ["DRAIN_SECONDS", "AsyncEventStream", "Event", "EventStream"]
+__all__ = [
+    "DRAIN_SECONDS",
+    "AsyncEventStream",
+    "Event",
+    "EventStream",
+    "StreamedResponse",
+]
 
 DRAIN_SECONDS = 0.25
 """How long closing a complete stream may wait for the rest of its body."""
 
 _DONE = b"[DONE]"
+_NEXT_DATA = b"\n\ndata: "
 _timeout = getattr(asyncio, "timeout", None)  # Python >= 3.11
 
 
@@ -45,6 +53,23 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event({self.data[:60]!r})"
+
+
+class StreamedResponse(Protocol):
+    """What an async event stream reads besides an httpx2 response."""
+
+    status_code: int
+    request: httpx2.Request
+
+    @property
+    def headers(self) -> httpx2.Headers:
+        """The response headers."""
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body's chunks."""
+
+    async def aclose(self) -> None:
+        """Release the response (its connection, if not read to its end)."""
 
 
 class _Decoder:
@@ -67,7 +92,18 @@ class _Decoder:
         if self._data or self._event is not None or b"\r" in buf:
             events, self._buf = self._lines(buf)
             return events
-        *blocks, self._buf = buf.split(b"\n\n")
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            self._buf = buf
+            return []
+        head, self._buf = buf[:end], buf[end + 2 :]
+        # the usual body: only `data: X` events, one line each (a JSON text
+        # holds no raw line break): cut apart in one pass
+        if head.startswith(b"data: ") and head.count(b"\n") == 2 * head.count(
+            _NEXT_DATA
+        ):
+            return [Event(data) for data in head[6:].split(_NEXT_DATA)]
+        blocks = head.split(b"\n\n")
         events = []
         for block in blocks:
             if block.startswith(b"data:") and b"\n" not in block:
@@ -108,8 +144,8 @@ class _StreamBase:
 
     __slots__ = ("_decoder", "_done", "_ended", "_pending", "_raw", "response")
 
-    def __init__(self, response: httpx2.Response) -> None:
-        self.response = response
+    def __init__(self, response: httpx2.Response | StreamedResponse) -> None:
+        self.response: Any = response
         self._raw: Any = None  # the body's byte iterator
         self._decoder = _Decoder()
         self._pending: collections.deque[Event | BaseException] = collections.deque()
@@ -158,6 +194,17 @@ class _StreamBase:
         if isinstance(item, BaseException):
             raise item
         return item
+
+    def take_all(self) -> list[Event]:
+        """The events already read, up to a queued error (left for `take`).
+
+        Never waits on the network: `[]` says nothing about the stream's end.
+        """
+        pending = self._pending
+        events: list[Event] = []
+        while pending and type(pending[0]) is Event:
+            events.append(pending.popleft())  # type: ignore[arg-type]
+        return events
 
     def _eof(self) -> None:
         self._take(self._decoder.end())

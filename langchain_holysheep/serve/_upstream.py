@@ -104,19 +104,34 @@ def _translated(request: httpx2.Request) -> Iterator[None]:
         raise transport_error(mapped, request) from mapped
 
 
-class _Body(httpx2.AsyncByteStream):
-    """A streamed reply's body (already decoded by aiohttp), failures mapped.
+class _Streamed:
+    """A streamed reply read straight from aiohttp, for `AsyncEventStream`.
 
-    Not read once closed: aiohttp marks a released body with one shared
-    exception, and raising that again and again would chain every reader's
-    frames to its traceback.
+    What the event stream needs of a response (its body's chunks, already
+    decoded by aiohttp, failures mapped; `aclose`; status, headers, request),
+    without an httpx2 response's layers on every read. Not read once closed:
+    aiohttp marks a released body with one shared exception, and raising that
+    again and again would chain every reader's frames to its traceback.
     """
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    __slots__ = ("_closed", "_response", "request", "status_code")
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx2.Request):
         self._response = response
+        self.request = request
+        self.status_code = response.status
         self._closed = False
 
-    def __aiter__(self) -> _Body:  # type: ignore[override]
+    @property
+    def headers(self) -> httpx2.Headers:
+        """The response headers (as httpx2's)."""
+        return _response(self._response, self.request).headers
+
+    def aiter_bytes(self) -> _Streamed:
+        """The body's chunks (this object is their iterator)."""
+        return self
+
+    def __aiter__(self) -> _Streamed:
         return self
 
     async def __anext__(self) -> bytes:
@@ -131,7 +146,7 @@ class _Body(httpx2.AsyncByteStream):
         return chunk
 
     async def aclose(self) -> None:
-        # read to its end: back to the pool; cut short: the connection is closed
+        """Read to its end: back to the pool; cut short: the connection is closed."""
         self._closed = True
         self._response.release()
 
@@ -212,6 +227,4 @@ class Upstream:
                     response.release()
                 error = _response(response, self._request, content=raw)
                 raise _wire.status_error(error)
-        return _wire.AsyncEventStream(
-            _response(response, self._request, stream=_Body(response))
-        )
+        return _wire.AsyncEventStream(_Streamed(response, self._request))

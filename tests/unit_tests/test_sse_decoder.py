@@ -19,6 +19,10 @@ BODIES = [
     b": keep-alive\n\nevent: note\ndata: x\ndata: y\n\n\n\ndata:z\n\n",
     b"data: a\n\n\ndata: b\n\nid: 3\ndata: c\nretry: 10\n\ndata: tail",
     b"data:\n\ndata:  two spaces\n\n",
+    b'data: {"text": "data: not an event"}\n\ndata: {"b": 2}\n\ndata: [DONE]\n\n',
+    b"data: a\n\ndata:b\n\ndata: c\n\n",
+    b"data: a\n\n: ping\n\ndata: b\n\n\n\n\ndata: c\n\n",
+    b"data: a\ndata: b\n\ndata: c\n\nevent: e\ndata: d\n\n",
 ]
 
 
