@@ -1,7 +1,8 @@
 """Running the proxy on uvicorn: one process, or several workers.
 
 uvloop and httptools are used when installed (the `serve` extra installs
-them). uvicorn's access log is off: it would print query strings, and a
+them). Nothing reads a client's address, so `X-Forwarded-*` headers are not
+parsed. uvicorn's access log is off: it would print query strings, and a
 client may have put a key there (refused, but already in the URL). On SIGTERM
 uvicorn stops accepting connections, lets requests in flight (streams
 included) finish for `[server] grace_seconds`, then cancels them; every
@@ -37,6 +38,8 @@ def uvicorn_options(config: ServeConfig, log_level: str = "info") -> dict[str, A
         "http": "httptools" if _have("httptools") else "h11",
         "access_log": False,
         "server_header": False,
+        # no client address is read: X-Forwarded-* need not be parsed per request
+        "proxy_headers": False,
         "log_level": log_level,
         "timeout_graceful_shutdown": int(config.server.grace_seconds),
         "timeout_keep_alive": 30,
