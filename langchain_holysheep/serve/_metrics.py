@@ -45,13 +45,21 @@ class ProxyMetrics:
             "Proxied requests being served.",
             registry=self.registry,
         )
+        # counted in a plain int (the event loop's thread only), read on render
+        self._in_flight = 0
+        self.in_flight.set_function(lambda: self._in_flight)
         # labelled children, looked up once per label set (groups and statuses
         # are few; a child stays valid as long as its metric lives)
         self._counted: dict[tuple[str, int], Any] = {}
         self._timed: dict[str, Any] = {}
 
+    def started(self) -> None:
+        """One more request in flight (until its `done`)."""
+        self._in_flight += 1
+
     def done(self, group: str, status: int, seconds: float) -> None:
-        """Count one finished request."""
+        """Count one finished request (no longer in flight)."""
+        self._in_flight -= 1
         counted = self._counted.get((group, status))
         if counted is None:
             counted = self.requests.labels(group, str(status))

@@ -157,7 +157,7 @@ class ServeApp:
         metrics = self.runtime.metrics
         started = time.perf_counter()
         group_name, status = "-", 500
-        metrics.in_flight.inc()
+        metrics.started()
         try:
             name, spec = self._authenticate(scope)
             body = await read_json(scope, receive, self.limit)
@@ -181,7 +181,6 @@ class ServeApp:
             status = err.status
             raise
         finally:
-            metrics.in_flight.dec()
             metrics.done(group_name, status, time.perf_counter() - started)
 
     def _group(self, spec: KeySpec, model: str) -> Group:
