@@ -240,11 +240,15 @@ async def astream(
         while (op := steps.next()) is not _DONE:
             if pending is None or pending:
                 await io.flush()
-            if type(op) is Deliver:
+            kind = type(op)
+            if kind is Deliver:
                 yield op.chunk
                 continue
             try:
-                steps.value = await io.perform(op)
+                if kind is Read:  # a stream's every chunk: read it here
+                    steps.value = await op.source.next(op.timeout)
+                else:
+                    steps.value = await io.perform(op)
             except BaseException as exc:
                 steps.error = exc
         if out is not None:
