@@ -324,14 +324,15 @@ class CallState:
         return ok
 
     def _watch(self, attempt: Attempt, action: Any) -> None:
-        breakers = [attempt.model_breaker]
-        if attempt.gateway_breaker is not None:
-            breakers.append(attempt.gateway_breaker)
-        before = [b.state for b in breakers]
+        """Run `action`; report the attempt's breakers that changed state."""
+        mb, gw = attempt.model_breaker, attempt.gateway_breaker
+        mb_old = mb.state
+        gw_old = None if gw is None else gw.state
         action()
-        for b, old in zip(breakers, before, strict=True):
-            if b.state is not old:
-                self._circuit_event(b, old, attempt.route)
+        if mb.state is not mb_old:
+            self._circuit_event(mb, mb_old, attempt.route)
+        if gw is not None and gw_old is not None and gw.state is not gw_old:
+            self._circuit_event(gw, gw_old, attempt.route)
 
     def _circuit_event(
         self, breaker: CircuitBreaker, old: BreakerState, route: Route

@@ -165,17 +165,23 @@ def run(loop: Loop, io: SyncIO) -> Any:
 
 
 class AsyncIO:
-    """Async I/O for a loop: a transport, a sleep coroutine, event flushing."""
+    """Async I/O for a loop: a transport, a sleep coroutine, event flushing.
+
+    `pending`: the list `flush` delivers, when there is one; the drivers then
+    skip `flush` while it is empty.
+    """
 
     def __init__(
         self,
         transport: AsyncTransport,
         flush: Callable[[], Awaitable[None]],
         sleep: Callable[[float], Awaitable[Any]],
+        pending: list[Any] | None = None,
     ) -> None:
         self.transport = transport
         self.flush = flush
         self.sleep = sleep
+        self.pending = pending
         self.sources: list[AsyncSource] = []
 
     async def perform(self, op: Any) -> Any:
@@ -186,7 +192,16 @@ class AsyncIO:
         if kind is Send:
             if op.timeout is None:
                 return await self.transport.send(op)
-            return await _bounded(self.transport.send(op), op)
+            if _timeout is None:  # Python 3.10
+                return await _bounded(self.transport.send(op), op)
+            cm = _timeout(max(op.timeout, 0.0))
+            try:
+                async with cm:
+                    return await self.transport.send(op)
+            except TimeoutError:
+                if cm.expired():
+                    raise op.expired() from None
+                raise
         if kind is Open:
             source = AsyncSource(self.transport.stream(op))
             self.sources.append(source)
@@ -207,20 +222,12 @@ class AsyncIO:
 
 
 async def _bounded(coro: Awaitable[Any], op: Send) -> Any:
+    """`coro` within `op.timeout` (Python 3.10, without `asyncio.timeout`)."""
     assert op.timeout is not None
-    if _timeout is None:  # Python 3.10
-        try:
-            return await asyncio.wait_for(coro, max(op.timeout, 0.0))
-        except asyncio.TimeoutError:
-            raise op.expired() from None
-    cm = _timeout(max(op.timeout, 0.0))
     try:
-        async with cm:
-            return await coro
-    except TimeoutError:
-        if cm.expired():
-            raise op.expired() from None
-        raise
+        return await asyncio.wait_for(coro, max(op.timeout, 0.0))
+    except asyncio.TimeoutError:
+        raise op.expired() from None
 
 
 async def astream(
@@ -228,30 +235,51 @@ async def astream(
 ) -> AsyncIterator[Any]:
     """Drive `loop`, yielding delivered chunks; its value goes to `out`."""
     steps = _Steps(loop)
+    pending = io.pending
     try:
         while (op := steps.next()) is not _DONE:
-            await io.flush()
-            if type(op) is Deliver:
+            if pending is None or pending:
+                await io.flush()
+            kind = type(op)
+            if kind is Deliver:
                 yield op.chunk
                 continue
             try:
-                steps.value = await io.perform(op)
+                if kind is Read:  # a stream's every chunk: read it here
+                    steps.value = await op.source.next(op.timeout)
+                else:
+                    steps.value = await io.perform(op)
             except BaseException as exc:
                 steps.error = exc
         if out is not None:
             out.append(steps.result)
     finally:
-        await io.flush()
+        if pending is None or pending:
+            await io.flush()
         loop.close()
         await io.close()
 
 
 async def arun(loop: Loop, io: AsyncIO) -> Any:
     """Drive a reply loop to its value (async)."""
-    out: list[Any] = []
-    async for _ in astream(loop, io, out):
-        raise AssertionError("a reply loop delivered a chunk")
-    return out[0]
+    steps = _Steps(loop)
+    pending = io.pending
+    try:
+        while (op := steps.next()) is not _DONE:
+            if pending is None or pending:
+                await io.flush()
+            if type(op) is Deliver:
+                raise AssertionError("a reply loop delivered a chunk")
+            try:
+                steps.value = await io.perform(op)
+            except BaseException as exc:
+                steps.error = exc
+        return steps.result
+    finally:
+        if pending is None or pending:
+            await io.flush()
+        loop.close()
+        await io.close()
 
 
 class Side(NamedTuple):

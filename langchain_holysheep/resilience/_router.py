@@ -218,11 +218,14 @@ class Router:
         preferred: str | None = None,
         *,
         run_id: Any = None,
+        requirements: Requirements | None = None,
     ) -> CallState:
         """The bookkeeping object of one call (pops our kwargs).
 
         `route_filter(run_id)` may restrict the routes of this run (a budget that
         downgraded it to its cheaper routes); `None` means no restriction.
+        `requirements`: the request's (`Requirements.of(messages, kwargs)`), when
+        the caller has read them already.
         """
         preferred = preferred or kwargs.pop("preferred_model", None)
         plan = self.plan(preferred)
@@ -233,7 +236,11 @@ class Router:
         enabled = self.gateway_enabled
         return CallState(
             plan,
-            requirements=Requirements.of(messages, kwargs),
+            requirements=(
+                Requirements.of(messages, kwargs)
+                if requirements is None
+                else requirements
+            ),
             deadline=Deadline(self.deadline, clock=self._clock),
             error_policy=self.error_policy,
             breakers=self.breakers,

@@ -19,15 +19,15 @@ finish reason.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from langchain_holysheep.resilience._async_source import AsyncSource, ReadTimeout
 from langchain_holysheep.resilience._chunks import (
     ChunkReader,
     MessageChunks,
@@ -54,18 +54,14 @@ __all__ = [
     "AsyncSource",
     "DirectSource",
     "PumpSource",
+    "ReadTimeout",
     "StreamWatch",
     "final_chunk",
     "has_content",
 ]
 
 _ITEM, _END, _ERROR = 0, 1, 2
-_timeout = getattr(asyncio, "timeout", None)
 _MESSAGES = MessageChunks()
-
-
-class ReadTimeout(Exception):
-    """A source read timed out (internal)."""
 
 
 class StreamWatch:
@@ -318,38 +314,3 @@ class PumpSource:
     def close(self) -> None:
         """Abandon the stream."""
         self._stop = True
-
-
-class AsyncSource:
-    """Read an async chunk iterator with asyncio timeouts."""
-
-    def __init__(self, it: AsyncIterator[Any]) -> None:
-        self._it = it
-
-    async def next(self, timeout: float | None) -> Any:
-        """The next chunk, `None` at the end; raises `ReadTimeout` on timeout."""
-        try:
-            if timeout is None:
-                return await self._it.__anext__()
-            if _timeout is None:  # Python 3.10
-                try:
-                    return await asyncio.wait_for(self._it.__anext__(), timeout)
-                except asyncio.TimeoutError:
-                    raise ReadTimeout from None
-            cm = _timeout(timeout)
-            try:
-                async with cm:
-                    return await self._it.__anext__()
-            except TimeoutError:
-                if cm.expired():
-                    raise ReadTimeout from None
-                raise
-        except StopAsyncIteration:
-            return None
-
-    async def close(self) -> None:
-        """Close the underlying generator (closes the HTTP response)."""
-        aclose = getattr(self._it, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()

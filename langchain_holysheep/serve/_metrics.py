@@ -9,6 +9,8 @@ flight. Labels carry group and model names only: never a key, nor a key's name.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -43,11 +45,30 @@ class ProxyMetrics:
             "Proxied requests being served.",
             registry=self.registry,
         )
+        # counted in a plain int (the event loop's thread only), read on render
+        self._in_flight = 0
+        self.in_flight.set_function(lambda: self._in_flight)
+        # labelled children, looked up once per label set (groups and statuses
+        # are few; a child stays valid as long as its metric lives)
+        self._counted: dict[tuple[str, int], Any] = {}
+        self._timed: dict[str, Any] = {}
+
+    def started(self) -> None:
+        """One more request in flight (until its `done`)."""
+        self._in_flight += 1
 
     def done(self, group: str, status: int, seconds: float) -> None:
-        """Count one finished request."""
-        self.requests.labels(group, str(status)).inc()
-        self.duration.labels(group).observe(seconds)
+        """Count one finished request (no longer in flight)."""
+        self._in_flight -= 1
+        counted = self._counted.get((group, status))
+        if counted is None:
+            counted = self.requests.labels(group, str(status))
+            self._counted[(group, status)] = counted
+        timed = self._timed.get(group)
+        if timed is None:
+            timed = self._timed[group] = self.duration.labels(group)
+        counted.inc()
+        timed.observe(seconds)
 
     def render(self) -> bytes:
         """The text exposition of every metric."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from langchain_holysheep.resilience import _drivers, _loop
 from langchain_holysheep.resilience._call import CallState
-from langchain_holysheep.resilience._routes import Route
+from langchain_holysheep.resilience._routes import Requirements, Route
 from langchain_holysheep.serve._asgi import Receive, Send, respond, respond_error
 from langchain_holysheep.serve._errors import ProxyError, upstream_error
 from langchain_holysheep.serve._groups import Group
@@ -43,7 +43,14 @@ _DONE = b"data: [DONE]\n\n"
 
 
 class _Client:
-    """Watches for the client leaving; cancels the call's task when it does."""
+    """Watches for the client leaving; cancels the call's task when it does.
+
+    One pending `receive()` at a time, its outcome read by a done-callback
+    (no watcher coroutine): a disconnect cancels the call, anything else
+    waits for the next message.
+    """
+
+    __slots__ = ("_receive", "_task", "_watch", "done", "left")
 
     def __init__(self, receive: Receive) -> None:
         self.left = False
@@ -51,16 +58,22 @@ class _Client:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
-        self._watch = asyncio.ensure_future(self._run(receive))
+        self._receive = receive
+        self._watch = self._arm()
 
-    async def _run(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                if not self.done:
-                    self.left = True
-                    self._task.cancel()
-                return
+    def _arm(self) -> asyncio.Future[dict[str, Any]]:
+        watch = asyncio.ensure_future(self._receive())
+        watch.add_done_callback(self._seen)
+        return watch
+
+    def _seen(self, watch: asyncio.Future[dict[str, Any]]) -> None:
+        if self.done or watch.cancelled() or watch.exception() is not None:
+            return
+        if watch.result()["type"] == "http.disconnect":
+            self.left = True
+            self._task.cancel()
+        else:
+            self._watch = self._arm()
 
     def stop(self) -> None:
         self.done = True
@@ -76,10 +89,14 @@ def _headers(call: CallState, route: Route) -> list[tuple[bytes, bytes]]:
 
 
 async def _answer(
-    send: Send, group: Group, call: CallState, io: _drivers.AsyncIO, body: Mapping
+    send: Send,
+    group: Group,
+    call: CallState,
+    io: _drivers.AsyncIO,
+    body: Mapping,
+    kwargs: dict[str, Any],
 ) -> int:
-    messages, kwargs = body["messages"], _params(body)
-    loop = _loop.answer_loop(group.router, call, messages, kwargs)
+    loop = _loop.answer_loop(group.router, call, body["messages"], kwargs)
     try:
         found = await _drivers.arun(loop, io)
         if found is None:
@@ -102,9 +119,10 @@ async def _stream(
     call: CallState,
     io: _drivers.AsyncIO,
     body: Mapping,
+    kwargs: dict[str, Any],
     renew: Callable[[], None],
 ) -> int:
-    messages, kwargs = body["messages"], _params(body)
+    messages = body["messages"]
     options = body.get("stream_options") or {}
     usage = bool(options.get("include_usage"))
     loop = _loop.stream_loop(group.router, call, messages, kwargs, live=True)
@@ -199,22 +217,32 @@ async def relay_call(
     spend: Spend,
     who: CallSpend,
     reservation: Reservation | None,
+    requirements: Requirements | None = None,
 ) -> int:
-    """Serve one chat completion on `group`; returns the HTTP status sent."""
+    """Serve one chat completion on `group`; returns the HTTP status sent.
+
+    `requirements`: the request's, when the caller has read them already.
+    """
     transport = WireTransport()
-    call = group.router.new_call(body["messages"], _params(body))
+    kwargs = _params(body)
+    call = group.router.new_call(body["messages"], kwargs, requirements=requirements)
 
     async def flush() -> None:
         if call.events:
             who.take(call.events)
 
-    io = _drivers.AsyncIO(transport, flush, asyncio.sleep)  # type: ignore[arg-type]
+    io = _drivers.AsyncIO(
+        transport,  # type: ignore[arg-type]
+        flush,
+        asyncio.sleep,
+        call.events,
+    )
     client = _Client(receive)
     try:
         if body.get("stream"):
             renew = LeaseRenewal(reservation).tick
-            return await _stream(send, group, call, io, body, renew)
-        return await _answer(send, group, call, io, body)
+            return await _stream(send, group, call, io, body, kwargs, renew)
+        return await _answer(send, group, call, io, body, kwargs)
     except asyncio.CancelledError:
         if not client.left:
             raise
@@ -225,6 +253,7 @@ async def relay_call(
     finally:
         # after the response went out: no client waits for the bookkeeping
         client.stop()
-        with contextlib.suppress(Exception):
-            await flush()
+        if call.events:
+            with contextlib.suppress(Exception):
+                who.take(call.events)
         spend.finish(who, transport.attempts, reservation)

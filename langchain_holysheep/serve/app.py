@@ -157,24 +157,30 @@ class ServeApp:
         metrics = self.runtime.metrics
         started = time.perf_counter()
         group_name, status = "-", 500
-        metrics.in_flight.inc()
+        metrics.started()
         try:
             name, spec = self._authenticate(scope)
             body = await read_json(scope, receive, self.limit)
             check_chat_request(body)
             group = self._group(spec, body["model"])
             group_name = group.name
-            self._rate_limit(name, body)
+            requirements = self._rate_limit(name, body)
             reservation = self._reserve(name, group, body)
             who = CallSpend(name, tuple(spec.tags), group.name, body)
             status = await relay_call(
-                send, receive, group, body, self.runtime.spend, who, reservation
+                send,
+                receive,
+                group,
+                body,
+                self.runtime.spend,
+                who,
+                reservation,
+                requirements,
             )
         except ProxyError as err:
             status = err.status
             raise
         finally:
-            metrics.in_flight.dec()
             metrics.done(group_name, status, time.perf_counter() - started)
 
     def _group(self, spec: KeySpec, model: str) -> Group:
@@ -189,13 +195,14 @@ class ServeApp:
             )
         return group
 
-    def _rate_limit(self, name: str, body: dict[str, Any]) -> None:
+    def _rate_limit(self, name: str, body: dict[str, Any]) -> Requirements | None:
+        """Take the key's rate-limit slot; the request's requirements (if read)."""
         limiter = self.runtime.limiters.get(name)
         if limiter is None:
-            return
-        tokens = Requirements.of(body["messages"], body).rate_tokens
+            return None
+        requirements = Requirements.of(body["messages"], body)
         try:
-            limiter.reserve(tokens, max_wait=0.0)
+            limiter.reserve(requirements.rate_tokens, max_wait=0.0)
         except RateLimitTimeoutError as exc:
             wait = max(1, math.ceil(exc.wait_s))
             raise ProxyError(
@@ -205,6 +212,7 @@ class ServeApp:
                 code="rate_limit_exceeded",
                 headers={"retry-after": str(wait)},
             ) from None
+        return requirements
 
     def _reserve(
         self, name: str, group: Group, body: dict[str, Any]
