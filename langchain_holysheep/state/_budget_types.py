@@ -18,7 +18,7 @@ def filled(cls: type[_T], **values: Any) -> _T:
 
     The same object as `cls(**values)` without the generated `__init__`'s
     one `object.__setattr__` per field: the budget operations build a few of
-    these per call. `values` must name every field without a default.
+    these per call. `values` must name every field.
     """
     obj = _new(cls)
     obj.__dict__.update(values)

@@ -116,6 +116,7 @@ class Reserve(Request["Reservation | Refusal"]):
             lease_seconds=float(self.lease_seconds),
             expires_at=expires_at,
             window_ttl=self.window_ttl,
+            fallback=False,
         )
 
 
@@ -142,6 +143,7 @@ def settlement(spent: int, reserved: int, counted: int, late: bool) -> Settlemen
         reserved=from_units(reserved),
         counted=from_units(counted),
         late=late and counted > 0,
+        deferred=False,
     )
 
 

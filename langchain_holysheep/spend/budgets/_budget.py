@@ -354,7 +354,7 @@ class Budget(BudgetReadout):
             return
         if actual > res.amount:
             self._warn_overrun(actual, res.amount)
-        if before is not None and after is not None:
+        if self.thresholds and before is not None and after is not None:
             self._thresholds(before, after, res)
 
     def _extend(self, res: Reservation) -> None:
