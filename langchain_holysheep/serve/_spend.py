@@ -27,22 +27,31 @@ from langchain_holysheep.serve._relay import WireAttempt
 from langchain_holysheep.serve.config import KeySpec
 from langchain_holysheep.spend.budgets._budget import Budget
 from langchain_holysheep.spend.budgets._cost import (
+    LEASE_MARGIN,
     CallShape,
+    RouteCosts,
     RouteShape,
     call_cost,
 )
 from langchain_holysheep.spend.budgets._estimate import (
+    bound_prompt_tokens,
     estimate_prompt_tokens,
     estimate_text_tokens,
 )
 from langchain_holysheep.spend.budgets._reservation import Reservation
 from langchain_holysheep.spend.pricing._book import PriceBook
-from langchain_holysheep.spend.records import CallRecord, Outcome, TokenUsage
+from langchain_holysheep.spend.records import (
+    CallRecord,
+    Outcome,
+    TokenUsage,
+    make_call_record,
+)
 from langchain_holysheep.spend.tracking._extract import usage_from_openai
 
 __all__ = ["CallSpend", "LeaseRenewal", "Spend"]
 
 _logger = logging.getLogger(__name__)
+_PLANS = 4_096  # (group, max_tokens, n) plans kept; then forgotten all at once
 
 
 class CallSpend:
@@ -125,30 +134,32 @@ class Spend:
                     thresholds=(),
                     lease=spec.budget.lease,
                 )
+        self._plans: dict[tuple[int, Any, int], tuple[Group, RouteCosts]] = {}
 
     # -- before --------------------------------------------------------------------
     def shape(self, group: Group, body: Mapping[str, Any]) -> CallShape:
         """The worst case of a request on `group` (every attempt of every route)."""
-        router = group.router
-        requested = body.get("max_completion_tokens") or body.get("max_tokens")
-        call_max = requested if isinstance(requested, int) and requested > 0 else None
-        routes = tuple(
-            RouteShape(
-                route.name,
-                router.retry_policy(route).max_attempts,
-                call_max or own,
-            )
-            for route, own in zip(router.routes, group.max_tokens, strict=True)
-        )
-        n = body.get("n")
+        call_max, choices = _limits(body)
         return CallShape(
-            routes,
+            _route_shapes(group, call_max),
             [body.get("messages") or []],
             body.get("tools"),
             body.get("response_format"),
-            router.deadline,
-            n if isinstance(n, int) and n > 0 else 1,
+            group.router.deadline,
+            choices,
         )
+
+    def _route_costs(self, group: Group, body: Mapping[str, Any]) -> RouteCosts:
+        """The routes' costs of a request on `group`, but for its prompt (kept)."""
+        call_max, choices = _limits(body)
+        key = (id(group), call_max, choices)
+        plan = self._plans.get(key)
+        if plan is None or plan[0] is not group:
+            if len(self._plans) >= _PLANS:
+                self._plans.clear()
+            costs = RouteCosts(_route_shapes(group, call_max), choices, self.pricebook)
+            plan = self._plans[key] = (group, costs)
+        return plan[1]
 
     def reserve(
         self, key_name: str, group: Group, body: Mapping[str, Any]
@@ -163,11 +174,26 @@ class Spend:
         budget = self.budgets.get(key_name)
         if budget is None:
             return None
-        shape = self.shape(group, body)
-        costs, combine = call_cost(budget, shape, self.pricebook)
-        return budget.reserve_routes(
-            costs, combine=combine, lease=shape.lease(budget.lease)
+        if budget.estimate != "bound":
+            shape = self.shape(group, body)
+            costs, combine = call_cost(budget, shape, self.pricebook)
+            return budget.reserve_routes(
+                costs, combine=combine, lease=shape.lease(budget.lease)
+            )
+        # `call_cost` of `shape(group, body)`, with what the group fixes kept
+        prompt = bound_prompt_tokens(
+            body.get("messages") or [],
+            tools=body.get("tools"),
+            response_format=body.get("response_format"),
         )
+        routes = self._route_costs(group, body).costs(
+            prompt + budget.extra_prompt_tokens
+        )
+        deadline = group.router.deadline
+        lease = budget.lease
+        if deadline is not None:  # `CallShape.lease`
+            lease = max(lease, deadline + LEASE_MARGIN)
+        return budget.reserve_routes(routes, combine="sum", lease=lease)
 
     # -- after ---------------------------------------------------------------------
     def finish(
@@ -200,39 +226,47 @@ class Spend:
         self, call: CallSpend, attempts: Sequence[WireAttempt]
     ) -> list[CallRecord]:
         """One `CallRecord` per request sent upstream, in order."""
-        out = []
-        first = attempts[0].route.name if attempts else ""
+        out: list[CallRecord] = []
+        if not attempts:
+            return out
+        first = attempts[0].route.name
+        run_id = f"serve:{id(call):x}:{call.key_name}"
+        metadata = (("key", call.key_name), ("group", call.group))
+        events = call.events
+        cost = self.pricebook.cost
+        prev = None
         for i, attempt in enumerate(attempts):
-            event = call.events[i] if i < len(call.events) else None
-            outcome, error = _outcome(event)
+            outcome, error = _outcome(events[i] if i < len(events) else None)
             usage, estimated = self._usage(call, attempt)
             served = attempt.route.name
-            prev = attempts[i - 1].route.name if i else None
+            started, first_token = attempt.started, attempt.first_token
             end = attempt.ended or time.perf_counter()
             out.append(
-                CallRecord(
+                make_call_record(
                     timestamp=time.time(),
-                    run_id=f"serve:{id(call):x}:{call.key_name}",
+                    run_id=run_id,
                     requested_model=call.requested,
                     served_model=served,
                     outcome=outcome,
                     usage=usage,
-                    cost=self.pricebook.cost(served, usage, warn=False),
-                    latency_ms=(end - attempt.started) * 1000,
+                    cost=cost(served, usage, warn=False),
+                    currency="USD",
+                    latency_ms=(end - started) * 1000,
                     ttft_ms=None
-                    if attempt.first_token is None
-                    else (attempt.first_token - attempt.started) * 1000,
+                    if first_token is None
+                    else (first_token - started) * 1000,
                     attempt=i + 1,
                     is_retry=prev == served,
                     is_fallback=served != first,
                     error=error,
                     tags=call.tags,
-                    metadata=(("key", call.key_name), ("group", call.group)),
+                    metadata=metadata,
                     estimated=estimated,
                     key_name=call.key_name,
                     model_group=call.group,
                 )
             )
+            prev = served
         return out
 
     def _usage(self, call: CallSpend, attempt: WireAttempt) -> tuple[TokenUsage, bool]:
@@ -245,6 +279,23 @@ class Spend:
         )
         output = estimate_text_tokens("".join(attempt.delivered))
         return TokenUsage(input=prompt, output=output), True
+
+
+def _limits(body: Mapping[str, Any]) -> tuple[int | None, int]:
+    """A request's own output limit (`None`: the routes') and answers asked for."""
+    requested = body.get("max_completion_tokens") or body.get("max_tokens")
+    call_max = requested if isinstance(requested, int) and requested > 0 else None
+    n = body.get("n")
+    return call_max, n if isinstance(n, int) and n > 0 else 1
+
+
+def _route_shapes(group: Group, call_max: int | None) -> tuple[RouteShape, ...]:
+    """Every route of `group`: its model, most attempts and output limit."""
+    router = group.router
+    return tuple(
+        RouteShape(route.name, router.retry_policy(route).max_attempts, call_max or own)
+        for route, own in zip(router.routes, group.max_tokens, strict=True)
+    )
 
 
 def _outcome(event: Mapping[str, Any] | None) -> tuple[Outcome, str | None]:

@@ -101,7 +101,8 @@ class MemoryStore(RecordStore):
             window = _Window()
             if create:
                 self._windows[key] = window
-        window.sweep(now)
+        if window.expiry and window.expiry[0][0] <= now:
+            window.sweep(now)
         return window
 
     @staticmethod

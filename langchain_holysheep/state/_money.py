@@ -49,6 +49,11 @@ def to_units(
     return int(scaled.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR, _EXACT))
 
 
+_NONE = Decimal(0).scaleb(-9)
+
+
 def from_units(units: int) -> Decimal:
     """Store units as an exact `Decimal` amount in USD."""
-    return Decimal(int(units)).scaleb(-9)
+    if type(units) is not int:
+        units = int(units)
+    return Decimal(units).scaleb(-9) if units else _NONE

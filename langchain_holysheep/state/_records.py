@@ -72,7 +72,12 @@ class RecordStore(StateStore):
 
     def _apply(self, request: rq.Request[_T]) -> _T:
         result: Any
-        if isinstance(request, rq.BreakerOp):
+        kind = type(request)  # the budget operations first: one per call each
+        if kind is rq.Reserve:
+            result = self._reserve_units(request)  # type: ignore[arg-type]
+        elif kind is rq.Finish:
+            result = self._finish(request)  # type: ignore[arg-type]
+        elif isinstance(request, rq.BreakerOp):
             with self._breaker_record(request.key, request) as (record, now):
                 result = breaker_step(request, record, now)
         elif isinstance(request, rq.RateOp):

@@ -12,6 +12,7 @@ from langchain_holysheep.state._budget_types import (
     Reservation,
     Settlement,
     WindowUsage,
+    filled,
 )
 from langchain_holysheep.state._checks import check_key, check_seconds, new_id
 from langchain_holysheep.state._money import from_units, to_units
@@ -34,6 +35,20 @@ __all__ = [
 T = TypeVar("T")
 Domain = Literal["budgets", "breakers", "rate_limits"]
 
+_CAPS: dict[Decimal, int] = {}  # cap -> its units (a budget's cap rarely changes)
+
+
+def _cap_units(cap: Decimal) -> int:
+    """`to_units(cap, up=False)`, remembered for the usual finite `Decimal` caps."""
+    if type(cap) is not Decimal or not cap.is_finite():
+        return to_units(cap, up=False, what="cap")
+    units = _CAPS.get(cap)
+    if units is None:
+        units = to_units(cap, up=False, what="cap")
+        if len(_CAPS) < 1_000:
+            _CAPS[cap] = units
+    return units
+
 
 @dataclass(frozen=True)
 class Request(Generic[T]):
@@ -55,19 +70,28 @@ class Reserve(Request["Reservation | Refusal"]):
     id: str
 
     @classmethod
-    def of(cls, spend: Charge, cap: Decimal, lease_seconds: float) -> Reserve:
-        """Check the rest of `StateStore.reserve`'s arguments (`ValueError`)."""
-        cap_units = to_units(cap, up=False, what="cap")
+    def of(
+        cls,
+        budget_key: str,
+        window_id: str,
+        amount: Decimal,
+        cap: Decimal,
+        lease_seconds: float,
+        window_ttl: float | None,
+    ) -> Reserve:
+        """Check `StateStore.reserve`'s arguments (`ValueError`), in order."""
+        units = Charge.units_of(budget_key, window_id, amount, window_ttl)
+        cap_units = _cap_units(cap)
         check_seconds(lease_seconds, "lease_seconds")
-        ttl = spend.window_ttl
-        return cls(
-            spend.budget_key,
-            spend.window_id,
-            spend.units,
-            cap_units,
-            lease_seconds,
-            None if ttl is None else max(ttl, lease_seconds),
-            new_id(),
+        return filled(
+            cls,
+            budget_key=budget_key,
+            window_id=window_id,
+            units=units,
+            cap_units=cap_units,
+            lease_seconds=lease_seconds,
+            window_ttl=None if window_ttl is None else max(window_ttl, lease_seconds),
+            id=new_id(),
         )
 
     def refusal(self, spent: int, reserved: int) -> Refusal:
@@ -83,14 +107,16 @@ class Reserve(Request["Reservation | Refusal"]):
 
     def reservation(self, expires_at: float) -> Reservation:
         """The answer when the amount fits (its lease ends at `expires_at`)."""
-        return Reservation(
-            self.budget_key,
-            self.window_id,
-            self.id,
-            from_units(self.units),
-            float(self.lease_seconds),
-            expires_at,
-            self.window_ttl,
+        return filled(
+            Reservation,
+            budget_key=self.budget_key,
+            window_id=self.window_id,
+            id=self.id,
+            amount=from_units(self.units),
+            lease_seconds=float(self.lease_seconds),
+            expires_at=expires_at,
+            window_ttl=self.window_ttl,
+            fallback=False,
         )
 
 
@@ -106,16 +132,18 @@ class Finish(Request[Settlement]):
     def of(cls, reservation: Reservation, actual: Decimal | None) -> Finish:
         """Check the actual spend."""
         units = 0 if actual is None else to_units(actual, what="actual")
-        return cls(reservation, actual, units)
+        return filled(cls, reservation=reservation, actual=actual, units=units)
 
 
 def settlement(spent: int, reserved: int, counted: int, late: bool) -> Settlement:
     """A `Settlement` from store units (`late` only matters if spend counted)."""
-    return Settlement(
-        from_units(spent),
-        from_units(reserved),
-        from_units(counted),
-        late and counted > 0,
+    return filled(
+        Settlement,
+        spent=from_units(spent),
+        reserved=from_units(reserved),
+        counted=from_units(counted),
+        late=late and counted > 0,
+        deferred=False,
     )
 
 
@@ -156,10 +184,25 @@ class Charge(Request[WindowUsage]):
         window_ttl: float | None,
     ) -> Charge:
         """Check a budget, a window, an amount and a window TTL (`ValueError`)."""
-        check_key(budget_key, window_id)
-        units = to_units(amount)
-        check_seconds(window_ttl, "window_ttl", optional=True)
+        units = cls.units_of(budget_key, window_id, amount, window_ttl)
         return cls(budget_key, window_id, units, window_ttl)
+
+    @staticmethod
+    def units_of(
+        budget_key: str, window_id: str, amount: Decimal, window_ttl: float | None
+    ) -> int:
+        """`amount` in units, once the other arguments are checked (`ValueError`)."""
+        if not (
+            type(budget_key) is str
+            and budget_key
+            and type(window_id) is str
+            and window_id
+        ):
+            check_key(budget_key, window_id)
+        units = to_units(amount)
+        if window_ttl is not None:
+            check_seconds(window_ttl, "window_ttl")
+        return units
 
 
 @dataclass(frozen=True)

@@ -169,8 +169,7 @@ class StateStore(ABC):
             ValueError: a negative or non-finite amount, or a lease <= 0.
             StateStoreUnavailableError: the store cannot be reached.
         """
-        spend = Charge.of(budget_key, window_id, amount, window_ttl)
-        return Reserve.of(spend, cap, lease_seconds)
+        return Reserve.of(budget_key, window_id, amount, cap, lease_seconds, window_ttl)
 
     reserve = _sync(_reserve_request)
     areserve = _async(_reserve_request)

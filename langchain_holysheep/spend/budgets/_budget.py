@@ -18,7 +18,7 @@ from datetime import timezone, tzinfo
 from decimal import Decimal
 from typing import Any, Literal
 
-from langchain_holysheep.spend.budgets._cost import route_choices
+from langchain_holysheep.spend.budgets._cost import combined, route_choices
 from langchain_holysheep.spend.budgets._errors import (
     BudgetCheckError,
     BudgetError,
@@ -43,7 +43,7 @@ from langchain_holysheep.spend.budgets._settings import (
     scope_value,
     window_ttl,
 )
-from langchain_holysheep.spend.budgets._windows import Window, next_boundary, window_id
+from langchain_holysheep.spend.budgets._windows import Window, WindowSpan, next_boundary
 from langchain_holysheep.spend.pricing._book import format_money
 from langchain_holysheep.state import Refusal, StateStore, StateStoreUnavailableError
 
@@ -156,6 +156,7 @@ class Budget(BudgetReadout):
         self._runs: dict[str, set[str]] = {}
         self._scopes: set[str] = set()
         self._overrun_warned = False
+        self._span = WindowSpan(window, tz)
 
     # -- scope and window -------------------------------------------------------
     def scope_key(
@@ -169,11 +170,6 @@ class Budget(BudgetReadout):
     def store_key(self, scope_key: str = "global") -> str:
         """The budget's key in its store: `key` (or name) and the scope value."""
         return f"{self.key}/{scope_key}"
-
-    def _window_id(self, run_key: str | None) -> str:
-        if self.window == "run":
-            return run_key or "run"
-        return window_id(self.window, self.clock(), self.tz)
 
     def end_run(self, run_key: str) -> None:
         """Forget the spend of a finished top-level run (`"run"` windows only)."""
@@ -234,18 +230,20 @@ class Budget(BudgetReadout):
         """
         if not routes:
             raise ValueError("reserve_routes needs at least one route")
-        unpriced = [m for m, c in routes if c is None]
-        if unpriced and self.strict:
+        priced = [c for _, c in routes if c is not None]
+        if self.strict and len(priced) < len(routes):
+            unpriced = [m for m, c in routes if c is None]
             raise UnpricedCallError(self.name, unpriced, self.window)
-        names = tuple(m for m, _ in routes)
-        candidates = route_choices(routes, combine)
+        names = tuple([m for m, _ in routes])
+        priced.sort()  # route_choices' first choice, without the others
         try:
             return self._reserve(
-                candidates[0][0], scope_key, run_key, names, names[0], lease
+                combined(priced, combine), scope_key, run_key, names, names[0], lease
             )
         except BudgetExceededError:
-            if self.on_exceeded != "downgrade" or len(candidates) < 2:
+            if self.on_exceeded != "downgrade" or len(priced) < 2:
                 raise
+        candidates = route_choices(routes, combine)
         for i, (amount, allowed) in enumerate(candidates[1:], 2):
             try:
                 return self._reserve(
@@ -289,6 +287,8 @@ class Budget(BudgetReadout):
         return Reservation(self, held, amount, scope_key, wid, models)
 
     def _remember(self, scope_key: str, run_key: str | None) -> None:
+        if scope_key in self._scopes and self.window != "run":
+            return  # already known (the usual case): no lock
         with self._lock:
             if len(self._scopes) < 10_000:
                 self._scopes.add(scope_key)
@@ -354,7 +354,7 @@ class Budget(BudgetReadout):
             return
         if actual > res.amount:
             self._warn_overrun(actual, res.amount)
-        if before is not None and after is not None:
+        if self.thresholds and before is not None and after is not None:
             self._thresholds(before, after, res)
 
     def _extend(self, res: Reservation) -> None:

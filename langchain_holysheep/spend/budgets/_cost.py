@@ -55,9 +55,18 @@ from langchain_holysheep.spend.pricing._book import PriceBook
 if TYPE_CHECKING:
     from langchain_holysheep.spend.budgets._budget import Budget
 
-__all__ = ["CallShape", "RouteShape", "call_cost", "call_shape", "route_choices"]
+__all__ = [
+    "CallShape",
+    "RouteCosts",
+    "RouteShape",
+    "call_cost",
+    "call_shape",
+    "combined",
+    "route_choices",
+]
 
 _OPENAI_SDK_RETRIES = 2
+_PER_TOKENS = Decimal(1_000_000)  # prices are per 1M tokens
 LEASE_MARGIN = 30.0
 """Seconds a reservation's lease outlasts a call's deadline."""
 
@@ -220,11 +229,50 @@ def call_cost(
             for r in shape.routes
         ], "max"
     prompt = shape.prompt_bound + budget.extra_prompt_tokens
-    costs: list[tuple[str, Decimal | None]] = []
-    for r in shape.routes:
-        one = pricebook.worst_case_cost(r.model, prompt, output(r))
-        costs.append((r.model, None if one is None else one * r.attempts))
-    return costs, "sum"
+    return RouteCosts(shape.routes, shape.choices, pricebook).costs(prompt), "sum"
+
+
+class RouteCosts:
+    """The hard bound of each route of a call, for any prompt size.
+
+    Everything but the prompt (each route's prices, output limit and most
+    attempts) is worked out once, so a caller that sees the same routes again
+    (a proxy's model group) keeps one and prices each call by its prompt.
+
+    Args:
+        routes: the routes the call may take, in order.
+        choices: answers asked for (`n`): each may use the whole output limit.
+        pricebook: the prices.
+    """
+
+    __slots__ = ("_terms", "names")
+
+    def __init__(
+        self, routes: Sequence[RouteShape], choices: int, pricebook: PriceBook
+    ) -> None:
+        self.names = tuple(r.model for r in routes)
+        self._terms = [
+            (
+                r.model,
+                pricebook.worst_case_rates(
+                    r.model,
+                    (r.max_tokens or pricebook.max_output_tokens(r.model)) * choices,
+                ),
+                r.attempts,
+            )
+            for r in routes
+        ]
+
+    def costs(self, prompt_tokens: int) -> list[tuple[str, Decimal | None]]:
+        """`(model, cost)` per route (`None`: unpriced): `call_cost`'s hard bound.
+
+        Each cost is `worst_case_cost` of the route times its attempts.
+        """
+        prompt = max(prompt_tokens, 0)
+        return [
+            (model, None if r is None else (prompt * r[0] + r[1]) / _PER_TOKENS * n)
+            for model, r, n in self._terms
+        ]
 
 
 def route_choices(
@@ -238,13 +286,16 @@ def route_choices(
     """
     priced = sorted(((c, m) for m, c in routes if c is not None), key=lambda p: p[0])
     costs = [c for c, _ in priced]
-
-    def amount(part: list[Decimal]) -> Decimal:
-        if not part:
-            return Decimal(0)
-        return sum(part, Decimal(0)) if combine == "sum" else max(part)
-
-    choices = [(amount(costs), tuple(m for m, _ in routes))]
+    choices = [(combined(costs, combine), tuple(m for m, _ in routes))]
     for keep in range(len(priced) - 1, 0, -1):
-        choices.append((amount(costs[:keep]), tuple(m for _, m in priced[:keep])))
+        choices.append(
+            (combined(costs[:keep], combine), tuple(m for _, m in priced[:keep]))
+        )
     return choices
+
+
+def combined(costs: Sequence[Decimal], combine: Literal["max", "sum"]) -> Decimal:
+    """What routes of these costs reserve together (`costs` sorted, cheapest first)."""
+    if not costs:
+        return Decimal(0)
+    return sum(costs, Decimal(0)) if combine == "sum" else max(costs)

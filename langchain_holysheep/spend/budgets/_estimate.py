@@ -202,6 +202,19 @@ def bound_prompt_tokens(
     """
     total = BOUND_REQUEST_OVERHEAD + _schemas(tools) + _schemas(response_format)
     for message in messages:
+        if type(message) is dict:  # an OpenAI-style message (a proxy's request)
+            content = message.get("content")
+            if type(content) is str and content.isascii():
+                total += BOUND_MESSAGE_OVERHEAD + len(content)
+            else:
+                total += BOUND_MESSAGE_OVERHEAD + _content_bound(content)
+            if (
+                message.get("name")
+                or message.get("tool_calls")
+                or message.get("additional_kwargs")
+            ):  # else its parts are one empty name
+                total += sum(_bytes(part) for part in _message_parts(message))
+            continue
         content = (
             message.get("content")
             if isinstance(message, Mapping)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import tzinfo
 from decimal import Decimal
 
+from langchain_holysheep.spend.budgets._windows import Window, WindowSpan
 from langchain_holysheep.state import StateStore
 
 __all__ = ["BudgetReadout"]
@@ -21,14 +24,24 @@ class BudgetReadout:
 
     limit: Decimal
     store: StateStore
+    window: Window
+    tz: tzinfo
+    clock: Callable[[], float]
     _lock: threading.Lock
     _scopes: set[str]
+    _span: WindowSpan
 
     def store_key(self, scope_key: str = "global") -> str:  # pragma: no cover
         raise NotImplementedError
 
-    def _window_id(self, run_key: str | None) -> str:  # pragma: no cover
-        raise NotImplementedError
+    def _window_id(self, run_key: str | None) -> str:
+        """The id of the current window (`run_key` for `"run"` windows)."""
+        if self.window == "run":
+            return run_key or "run"
+        span = self._span
+        if span.tz is not self.tz or span.window != self.window:  # set anew
+            span = self._span = WindowSpan(self.window, self.tz)
+        return span.id(self.clock())
 
     def _usage(self, scope_key: str, run_key: str | None) -> tuple[Decimal, Decimal]:
         usage = self.store.usage(self.store_key(scope_key), self._window_id(run_key))

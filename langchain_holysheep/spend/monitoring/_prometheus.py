@@ -197,10 +197,15 @@ class PrometheusSink:
         out.inc()
         usage = rec.usage
         tin, tcached, tout, treasoning = m.tokens
-        tin.inc(max(usage.input, 0))
-        tcached.inc(max(usage.cached, 0))
-        tout.inc(max(usage.output, 0))
-        treasoning.inc(max(usage.reasoning, 0))
+        # adding 0 changes nothing: every child of the model exists already
+        if usage.input > 0:
+            tin.inc(usage.input)
+        if usage.cached > 0:
+            tcached.inc(usage.cached)
+        if usage.output > 0:
+            tout.inc(usage.output)
+        if usage.reasoning > 0:
+            treasoning.inc(usage.reasoning)
         if rec.cost is None or not rec.cost.is_finite():
             m.unpriced.inc()
         else:

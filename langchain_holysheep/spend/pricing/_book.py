@@ -284,19 +284,33 @@ class PriceBook:
         names = [models] if isinstance(models, str) else list(models)
         worst: Decimal | None = None
         for name in names:
-            price = self.price(name)
-            if price is None:
+            rates = self.worst_case_rates(name, max_tokens)
+            if rates is None:
                 continue
-            in_price = max(price.input, price.cached_input or price.input)
-            out_price = max(price.output, price.reasoning or price.output)
-            out_tokens = (
-                max_tokens if max_tokens is not None else self.max_output_tokens(name)
-            )
-            cost = (
-                max(prompt_tokens, 0) * in_price + max(out_tokens, 0) * out_price
-            ) / _PER_TOKENS
+            cost = (max(prompt_tokens, 0) * rates[0] + rates[1]) / _PER_TOKENS
             worst = cost if worst is None else max(worst, cost)
         return worst
+
+    def worst_case_rates(
+        self, model: str, max_tokens: int | None = None
+    ) -> tuple[Decimal, Decimal] | None:
+        """What `worst_case_cost` of `model` is made of, but for the prompt.
+
+        Returns `(input_price, output_cost)` (`None`: unpriced): the highest
+        input-side price per 1M tokens, and `max_tokens` (else the model's
+        `max_output_tokens`) at the highest output-side price, so that
+        `worst_case_cost(model, p, max_tokens)` is
+        `(max(p, 0) * input_price + output_cost) / 1_000_000`.
+        """
+        price = self.price(model)
+        if price is None:
+            return None
+        in_price = max(price.input, price.cached_input or price.input)
+        out_price = max(price.output, price.reasoning or price.output)
+        out_tokens = (
+            max_tokens if max_tokens is not None else self.max_output_tokens(model)
+        )
+        return in_price, max(out_tokens, 0) * out_price
 
     def unpriced(self, models: str | Iterable[str]) -> list[str]:
         """The names among `models` that have no known price."""

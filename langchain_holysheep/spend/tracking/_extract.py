@@ -73,13 +73,14 @@ def usage_from_metadata(usage: Mapping[str, Any]) -> TokenUsage:
 
 def usage_from_openai(usage: Mapping[str, Any]) -> TokenUsage:
     """`TokenUsage` from an OpenAI `usage` / `token_usage` dict."""
-    prompt = usage.get("prompt_tokens_details") or {}
-    completion = usage.get("completion_tokens_details") or {}
-    return TokenUsage(
-        input=_int(usage.get("prompt_tokens")),
-        output=_int(usage.get("completion_tokens")),
-        cached=_int(prompt.get("cached_tokens")),
-        reasoning=_int(completion.get("reasoning_tokens")),
+    get = usage.get
+    prompt = get("prompt_tokens_details") or {}
+    completion = get("completion_tokens_details") or {}
+    return token_usage(
+        _int(get("prompt_tokens")),
+        _int(get("completion_tokens")),
+        _int(prompt.get("cached_tokens")),
+        _int(completion.get("reasoning_tokens")),
     )
 
 
