@@ -142,6 +142,15 @@ tags = ["team:bench"]
     )
 
 
+def bare_relay(sim: H.SimProcess, folder: Path) -> Server:
+    """`_bare_relay.py` on a free port in front of `sim` (no logic: the floor)."""
+    port = free_port()
+    args = [sys.executable, str(H.BENCH_DIR / "_bare_relay.py"), "--port", str(port)]
+    args += ["--upstream", sim.base_url, "--key", sim.api_key, "--model", ROUTES[0]]
+    target = {"url": f"http://127.0.0.1:{port}/v1", "key": "none", "model": GROUP}
+    return Server("bare relay", args, {}, folder / "bare.log", target, "/health")
+
+
 def litellm_proxy(sim: H.SimProcess, folder: Path) -> Server:
     """LiteLLM's proxy (`litellm --config`) on a free port in front of `sim`.
 

@@ -9,7 +9,10 @@ generator (aiohttp, `benchmarks/_proxy_load.py`). The contenders are called
 the same way in one run: straight to the simulator (the floor), through
 `holysheep serve` (its default first-token/stall limits: a non-streaming
 request is read from the simulator as a stream), through `holysheep serve`
-with those limits off (plain requests), through LiteLLM's proxy. A:
+with those limits off (plain requests), through LiteLLM's proxy, and through a
+bare relay (`_bare_relay.py`: uvicorn, uvloop, httptools and an aiohttp
+upstream like `holysheep serve`, but no logic at all: what any Python proxy on
+this stack adds before doing anything). A:
 sequential calls, every
 iteration calls each contender once non-streaming and once streaming, in a
 shuffled order; "added" is the median over iterations of the paired
@@ -43,6 +46,7 @@ DIRECT = "direct to the simulator (floor)"
 SERVE = "holysheep serve"
 SERVE_OFF = "holysheep serve (first-token/stall limits off: plain requests)"
 LITELLM = "LiteLLM proxy"
+BARE = "bare relay (no logic: the same stack's floor)"
 ADDED_TARGET_MS = 1.0
 THROUGHPUT_TARGET = 3.0
 FLAT_MIB_PER_10K = 2.0
@@ -249,6 +253,13 @@ def reading(lat: dict, thr: dict, mem: dict | None, skipped: dict) -> str:
             f"({s['added_p99_ms']:+.2f} ms at p99) and {s['ttft_added_p50_ms']:+.2f} ms "
             f"to the first token"
         )
+    bare = lat.get(BARE)
+    if s and bare:
+        parts.append(
+            f"a bare relay on the same stack, with no logic, adds {bare['added_p50_ms']:+.2f} ms "
+            f"({bare['ttft_added_p50_ms']:+.2f} ms to the first token), so holysheep serve's "
+            f"own work is {s['added_p50_ms'] - bare['added_p50_ms']:+.2f} ms at p50"
+        )
     if lite:
         parts.append(
             f"LiteLLM's proxy adds {lite['added_p50_ms']:+.2f} ms at p50 "
@@ -310,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                 S.holysheep_serve(sim, folder, limits=False)
             ),
             LITELLM: lambda: stack.enter_context(S.litellm_proxy(sim, folder)),
+            BARE: lambda: stack.enter_context(S.bare_relay(sim, folder)),
         }
         servers, skipped = H.build_contenders(builders)
         targets = {

@@ -229,7 +229,11 @@ def call_cost(
             for r in shape.routes
         ], "max"
     prompt = shape.prompt_bound + budget.extra_prompt_tokens
-    return RouteCosts(shape.routes, shape.choices, pricebook).costs(prompt), "sum"
+    costs: list[tuple[str, Decimal | None]] = []
+    for r in shape.routes:  # `worst_case_cost`: a pricebook may override it
+        one = pricebook.worst_case_cost(r.model, prompt, output(r))
+        costs.append((r.model, None if one is None else one * r.attempts))
+    return costs, "sum"
 
 
 class RouteCosts:
@@ -237,7 +241,9 @@ class RouteCosts:
 
     Everything but the prompt (each route's prices, output limit and most
     attempts) is worked out once, so a caller that sees the same routes again
-    (a proxy's model group) keeps one and prices each call by its prompt.
+    (a proxy's model group) keeps one and prices each call by its prompt. It
+    reads `PriceBook.worst_case_rates`: for a pricebook of the package's own
+    class, the same amounts as `call_cost`, digit for digit.
 
     Args:
         routes: the routes the call may take, in order.
