@@ -153,18 +153,25 @@ def _route_attempts(
                 raise
             holder.decisions[id(exc)] = failed
             if retrying is None or state is None:
-                retrying = router.retry_policy(route).retrying(
-                    error_policy=call.policy,
-                    deadline=call.deadline,
-                    before_sleep=call.on_retry,
-                    gateway=route.is_gateway,
-                    decide=holder.decide,
-                )
-                retrying.begin()
-                state = RetryCallState(retrying, fn=None, args=(), kwargs={})
+                retrying, state = _retrying(router, call, route, holder)
             state.set_exception(sys.exc_info())  # type: ignore[arg-type]
         else:
             return idx, route, value
+
+
+def _retrying(
+    router: Router, call: CallState, route: Route, holder: _Holder
+) -> tuple[Retrying, RetryCallState]:
+    """The tenacity state of a route whose first attempt failed."""
+    retrying = router.retry_policy(route).retrying(
+        error_policy=call.policy,
+        deadline=call.deadline,
+        before_sleep=call.on_retry,
+        gateway=route.is_gateway,
+        decide=holder.decide,
+    )
+    retrying.begin()
+    return retrying, RetryCallState(retrying, fn=None, args=(), kwargs={})
 
 
 def _leave(
