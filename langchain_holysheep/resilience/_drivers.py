@@ -184,6 +184,11 @@ class AsyncIO:
         self.pending = pending
         self.sources: list[AsyncSource] = []
 
+    @property
+    def unflushed(self) -> bool:
+        """Whether `flush` may have something to deliver."""
+        return self.pending is None or bool(self.pending)
+
     async def perform(self, op: Any) -> Any:
         """Perform one operation; its result goes back to the loop."""
         kind = type(op)
@@ -235,10 +240,9 @@ async def astream(
 ) -> AsyncIterator[Any]:
     """Drive `loop`, yielding delivered chunks; its value goes to `out`."""
     steps = _Steps(loop)
-    pending = io.pending
     try:
         while (op := steps.next()) is not _DONE:
-            if pending is None or pending:
+            if io.unflushed:
                 await io.flush()
             kind = type(op)
             if kind is Deliver:
@@ -254,19 +258,15 @@ async def astream(
         if out is not None:
             out.append(steps.result)
     finally:
-        if pending is None or pending:
-            await io.flush()
-        loop.close()
-        await io.close()
+        await _end(loop, io)
 
 
 async def arun(loop: Loop, io: AsyncIO) -> Any:
     """Drive a reply loop to its value (async)."""
     steps = _Steps(loop)
-    pending = io.pending
     try:
         while (op := steps.next()) is not _DONE:
-            if pending is None or pending:
+            if io.unflushed:
                 await io.flush()
             if type(op) is Deliver:
                 raise AssertionError("a reply loop delivered a chunk")
@@ -276,10 +276,15 @@ async def arun(loop: Loop, io: AsyncIO) -> Any:
                 steps.error = exc
         return steps.result
     finally:
-        if pending is None or pending:
-            await io.flush()
-        loop.close()
-        await io.close()
+        await _end(loop, io)
+
+
+async def _end(loop: Loop, io: AsyncIO) -> None:
+    """The last flush, then the loop and its sources closed."""
+    if io.unflushed:
+        await io.flush()
+    loop.close()
+    await io.close()
 
 
 class Side(NamedTuple):

@@ -253,7 +253,6 @@ async def relay_call(
     finally:
         # after the response went out: no client waits for the bookkeeping
         client.stop()
-        if call.events:
-            with contextlib.suppress(Exception):
-                who.take(call.events)
+        with contextlib.suppress(Exception):
+            await flush()
         spend.finish(who, transport.attempts, reservation)
