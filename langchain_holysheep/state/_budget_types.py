@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["Refusal", "Reservation", "Settlement", "WindowUsage"]
+__all__ = [
+    "FinishedFlag",
+    "Refusal",
+    "Reservation",
+    "Settlement",
+    "WindowUsage",
+    "is_finished",
+    "mark_finished",
+]
 
 _ZERO = Decimal(0)
 _T = TypeVar("_T")
@@ -25,6 +33,15 @@ def filled(cls: type[_T], **values: Any) -> _T:
     return obj  # type: ignore[no-any-return]
 
 
+class FinishedFlag:
+    """Whether a reservation (and every copy `extend` made of it) was finished."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = False
+
+
 @dataclass(frozen=True)
 class Reservation:
     """Money set aside in one budget window until its lease ends.
@@ -33,11 +50,14 @@ class Reservation:
     `extend`. If nobody does before `expires_at` (the process died), the
     reservation stops counting: nothing leaks.
 
+    The first `settle` or `release` counts; the object remembers it, and so
+    do the copies `extend` returns, so a repeated one counts nothing, however
+    late (and the store keeps nothing of a finished reservation for it).
+
     Attributes:
         budget_key: the budget (and scope value) it was charged to.
         window_id: the window it was charged to (`"total"`, `"2026-11-03"`, ...).
-        id: a unique id (settling twice with the same id counts once while
-            the lease lasts).
+        id: a unique id.
         amount: the amount set aside (USD, rounded up to the store's unit).
         lease_seconds: the lease it was taken with.
         expires_at: when the lease ends, in seconds on the store's clock.
@@ -56,6 +76,19 @@ class Reservation:
     expires_at: float
     window_ttl: float | None = None
     fallback: bool = False
+    _finished: FinishedFlag = field(
+        default_factory=FinishedFlag, compare=False, repr=False
+    )
+
+
+def is_finished(reservation: Reservation) -> bool:
+    """Whether `reservation` (or a copy of it) was settled or released."""
+    return reservation._finished.value
+
+
+def mark_finished(reservation: Reservation) -> None:
+    """Note that `reservation` was settled or released (its copies share it)."""
+    reservation._finished.value = True
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from langchain_holysheep.state._requests import (
     Extend,
     Finish,
     Forget,
+    Repeat,
     Request,
 )
 from langchain_holysheep.state._store import StateStore
@@ -181,6 +182,8 @@ class GuardedStore(StateStore):
         """Apply `request` with the outage policy."""
         if isinstance(request, Finish):
             return (yield from self._settle(request))
+        if isinstance(request, Repeat):
+            return (yield from self._repeat(request))
         if isinstance(request, Extend):
             if request.reservation.fallback:
                 return self._local_budgets._apply(request)
@@ -217,6 +220,15 @@ class GuardedStore(StateStore):
         if amount:
             self._outage.queue(request)
         return Settlement(None, None, amount, deferred=True)
+
+    def _repeat(self, request: Repeat) -> _Steps[Settlement]:
+        """A repeated settle counts nothing: the window's usage, if it answers."""
+        if request.reservation.fallback:
+            return self._local_budgets._apply(request)
+        answered, result, _ = yield from self._try(request)
+        return (
+            cast(Settlement, result) if answered else Settlement(None, None, Decimal(0))
+        )
 
     def _charge_shared(self, request: Charge) -> _Steps[Any]:
         answered, result, _ = yield from self._try(request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import heapq
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +17,8 @@ from langchain_holysheep.state._budget_types import (
     Reservation,
     Settlement,
     WindowUsage,
+    is_finished,
+    mark_finished,
 )
 from langchain_holysheep.state._rate_logic import BucketRecord
 from langchain_holysheep.state._records import RecordStore
@@ -27,30 +29,36 @@ __all__ = ["MemoryStore"]
 _R = TypeVar("_R", BreakerRecord, BucketRecord)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Lease:
     units: int
     expires_at: float
-    settled: bool = False
 
 
 @dataclass
 class _Window:
+    """A window's totals and its live leases (a finished lease is dropped)."""
+
     spent: int = 0
     reserved: int = 0
     expires_at: float | None = None
     leases: dict[str, _Lease] = field(default_factory=dict)
-    expiry: list[tuple[float, str]] = field(default_factory=list)  # heap
+    next_expiry: float = math.inf  # no live lease ends before this
+
+    def hold(self, rid: str, lease: _Lease) -> None:
+        self.leases[rid] = lease
+        self.next_expiry = min(self.next_expiry, lease.expires_at)
 
     def sweep(self, now: float) -> None:
-        while self.expiry and self.expiry[0][0] <= now:
-            expires_at, rid = heapq.heappop(self.expiry)
-            lease = self.leases.get(rid)
-            if lease is None or lease.expires_at != expires_at:
-                continue  # settled-and-swept, or extended (a newer heap entry)
-            del self.leases[rid]
-            if not lease.settled:
+        """Drop the leases that ended (their holders never came back)."""
+        ends = math.inf
+        for rid, lease in list(self.leases.items()):
+            if lease.expires_at <= now:
+                del self.leases[rid]
                 self.reserved -= lease.units
+            else:
+                ends = min(ends, lease.expires_at)
+        self.next_expiry = ends
 
 
 class MemoryStore(RecordStore):
@@ -101,7 +109,7 @@ class MemoryStore(RecordStore):
             window = _Window()
             if create:
                 self._windows[key] = window
-        if window.expiry and window.expiry[0][0] <= now:
+        if window.next_expiry <= now:
             window.sweep(now)
         return window
 
@@ -117,8 +125,7 @@ class MemoryStore(RecordStore):
             if window.spent + window.reserved + request.units > request.cap_units:
                 return request.refusal(window.spent, window.reserved)
             expires_at = now + request.lease_seconds
-            window.leases[request.id] = _Lease(request.units, expires_at)
-            heapq.heappush(window.expiry, (expires_at, request.id))
+            window.hold(request.id, _Lease(request.units, expires_at))
             window.reserved += request.units
             self._touch(window, now, request.window_ttl)
         return request.reservation(expires_at)
@@ -127,19 +134,20 @@ class MemoryStore(RecordStore):
         res = request.reservation
         with self._lock:
             now = self._clock()
-            window = self._window((res.budget_key, res.window_id), now)
-            lease = window.leases.get(res.id)
-            counted, late = request.units, False
-            if lease is None:
-                late = True
-            elif lease.settled:
-                counted = 0
-            else:
-                lease.settled = True
+            key = (res.budget_key, res.window_id)
+            if is_finished(res):  # by another thread meanwhile: count nothing
+                window = self._window(key, now, create=False)
+                return rq.Repeat(res).answer(usage(window.spent, window.reserved))
+            window = self._window(key, now)
+            lease = window.leases.pop(res.id, None)
+            if lease is not None:
                 window.reserved -= lease.units
-            window.spent += counted
+            window.spent += request.units
             self._touch(window, now, res.window_ttl)
-            return settlement(window.spent, window.reserved, counted, late)
+            mark_finished(res)
+            return settlement(
+                window.spent, window.reserved, request.units, lease is None
+            )
 
     def _extend_lease(self, request: rq.Extend) -> Reservation | None:
         res = request.reservation
@@ -147,10 +155,10 @@ class MemoryStore(RecordStore):
             now = self._clock()
             window = self._window((res.budget_key, res.window_id), now)
             lease = window.leases.get(res.id)
-            if lease is None or lease.settled:
+            if lease is None:
                 return None
             lease.expires_at = now + request.lease_seconds
-            heapq.heappush(window.expiry, (lease.expires_at, res.id))
+            window.hold(res.id, lease)
             self._touch(window, now, res.window_ttl)
         return replace(
             res,

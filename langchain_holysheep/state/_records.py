@@ -87,6 +87,8 @@ class RecordStore(StateStore):
             result = self._reserve_units(request)
         elif isinstance(request, rq.Finish):
             result = self._finish(request)
+        elif isinstance(request, rq.Repeat):
+            result = request.answer(self._window_usage(request.usage))
         elif isinstance(request, rq.Extend):
             result = self._extend_lease(request)
         elif isinstance(request, rq.Charge):

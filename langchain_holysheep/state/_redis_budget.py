@@ -55,6 +55,10 @@ def _extend(req: rq.Extend, keys: list[str], now: str) -> ScriptCall:
 
 def budget_call(req: rq.Request[Any], prefix: str, now: str) -> ScriptCall:
     """The script call of a budget request (`now`: "" for the server's clock)."""
+    if isinstance(req, rq.Repeat):
+        res = req.reservation
+        keys = _window_keys(prefix, res.budget_key, res.window_id)
+        return ScriptCall("usage", keys, [now], lambda r: req.answer(_usage(r)))
     if isinstance(req, (rq.Finish, rq.Extend)):
         res = req.reservation
         keys = _window_keys(prefix, res.budget_key, res.window_id)

@@ -8,11 +8,13 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from langchain_holysheep.state._breaker_types import BreakerRules, BreakerView
 from langchain_holysheep.state._budget_types import (
+    FinishedFlag,
     Refusal,
     Reservation,
     Settlement,
     WindowUsage,
     filled,
+    is_finished,
 )
 from langchain_holysheep.state._checks import check_key, check_seconds, new_id
 from langchain_holysheep.state._money import from_units, to_units
@@ -27,9 +29,11 @@ __all__ = [
     "Forget",
     "KeyedOp",
     "RateOp",
+    "Repeat",
     "Request",
     "Reserve",
     "Usage",
+    "finish",
 ]
 
 T = TypeVar("T")
@@ -117,6 +121,7 @@ class Reserve(Request["Reservation | Refusal"]):
             expires_at=expires_at,
             window_ttl=self.window_ttl,
             fallback=False,
+            _finished=FinishedFlag(),
         )
 
 
@@ -133,6 +138,32 @@ class Finish(Request[Settlement]):
         """Check the actual spend."""
         units = 0 if actual is None else to_units(actual, what="actual")
         return filled(cls, reservation=reservation, actual=actual, units=units)
+
+
+@dataclass(frozen=True)
+class Repeat(Request[Settlement]):
+    """A settle or release of a reservation already finished: reads the window."""
+
+    reservation: Reservation
+
+    def answer(self, window: WindowUsage) -> Settlement:
+        """The settlement: nothing counted, the window as it is."""
+        return Settlement(window.spent, window.reserved, Decimal(0))
+
+    @property
+    def usage(self) -> Usage:
+        """The read of the reservation's window."""
+        return Usage(self.reservation.budget_key, self.reservation.window_id)
+
+
+def finish(reservation: Reservation, actual: Decimal | None) -> Finish | Repeat:
+    """The request that settles (`actual`) or releases (`None`) a reservation.
+
+    A reservation already finished (this object or a copy `extend` made) is
+    only read: its spend was counted once.
+    """
+    request = Finish.of(reservation, actual)  # checks `actual` either way
+    return Repeat(reservation) if is_finished(reservation) else request
 
 
 def settlement(spent: int, reserved: int, counted: int, late: bool) -> Settlement:

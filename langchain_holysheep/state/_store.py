@@ -32,6 +32,7 @@ from langchain_holysheep.state._budget_types import (
     Reservation,
     Settlement,
     WindowUsage,
+    mark_finished,
 )
 from langchain_holysheep.state._checks import check_seconds
 from langchain_holysheep.state._rate_types import RateGrant, RateSpec, RateView
@@ -39,12 +40,12 @@ from langchain_holysheep.state._requests import (
     BreakerOp,
     Charge,
     Extend,
-    Finish,
     Forget,
     RateOp,
     Request,
     Reserve,
     Usage,
+    finish,
 )
 
 __all__ = ["StateStore"]
@@ -174,26 +175,36 @@ class StateStore(ABC):
     reserve = _sync(_reserve_request)
     areserve = _async(_reserve_request)
 
-    def _settle_request(
-        self, reservation: Reservation, actual: Decimal | None
-    ) -> Request[Settlement]:
+    def settle(self, reservation: Reservation, actual: Decimal | None) -> Settlement:
         """Replace a reservation by the actual spend (`None` or 0: nothing billed).
 
-        Settling the same reservation again counts nothing while its lease
-        lasts; a settle after the lease ended still counts `actual` (`late`).
+        The first settle or release of a reservation counts; a repeated one
+        (with the same object, or a copy `extend` returned) counts nothing. A
+        settle after the lease ended still counts `actual` (`late`).
         """
-        return Finish.of(reservation, actual)
+        request = finish(reservation, actual)
+        settled = self._apply(request)
+        if not settled.deferred:  # a queued settle is marked when it is replayed
+            mark_finished(reservation)
+        return settled
 
-    settle = _sync(_settle_request)
-    asettle = _async(_settle_request)
+    async def asettle(
+        self, reservation: Reservation, actual: Decimal | None
+    ) -> Settlement:
+        """Async `settle`."""
+        request = finish(reservation, actual)
+        settled = await self._aapply(request)
+        if not settled.deferred:
+            mark_finished(reservation)
+        return settled
 
     def release(self, reservation: Reservation) -> None:
         """Give a reservation back (the call billed nothing)."""
-        self._apply(Finish.of(reservation, None))
+        self.settle(reservation, None)
 
     async def arelease(self, reservation: Reservation) -> None:
         """Async `release`."""
-        await self._aapply(Finish.of(reservation, None))
+        await self.asettle(reservation, None)
 
     def _extend_request(
         self, reservation: Reservation, lease_seconds: float

@@ -89,6 +89,40 @@ class StoreBehaviour:
         assert again.counted == 0 and again.spent == D("0.30")
         assert store.spent("b", "w") == D("0.30")
 
+    def test_a_finished_reservation_counts_nothing_again_however_late(
+        self, store: StateStore, clock: ManualClock
+    ) -> None:
+        res = admitted(store.reserve("b", "w", D("0.50"), CAP, 10, window_ttl=600))
+        longer = store.extend(res, 10)
+        assert longer is not None
+        store.settle(longer, D("0.30"))  # the copy `extend` returned
+        clock.advance(30)  # past the lease
+        again = store.settle(res, D("0.30"))
+        assert (again.counted, again.late, again.spent) == (0, False, D("0.30"))
+        store.release(res)
+        assert store.usage("b", "w") == WindowUsage(D("0.30"), D(0))
+        released = admitted(store.reserve("b", "w", D("0.20"), CAP, 10))
+        store.release(released)
+        assert store.settle(released, D("0.10")).counted == 0
+
+    def test_threads_settling_one_reservation_count_it_once(
+        self, store: StateStore
+    ) -> None:
+        for _ in range(5):
+            res = admitted(store.reserve("b", "w", D("0.10"), CAP, 60))
+            start = threading.Barrier(4)
+
+            def settle(
+                res: Reservation = res, start: threading.Barrier = start
+            ) -> Decimal:
+                start.wait()
+                return store.settle(res, D("0.10")).counted
+
+            with ThreadPoolExecutor(4) as pool:
+                counted = list(pool.map(lambda _: settle(), range(4)))
+            assert sorted(counted) == [0, 0, 0, D("0.10")]
+        assert store.usage("b", "w") == WindowUsage(D("0.50"), D(0))
+
     def test_release_gives_the_reservation_back(self, store: StateStore) -> None:
         res = admitted(store.reserve("b", "w", CAP, CAP, 60))
         store.release(res)
