@@ -184,26 +184,54 @@ def check_chunk(chunk: Any, model: str, base_url: str | None = None) -> None:
         return
     if not isinstance(choices, list):
         raise _malformed_chunk(model, "'choices' is not a list", chunk)
-    choice = choices[0]
+    for choice in choices:
+        problem = _choice_problem(choice)
+        if problem is not None:
+            raise _malformed_chunk(model, problem, chunk)
+
+
+def _choice_problem(choice: Any) -> str | None:
+    """What makes one choice of a chunk unreadable (`None`: nothing)."""
     if not isinstance(choice, _MAP) or "delta" not in choice:
-        raise _malformed_chunk(model, "its choice has no 'delta'", chunk)
+        return "its choice has no 'delta'"
+    if not _is_index(choice.get("index")):
+        return "its choice's 'index' is not an integer"
+    logprobs = choice.get("logprobs")
+    if logprobs is not None and not (
+        isinstance(logprobs, _MAP) and isinstance(logprobs.get("content") or [], list)
+    ):
+        return "its choice's 'logprobs' are malformed"
     delta = choice["delta"]
     if delta is None:
-        return
+        return None
     if not isinstance(delta, _MAP):
-        raise _malformed_chunk(model, "its 'delta' is not an object", chunk)
+        return "its 'delta' is not an object"
     content = delta.get("content")
     if content is not None and not isinstance(content, (str, list)):
-        raise _malformed_chunk(model, "its content is not text", chunk)
+        return "its content is not text"
+    role = delta.get("role")
+    if role is not None and not isinstance(role, str):
+        return "its 'role' is not text"
     calls = delta.get("tool_calls")
     if calls is not None and not (
-        isinstance(calls, list)
-        and all(
-            isinstance(c, _MAP) and isinstance(c.get("function", {}), _MAP)
-            for c in calls
-        )
+        isinstance(calls, list) and all(_is_tool_delta(c) for c in calls)
     ):
-        raise _malformed_chunk(model, "its 'tool_calls' are malformed", chunk)
+        return "its 'tool_calls' are malformed"
+    return None
+
+
+def _is_index(value: Any) -> bool:
+    return value is None or type(value) is int
+
+
+def _is_tool_delta(call: Any) -> bool:
+    """A tool call's piece: an index, an object `function`, text name and arguments."""
+    if not isinstance(call, _MAP) or not _is_index(call.get("index")):
+        return False
+    fn = call.get("function", {})
+    return isinstance(fn, _MAP) and all(
+        isinstance(fn.get(key), (str, type(None))) for key in ("name", "arguments")
+    )
 
 
 def _malformed_chunk(model: str, problem: str, chunk: Any) -> ResponseFormatError:
