@@ -270,4 +270,9 @@ async def _as_client(
     finally:
         await reply.aclose()
     next_request = client._build_redirect_request(request, reply)
-    return await client.send(next_request, stream=True)  # type: ignore[no-any-return]
+    # the client's own redirect loop, with this reply in its history: the
+    # client's `max_redirects` counts it
+    followed = await client._send_handling_redirects(
+        next_request, follow_redirects=True, history=[reply]
+    )
+    return followed  # type: ignore[no-any-return]

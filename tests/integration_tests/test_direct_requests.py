@@ -125,6 +125,28 @@ def test_a_redirect_is_followed_as_the_client_follows_it() -> None:
     assert redirected.body == asked.body
 
 
+async def _no_op(response: httpx2.Response) -> None:
+    return None
+
+
+@pytest.mark.parametrize("straight", [True, False])
+def test_redirects_are_counted_as_the_client_counts_them(straight: bool) -> None:
+    """`max_redirects` holds with the first hop taken by the straight path."""
+    script = {
+        CHAT: [reply(307, headers=[("Location", "/v1/a")])],
+        "/v1/a": [reply(307, headers=[("Location", "/v1/b")])],
+        "/v1/b": [reply(200, _json(), [JSON])],
+    }
+    with ScriptedHTTP(script) as server:
+        client = shared_async_client(server.base_url, None)
+        client.max_redirects = 1
+        if not straight:  # the client's own path, for reference
+            client.event_hooks = {"request": [], "response": [_no_op]}
+        with pytest.raises(httpx2.TooManyRedirects):
+            asyncio.run(_post(client))
+    assert [r.path for r in server.received] == [CHAT, "/v1/a"]
+
+
 def test_an_error_reply_is_the_sdk_error_with_its_headers() -> None:
     body = _json({"error": {"message": "slow down", "type": "rate_limit"}})
     script = {CHAT: [reply(429, body, [JSON, ("Retry-After", "7")])]}
