@@ -12,7 +12,6 @@ that ends without a finish reason is an incomplete answer, never returned.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Mapping
@@ -20,7 +19,7 @@ from typing import Any
 
 from langchain_holysheep import _lean, _watchdog, _wire
 from langchain_holysheep._json import loads
-from langchain_holysheep._read_clock import ReadClock
+from langchain_holysheep._read_clock import ReadLimit, ReadTimeout
 from langchain_holysheep._replies import check_chunk
 from langchain_holysheep._sse import Event
 from langchain_holysheep.resilience._exceptions import (
@@ -309,26 +308,22 @@ async def acollect_events(
         As `collect`.
     """
     reading = _Reading(model, first_token, stall)
-    clock = ReadClock()
+    limit = ReadLimit()
     events = None
     try:
-        clock.set(reading.wait())
-        events = await clock.run(opening)
+        events = await limit.read(opening, reading.wait())
         while True:
-            clock.set(reading.wait())
-            event = await clock.run(anext(events, None))
+            event = await limit.read(anext(events, None), reading.wait())
             if event is None:
                 break
             # with the events read together with it: no wait
             reading.saw_all(event, events.take_all(), base_url)
-    except (asyncio.CancelledError, asyncio.TimeoutError, TimeoutError) as exc:
-        if not clock.expired(exc):
-            raise
+    except ReadTimeout:
         error = reading.expired()
         if error is not None:
             raise error from None
     finally:
-        clock.close()
+        limit.close()
         if events is not None:
             await events.aclose(complete=reading.answer.complete)
         elif inspect.iscoroutine(opening):

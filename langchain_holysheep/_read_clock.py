@@ -1,79 +1,107 @@
-"""The read limit of one async stream: a single timer, moved lazily."""
+"""`ReadLimit`: reads of one stream, each bounded by its own timeout, one timer.
+
+A read that waits past its timeout raises `ReadTimeout`; any other
+cancellation of the reading task goes through unchanged. The semantics are
+those of `asyncio.timeout` around each read, with one timer per stream
+instead of one per read: a read only moves the stream's limit; the timer,
+when it fires, cancels a read that is past its limit, or waits again until
+the limit the current read set (between reads it just stops).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import math
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
-__all__ = ["ReadClock"]
+__all__ = ["ReadLimit", "ReadTimeout"]
 
-_UNCANCEL = hasattr(asyncio.Task, "uncancel")
+_LEGACY = not hasattr(asyncio, "timeout")  # Python 3.10: no Task.uncancel
+_T = TypeVar("_T")
 
 
-class ReadClock:
-    """The read limit of one async stream: a single timer, moved lazily.
+class ReadTimeout(Exception):
+    """A read timed out (internal)."""
 
-    Moving the deadline later (every chunk with progress does) costs an
-    attribute write; when the timer fires early it re-arms itself for the
-    current deadline, and when the deadline has passed it cancels the reading
-    task (which `expired` then tells from any other cancellation). Without
-    `Task.uncancel` (Python 3.10) each read gets its own `wait_for` instead.
-    """
 
-    __slots__ = ("deadline", "fired", "handle", "loop", "task", "when")
+class ReadLimit:
+    """The read limits of one stream: one timer, moved lazily."""
+
+    __slots__ = ("_fired", "_loop", "_reader", "_timer", "_timer_at", "_until")
 
     def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.task = asyncio.current_task() if _UNCANCEL else None
-        self.deadline: float | None = None
-        self.when = float("inf")
-        self.handle: asyncio.TimerHandle | None = None
-        self.fired = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: asyncio.Task[Any] | None = None  # the task reading now
+        self._until = math.inf  # the current read's limit (loop time)
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = math.inf
+        self._fired = False  # the timer cancelled the current read
 
-    def set(self, seconds: float | None) -> None:
-        """The next reads end `seconds` from now at the latest (`None`: no limit)."""
-        if seconds is None:
-            self.deadline = None
-            return
-        self.deadline = self.loop.time() + max(seconds, 0.0)
-        if self.task is not None and self.deadline < self.when:
-            self._arm(self.deadline)
-
-    def _arm(self, when: float) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-        self.when = when
-        self.handle = self.loop.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        self.handle, self.when = None, float("inf")
-        if self.deadline is None or self.task is None:
-            return
-        if self.deadline > self.loop.time():
-            self._arm(self.deadline)
-            return
-        self.fired = True
-        self.task.cancel()
-
-    async def run(self, awaitable: Any) -> Any:
-        """Await a read under the limit."""
-        if self.task is not None or self.deadline is None:
+    async def read(self, awaitable: Awaitable[_T], timeout: float | None) -> _T:
+        """Await one read; raises `ReadTimeout` if it takes over `timeout` s."""
+        if timeout is None:
             return await awaitable
-        left = max(self.deadline - self.loop.time(), 0.0)
-        return await asyncio.wait_for(awaitable, left)
+        if _LEGACY:
+            try:
+                return await asyncio.wait_for(awaitable, timeout)
+            except asyncio.TimeoutError:
+                raise ReadTimeout from None
+        task = self._arm(timeout)
+        cancelling = task.cancelling()  # type: ignore[attr-defined]
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if self._fired:
+                self._fired = False
+                if task.uncancel() <= cancelling:  # type: ignore[attr-defined]
+                    raise ReadTimeout from None
+            raise
+        finally:
+            self._reader = None
+            if self._fired:  # expired, but the read ended on its own
+                self._fired = False
+                task.uncancel()  # type: ignore[attr-defined]
 
-    def expired(self, exc: BaseException) -> bool:
-        """Whether `exc` is this limit passing (a cancellation of ours is undone)."""
-        if self.task is None:
-            return isinstance(exc, (asyncio.TimeoutError, TimeoutError))
-        if not (self.fired and isinstance(exc, asyncio.CancelledError)):
-            return False
-        uncancel = getattr(self.task, "uncancel")  # noqa: B009 (Python >= 3.11)
-        return bool(uncancel() == 0)
+    def _arm(self, timeout: float) -> asyncio.Task[Any]:
+        """Set the limit of a read starting now; the reading task."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("a limited read must be awaited in a task")
+        until = loop.time() + timeout
+        self._until = until
+        if until < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = (
+                loop.call_soon(self._expire)  # as `asyncio.timeout` past its time
+                if timeout <= 0
+                else loop.call_at(until, self._expire)
+            )
+            self._timer_at = until
+        self._reader = task
+        return task
+
+    def _expire(self) -> None:
+        """The timer: cancel a read past its limit, or wait for the current one."""
+        at, self._timer, self._timer_at = self._timer_at, None, math.inf
+        reader, loop = self._reader, self._loop
+        if reader is None or loop is None or self._fired:
+            return
+        # set for this read's limit: expired (as `asyncio.timeout`'s own timer)
+        if at >= self._until or loop.time() >= self._until:
+            self._fired = True
+            reader.cancel()
+        else:
+            self._timer = loop.call_at(self._until, self._expire)
+            self._timer_at = self._until
 
     def close(self) -> None:
         """Stop the timer."""
-        self.deadline = None
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = math.inf

@@ -97,4 +97,4 @@ async def test_close_stops_the_timer_and_the_iterator() -> None:
     assert await source.next(30.0) == 0
     await source.close()
     assert closed.is_set()
-    assert source._timer is None
+    assert source._limit._timer is None
