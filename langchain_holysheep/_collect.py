@@ -19,7 +19,7 @@ from typing import Any
 
 from langchain_holysheep import _lean, _watchdog, _wire
 from langchain_holysheep._json import loads
-from langchain_holysheep._read_clock import ReadLimit, ReadTimeout
+from langchain_holysheep._read_limit import ReadLimit, ReadTimeout
 from langchain_holysheep._replies import check_chunk
 from langchain_holysheep._sse import Event
 from langchain_holysheep.resilience._exceptions import (

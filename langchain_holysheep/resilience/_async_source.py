@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from langchain_holysheep._read_clock import ReadLimit, ReadTimeout
+from langchain_holysheep._read_limit import ReadLimit, ReadTimeout
 
 __all__ = ["AsyncSource", "ReadTimeout"]
 

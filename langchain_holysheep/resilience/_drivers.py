@@ -244,17 +244,10 @@ async def astream(
         while (op := steps.next()) is not _DONE:
             if io.unflushed:
                 await io.flush()
-            kind = type(op)
-            if kind is Deliver:
+            if type(op) is Deliver:
                 yield op.chunk
                 continue
-            try:
-                if kind is Read:  # a stream's every chunk: read it here
-                    steps.value = await op.source.next(op.timeout)
-                else:
-                    steps.value = await io.perform(op)
-            except BaseException as exc:
-                steps.error = exc
+            await _advance(steps, op, io)
         if out is not None:
             out.append(steps.result)
     finally:
@@ -270,13 +263,21 @@ async def arun(loop: Loop, io: AsyncIO) -> Any:
                 await io.flush()
             if type(op) is Deliver:
                 raise AssertionError("a reply loop delivered a chunk")
-            try:
-                steps.value = await io.perform(op)
-            except BaseException as exc:
-                steps.error = exc
+            await _advance(steps, op, io)
         return steps.result
     finally:
         await _end(loop, io)
+
+
+async def _advance(steps: _Steps, op: Any, io: AsyncIO) -> None:
+    """Perform `op`; its value, or the error it raised, goes back to the loop."""
+    try:
+        if type(op) is Read:  # a stream's every chunk: read it here
+            steps.value = await op.source.next(op.timeout)
+        else:
+            steps.value = await io.perform(op)
+    except BaseException as exc:
+        steps.error = exc
 
 
 async def _end(loop: Loop, io: AsyncIO) -> None:

@@ -27,11 +27,11 @@ from langchain_holysheep.serve._relay import WireAttempt
 from langchain_holysheep.serve.config import KeySpec
 from langchain_holysheep.spend.budgets._budget import Budget
 from langchain_holysheep.spend.budgets._cost import (
-    LEASE_MARGIN,
     CallShape,
     RouteCosts,
     RouteShape,
     call_cost,
+    call_lease,
 )
 from langchain_holysheep.spend.budgets._estimate import (
     bound_prompt_tokens,
@@ -189,10 +189,7 @@ class Spend:
         routes = self._route_costs(group, body).costs(
             prompt + budget.extra_prompt_tokens
         )
-        deadline = group.router.deadline
-        lease = budget.lease
-        if deadline is not None:  # `CallShape.lease`
-            lease = max(lease, deadline + LEASE_MARGIN)
+        lease = call_lease(budget.lease, group.router.deadline)
         return budget.reserve_routes(routes, combine="sum", lease=lease)
 
     # -- after ---------------------------------------------------------------------

@@ -223,13 +223,7 @@ class Charge(Request[WindowUsage]):
         budget_key: str, window_id: str, amount: Decimal, window_ttl: float | None
     ) -> int:
         """`amount` in units, once the other arguments are checked (`ValueError`)."""
-        if not (
-            type(budget_key) is str
-            and budget_key
-            and type(window_id) is str
-            and window_id
-        ):
-            check_key(budget_key, window_id)
+        check_key(budget_key, window_id)
         units = to_units(amount)
         if window_ttl is not None:
             check_seconds(window_ttl, "window_ttl")

@@ -60,6 +60,7 @@ __all__ = [
     "RouteCosts",
     "RouteShape",
     "call_cost",
+    "call_lease",
     "call_shape",
     "combined",
     "route_choices",
@@ -124,9 +125,14 @@ class CallShape:
 
     def lease(self, minimum: float) -> float:
         """A reservation lease that outlasts the call: `minimum`, or longer."""
-        if self.deadline is None:
-            return minimum
-        return max(minimum, self.deadline + LEASE_MARGIN)
+        return call_lease(minimum, self.deadline)
+
+
+def call_lease(minimum: float, deadline: float | None) -> float:
+    """A lease that outlasts a call with `deadline`: `minimum`, or longer."""
+    if deadline is None:
+        return minimum
+    return max(minimum, deadline + LEASE_MARGIN)
 
 
 def _whole(value: Any) -> int | None:

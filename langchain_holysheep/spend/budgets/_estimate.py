@@ -162,6 +162,8 @@ def estimate_prompt_tokens(
 
 def _bytes(value: Any) -> int:
     if isinstance(value, str):
+        if value.isascii():  # one byte per character
+            return len(value)
         return len(value.encode("utf-8", "surrogatepass"))
     text = json.dumps(value, ensure_ascii=False, default=str)
     return len(text.encode("utf-8", "surrogatepass"))
@@ -202,24 +204,22 @@ def bound_prompt_tokens(
     """
     total = BOUND_REQUEST_OVERHEAD + _schemas(tools) + _schemas(response_format)
     for message in messages:
-        if type(message) is dict:  # an OpenAI-style message (a proxy's request)
-            content = message.get("content")
-            if type(content) is str and content.isascii():
-                total += BOUND_MESSAGE_OVERHEAD + len(content)
-            else:
-                total += BOUND_MESSAGE_OVERHEAD + _content_bound(content)
-            if (
-                message.get("name")
-                or message.get("tool_calls")
-                or message.get("additional_kwargs")
-            ):  # else its parts are one empty name
-                total += sum(_bytes(part) for part in _message_parts(message))
-            continue
         content = (
             message.get("content")
             if isinstance(message, Mapping)
             else getattr(message, "content", message)
         )
         total += BOUND_MESSAGE_OVERHEAD + _content_bound(content)
-        total += sum(_bytes(part) for part in _message_parts(message))
+        total += _parts_bound(message)
     return total
+
+
+def _parts_bound(message: Any) -> int:
+    """`_bytes` of `_message_parts(message)`, summed (0 when it has none)."""
+    if type(message) is dict and not (
+        message.get("name")
+        or message.get("tool_calls")
+        or message.get("additional_kwargs")
+    ):
+        return 0  # its parts are one empty name
+    return sum(_bytes(part) for part in _message_parts(message))
